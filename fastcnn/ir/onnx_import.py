@@ -1,0 +1,232 @@
+"""ONNX → Graph IR.
+
+Accepts a path, bytes or a `ModelProto`.  Initializers and `Constant` nodes
+become numpy arrays; attributes become plain Python values; external tensor
+data is read only from inside the model's folder, with offsets and lengths
+checked against the file.
+"""
+from __future__ import annotations
+
+import os
+from typing import Optional, Union
+
+import numpy as np
+import onnx
+from onnx import AttributeProto, TensorProto, numpy_helper
+
+from ..errors import InvalidGraphError, ModelLoadError
+from .graph import Graph, Node, ValueInfo
+
+MAX_TENSOR_BYTES = 8 << 30   # refuse single tensors above 8 GiB
+
+
+def np_dtype(elem_type: int) -> np.dtype:
+    try:
+        return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type))
+    except Exception:
+        raise InvalidGraphError(f"unsupported ONNX element type {elem_type}") from None
+
+
+def read_model(model: Union[str, os.PathLike, bytes, onnx.ModelProto]):
+    """Return (ModelProto, base_dir or None) without touching external data."""
+    if isinstance(model, onnx.ModelProto):
+        return model, None
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        data, base = bytes(model), None
+        where = "the given bytes"
+    elif isinstance(model, (str, os.PathLike)):
+        path = os.fspath(model)
+        if not os.path.isfile(path):
+            raise ModelLoadError(f"model file '{path}' does not exist")
+        with open(path, "rb") as f:
+            data = f.read()
+        base = os.path.dirname(os.path.abspath(path))
+        where = f"'{path}'"
+    else:
+        raise TypeError(f"model must be a path, bytes or onnx.ModelProto, not {type(model).__name__}")
+    if not data:
+        raise ModelLoadError(f"{where} is empty, not an ONNX model")
+    proto = onnx.ModelProto()
+    try:
+        proto.ParseFromString(data)
+    except Exception as e:
+        raise ModelLoadError(f"{where} is not a valid ONNX model (corrupt or truncated?): {e}") from None
+    if not proto.HasField("graph") or (not proto.graph.node and not proto.graph.output):
+        raise ModelLoadError(f"{where} does not hold an ONNX graph (corrupt or truncated file?)")
+    return proto, base
+
+
+def _external_bytes(t: TensorProto, base_dir: Optional[str]) -> bytes:
+    info = {e.key: e.value for e in t.external_data}
+    loc = info.get("location")
+    if not loc:
+        raise ModelLoadError(f"tensor '{t.name}' has external data without a location")
+    if base_dir is None:
+        raise ModelLoadError(f"tensor '{t.name}' stores its data in external file '{loc}', "
+                             "but the model was not loaded from a path; load it from its file")
+    if os.path.isabs(loc) or ".." in loc.replace("\\", "/").split("/"):
+        raise ModelLoadError(f"tensor '{t.name}': external data path '{loc}' leaves the model's folder")
+    root = os.path.realpath(base_dir)
+    path = os.path.realpath(os.path.join(root, loc))
+    if os.path.commonpath([root, path]) != root:
+        raise ModelLoadError(f"tensor '{t.name}': external data path '{loc}' leads outside the "
+                             "model's folder (symlink?)")
+    if not os.path.isfile(path):
+        raise ModelLoadError(f"tensor '{t.name}': external data file '{loc}' not found")
+    size = os.path.getsize(path)
+    try:
+        offset = int(info.get("offset", 0))
+        length = int(info["length"]) if "length" in info else size - offset
+    except ValueError:
+        raise ModelLoadError(f"tensor '{t.name}': bad external data offset/length") from None
+    if offset < 0 or length < 0 or offset + length > size:
+        raise ModelLoadError(f"tensor '{t.name}': external data offset {offset} + length {length} "
+                             f"exceed file '{loc}' of {size} bytes")
+    with open(path, "rb") as f:
+        f.seek(offset)
+        return f.read(length)
+
+
+def tensor_to_array(t: TensorProto, base_dir: Optional[str] = None) -> np.ndarray:
+    """TensorProto → numpy, validating that stored data matches the declared dims."""
+    dims = tuple(int(d) for d in t.dims)
+    if any(d < 0 for d in dims):
+        raise InvalidGraphError(f"tensor '{t.name}' has negative dims {dims}")
+    dtype = np_dtype(t.data_type)
+    count = int(np.prod(dims, dtype=np.int64)) if dims else 1
+    if count * max(dtype.itemsize, 1) > MAX_TENSOR_BYTES:
+        raise InvalidGraphError(f"tensor '{t.name}' declares {count} elements, too large")
+    if t.data_location == TensorProto.EXTERNAL:
+        raw = _external_bytes(t, base_dir)
+        t = TensorProto.FromString(t.SerializeToString())
+        del t.external_data[:]
+        t.data_location = TensorProto.DEFAULT
+        t.raw_data = raw
+    if t.HasField("raw_data") and t.data_type not in (TensorProto.STRING,):
+        if dtype.itemsize and len(t.raw_data) != count * dtype.itemsize:
+            raise InvalidGraphError(
+                f"tensor '{t.name}' declares dims {list(dims)} ({count} x {dtype.name}) but stores "
+                f"{len(t.raw_data)} bytes")
+    try:
+        arr = numpy_helper.to_array(t)
+    except Exception as e:
+        raise InvalidGraphError(f"tensor '{t.name}' cannot be decoded: {e}") from None
+    if arr.size != count:
+        raise InvalidGraphError(
+            f"tensor '{t.name}' declares dims {list(dims)} but holds {arr.size} values")
+    return np.ascontiguousarray(arr.reshape(dims))
+
+
+def _attr_value(a: AttributeProto, base_dir):
+    T = AttributeProto
+    if a.type == T.FLOAT:
+        return float(a.f)
+    if a.type == T.INT:
+        return int(a.i)
+    if a.type == T.STRING:
+        return a.s.decode("utf-8", "replace")
+    if a.type == T.TENSOR:
+        return tensor_to_array(a.t, base_dir)
+    if a.type == T.FLOATS:
+        return [float(x) for x in a.floats]
+    if a.type == T.INTS:
+        return [int(x) for x in a.ints]
+    if a.type == T.STRINGS:
+        return [s.decode("utf-8", "replace") for s in a.strings]
+    if a.type == T.TENSORS:
+        return [tensor_to_array(t, base_dir) for t in a.tensors]
+    if a.type in (T.GRAPH, T.GRAPHS):
+        return a  # kept opaque; no CNN op we support takes a subgraph
+    if a.type == T.UNDEFINED and a.HasField("i"):
+        return int(a.i)
+    raise InvalidGraphError(f"attribute '{a.name}' has unsupported type {a.type}")
+
+
+def _value_info(v) -> ValueInfo:
+    tt = v.type.tensor_type
+    dtype = np_dtype(tt.elem_type) if tt.elem_type else np.dtype(np.float32)
+    if not tt.HasField("shape"):
+        return ValueInfo(v.name, dtype, None)
+    dims = []
+    for d in tt.shape.dim:
+        if d.HasField("dim_value"):
+            dims.append(int(d.dim_value))
+        elif d.HasField("dim_param") and d.dim_param:
+            dims.append(d.dim_param)
+        else:
+            dims.append(None)
+    return ValueInfo(v.name, dtype, tuple(dims))
+
+
+def _constant_value(node: Node) -> np.ndarray:
+    a = node.attrs
+    if "value" in a:
+        return a["value"]
+    for key, dt in (("value_float", np.float32), ("value_int", np.int64)):
+        if key in a:
+            return np.array(a[key], dtype=dt)
+    for key, dt in (("value_floats", np.float32), ("value_ints", np.int64)):
+        if key in a:
+            return np.array(a[key], dtype=dt)
+    raise InvalidGraphError(f"Constant node '{node.name}' has no supported value attribute "
+                            f"(has {sorted(a)})")
+
+
+def import_model(model) -> Graph:
+    """Load an ONNX model (path, bytes or ModelProto) into a `Graph`."""
+    proto, base_dir = read_model(model)
+    g = proto.graph
+    known = onnx.defs.onnx_opset_version()
+    opsets = {}
+    for o in proto.opset_import:
+        dom = "" if o.domain in ("", "ai.onnx") else o.domain
+        opsets[dom] = int(o.version)
+    if "" not in opsets:
+        if proto.ir_version and proto.ir_version < 3:
+            opsets[""] = 1
+        else:
+            raise ModelLoadError("the model imports no default ONNX opset (opset_import is empty)")
+    if opsets[""] > known:
+        raise ModelLoadError(f"the model needs ONNX opset {opsets['']}, newer than the newest "
+                             f"this onnx package knows ({known}); upgrade onnx")
+    if opsets[""] < 1:
+        raise ModelLoadError(f"invalid ONNX opset version {opsets['']}")
+
+    inits = {}
+    for t in g.initializer:
+        if not t.name:
+            raise InvalidGraphError("an initializer has no name")
+        inits[t.name] = tensor_to_array(t, base_dir)
+    for st in g.sparse_initializer:
+        raise InvalidGraphError(f"sparse initializer '{st.values.name}' is not supported")
+
+    nodes = []
+    used_names = set()
+    for k, n in enumerate(g.node):
+        attrs = {}
+        for a in n.attribute:
+            if a.ref_attr_name:
+                raise InvalidGraphError(f"node '{n.name}' uses a reference attribute (functions are not supported)")
+            attrs[a.name] = _attr_value(a, base_dir)
+        name = n.name or f"{n.op_type}_{k}"
+        while name in used_names:
+            name = f"{name}_{k}"
+        used_names.add(name)
+        domain = "" if n.domain in ("", "ai.onnx") else n.domain
+        node = Node(n.op_type, name, list(n.input), list(n.output), attrs, domain)
+        if node.op_type == "Constant" and domain == "":
+            if len(node.outputs) != 1:
+                raise InvalidGraphError(f"Constant node '{name}' must have one output")
+            inits[node.outputs[0]] = _constant_value(node)
+            continue
+        nodes.append(node)
+
+    init_names = set(inits)
+    inputs = [_value_info(v) for v in g.input if v.name not in init_names]
+    outputs = [_value_info(v) for v in g.output]
+    if not outputs:
+        raise InvalidGraphError("the graph declares no outputs")
+    value_info = {v.name: _value_info(v) for v in g.value_info}
+    graph = Graph(nodes, inputs, outputs, inits, opsets, g.name or "graph", value_info)
+    graph.toposort()
+    return graph

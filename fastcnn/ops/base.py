@@ -1,0 +1,120 @@
+"""The op lifecycle (as ncnn's layers have it).
+
+    op = OpClass(node, opset)       parse and validate attributes, once
+    op.infer(inputs) -> outputs     shapes/dtypes (and values, when computable)
+    op.prepare(inputs, outputs, n_threads)
+                                    choose the algorithm, prepack weights
+    op.scratch(inputs, outputs)     extra buffers the kernel needs, planned in the arena
+    op.bind(xs, ys, scratch) -> f   a zero-argument callable that computes ys
+                                    from xs, with every array already in place
+
+`run` allocates nothing and looks nothing up: the planner calls `bind` once
+per arena and the executor only calls the returned callables.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..errors import InvalidGraphError, ShapeError, node_error
+
+
+@dataclass
+class TensorInfo:
+    """What the planner knows about a value: shape, dtype, and its value if constant."""
+    shape: Tuple[int, ...]
+    dtype: np.dtype
+    value: Optional[np.ndarray] = None
+
+    @property
+    def is_const(self) -> bool:
+        return self.value is not None
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @staticmethod
+    def of(arr) -> "TensorInfo":
+        arr = np.asarray(arr)
+        return TensorInfo(tuple(int(d) for d in arr.shape), arr.dtype, arr)
+
+
+class Op:
+    """Base class of every op.  Subclasses override what they need."""
+
+    #: output k may share the buffer of input i when i dies here: {k: i}
+    inplace = {}
+    #: output 0 is a reshaped view of input 0 (no data movement: Reshape, Flatten, ...)
+    is_view = False
+    #: outputs computed at plan time from input shapes alone (Shape, Size)
+    shape_only = False
+
+    def __init__(self, node, opset: int):
+        self.node = node
+        self.opset = opset
+        self.n_threads = 1
+        self.setup()
+
+    # -- attributes ------------------------------------------------------------------
+    def setup(self) -> None:
+        """Parse and validate attributes (override)."""
+
+    def attr(self, name, default=None):
+        return self.node.attrs.get(name, default)
+
+    def error(self, message, cls=InvalidGraphError):
+        return node_error(self.node, message, cls)
+
+    def shape_error(self, message):
+        return node_error(self.node, message, ShapeError)
+
+    # -- planning --------------------------------------------------------------------
+    def infer(self, inputs: List[Optional[TensorInfo]]) -> List[TensorInfo]:
+        raise NotImplementedError
+
+    def prepare(self, inputs, outputs) -> None:
+        """Choose the algorithm and prepack constants (override)."""
+
+    def scratch(self, inputs, outputs) -> List[Tuple[Tuple[int, ...], np.dtype]]:
+        return []
+
+    def compute(self, xs: Sequence[np.ndarray], ys: Sequence[np.ndarray], scratch=()) -> None:
+        """Write the outputs into ys (override, or override bind)."""
+        raise NotImplementedError
+
+    def bind(self, xs, ys, scratch=()):
+        compute = self.compute
+        return lambda: compute(xs, ys, scratch)
+
+    def evaluate(self, inputs: List[Optional[TensorInfo]], outputs: List[TensorInfo]):
+        """Compute constant outputs at plan time (all inputs constant)."""
+        xs = [i.value if i is not None else None for i in inputs]
+        ys = [np.empty(o.shape, o.dtype) for o in outputs]
+        self.prepare(inputs, outputs)
+        sc = [np.empty(s, d) for s, d in self.scratch(inputs, outputs)]
+        self.compute(xs, ys, sc)
+        return ys
+
+    # -- helpers ---------------------------------------------------------------------
+    def const_input(self, inputs, k, what):
+        if k >= len(inputs) or inputs[k] is None:
+            return None
+        if inputs[k].value is None:
+            raise self.error(f"input {k} ({what}) must be a constant (computable at load time); "
+                             "data-dependent shapes are not supported")
+        return inputs[k].value
+
+
+def optional(inputs, k):
+    """inputs[k] or None when the optional input is absent."""
+    return inputs[k] if k < len(inputs) else None
+
+
+def broadcast_shape(op: Op, *shapes) -> Tuple[int, ...]:
+    try:
+        return tuple(int(d) for d in np.broadcast_shapes(*shapes))
+    except ValueError:
+        raise op.shape_error(f"input shapes {[list(s) for s in shapes]} do not broadcast") from None

@@ -1,0 +1,242 @@
+"""Plan: a graph prepared for one set of input shapes.
+
+Everything is decided here, once: each node's op (with parsed attributes),
+output shapes, which nodes fold to constants (shape plumbing), the kernel
+algorithm and prepacked weights (`Op.prepare`), and the offset of every
+intermediate value in one arena (liveness-planned, with in-place reuse and
+zero-copy views).  `run` copies the feeds in, calls the bound steps in
+order, and copies the graph outputs out.
+
+A plan may be used by several Python threads at once: each concurrent run
+takes its own *bound instance* (arena + bound steps) from a small pool.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..errors import InvalidGraphError, ShapeError, UnsupportedOpError, node_error
+from ..ops import lookup, supported_ops
+from ..ops.base import TensorInfo
+from .memory import Buffer, plan_offsets
+
+MAX_ELEMENTS = 1 << 34   # refuse any planned tensor above 16 Gi elements
+
+
+def make_op(node, graph):
+    cls = lookup(node.op_type, graph.opset(node.domain), node.domain)
+    if cls is None:
+        raise UnsupportedOpError([(node.domain, node.op_type, graph.opset(node.domain), node.name)],
+                                 supported_ops(node.domain))
+    return cls(node, graph.opset(node.domain))
+
+
+def check_supported(graph) -> None:
+    """Raise one UnsupportedOpError listing every node fastcnn cannot run."""
+    missing = []
+    for n in graph.nodes:
+        if lookup(n.op_type, graph.opset(n.domain), n.domain) is None:
+            missing.append((n.domain, n.op_type, graph.opset(n.domain), n.name))
+    if missing:
+        raise UnsupportedOpError(missing, supported_ops(""))
+
+
+class Step:
+    __slots__ = ("op", "node", "inputs", "outputs", "in_infos", "out_infos", "scratch")
+
+    def __init__(self, op, node, inputs, outputs, in_infos, out_infos, scratch):
+        self.op, self.node = op, node
+        self.inputs, self.outputs = inputs, outputs
+        self.in_infos, self.out_infos = in_infos, out_infos
+        self.scratch = scratch
+
+
+class Plan:
+    def __init__(self, graph, input_shapes: Dict[str, Tuple[int, ...]], n_threads: int = 1):
+        self.graph = graph
+        self.n_threads = n_threads
+        self.input_names = [v.name for v in graph.inputs]
+        self.output_names = graph.output_names()
+        infos: Dict[str, TensorInfo] = {}
+        for name, arr in graph.initializers.items():
+            infos[name] = TensorInfo.of(arr)
+        for v in graph.inputs:
+            infos[v.name] = TensorInfo(tuple(input_shapes[v.name]), v.dtype)
+        self.steps: List[Step] = []
+        for node in graph.nodes:
+            op = make_op(node, graph)
+            op.n_threads = n_threads
+            ins = []
+            for i in node.inputs:
+                ins.append(infos[i] if i else None)
+            try:
+                outs = op.infer(ins)
+            except (InvalidGraphError, NotImplementedError):
+                raise
+            except Exception as e:  # a bug or an unexpected input: name the node
+                raise node_error(node, f"shape inference failed for input shapes "
+                                       f"{[None if x is None else list(x.shape) for x in ins]}: {e}",
+                                 ShapeError) from e
+            n_out = len([o for o in node.outputs])
+            if len(outs) < n_out:
+                outs = list(outs) + [None] * (n_out - len(outs))
+            for o in outs:
+                if o is not None and (any(d < 0 for d in o.shape) or o.size > MAX_ELEMENTS):
+                    raise node_error(node, f"output shape {list(o.shape)} is invalid or too large",
+                                     ShapeError)
+            real = [x for x in ins if x is not None]
+            if op.shape_only or all(x.is_const for x in real):
+                if not all(o is None or o.is_const for o in outs):
+                    vals = op.evaluate(ins, [o for o in outs])
+                    outs = [None if o is None else TensorInfo(o.shape, o.dtype, v)
+                            for o, v in zip(outs, vals)]
+                for name, o in zip(node.outputs, outs):
+                    if name and o is not None:
+                        infos[name] = o
+                continue
+            op.prepare(ins, outs)
+            for name, o in zip(node.outputs, outs):
+                if name:
+                    if o is None:
+                        raise node_error(node, f"no shape inferred for output '{name}'")
+                    infos[name] = TensorInfo(o.shape, o.dtype)
+            scratch = [(tuple(s), np.dtype(d)) for s, d in op.scratch(ins, outs)]
+            self.steps.append(Step(op, node, list(node.inputs), list(node.outputs), ins,
+                                   [infos[n] if n else None for n in node.outputs], scratch))
+        self.infos = infos
+        for name in self.output_names:
+            if name not in infos:
+                raise InvalidGraphError(f"graph output '{name}' is never computed")
+        self._plan_memory()
+        self._lock = threading.Lock()
+        self._pool: List["_Bound"] = []
+        self._pool.append(_Bound(self))   # pre-faulted at prepare time
+
+    # -- memory -------------------------------------------------------------------------
+    def _plan_memory(self):
+        infos = self.infos
+        const = {n for n, i in infos.items() if i.is_const}
+        n_steps = len(self.steps)
+        last_use: Dict[str, int] = {}
+        for s, st in enumerate(self.steps):
+            for i in st.inputs:
+                if i and i not in const:
+                    last_use[i] = s
+        for name in self.output_names:
+            last_use[name] = n_steps          # read by the final copy-out
+        storage: Dict[str, int] = {}          # value -> buffer index
+        buffers: List[Buffer] = []
+        members: List[List[str]] = []
+
+        def new_buffer(name, first):
+            info = infos[name]
+            buffers.append(Buffer(info.size * info.dtype.itemsize, first, first))
+            members.append([name])
+            storage[name] = len(buffers) - 1
+
+        for name in self.input_names:
+            new_buffer(name, -1)
+        self.views: Dict[str, str] = {}
+        for s, st in enumerate(self.steps):
+            op = st.op
+            for k, name in enumerate(st.outputs):
+                if not name:
+                    continue
+                src = None
+                if k == 0 and op.is_view and st.inputs and st.inputs[0] not in const:
+                    src = st.inputs[0]
+                elif k in op.inplace:
+                    cand = st.inputs[op.inplace[k]] if op.inplace[k] < len(st.inputs) else ""
+                    if cand and cand not in const and cand in storage:
+                        b = storage[cand]
+                        same = (infos[cand].size * infos[cand].dtype.itemsize ==
+                                infos[name].size * infos[name].dtype.itemsize)
+                        dies = all(last_use.get(m, -1) <= s for m in members[b])
+                        only_once = st.inputs.count(cand) == 1
+                        if same and dies and only_once and name not in self.output_names \
+                                and cand not in self.output_names:
+                            src = cand
+                if src is not None:
+                    b = storage[src]
+                    storage[name] = b
+                    members[b].append(name)
+                    if op.is_view and k == 0:
+                        self.views[name] = src
+                else:
+                    new_buffer(name, s)
+            st.scratch = [(shape, dt, len(buffers) + j) for j, (shape, dt) in enumerate(st.scratch)]
+            for shape, dt, _ in st.scratch:
+                buffers.append(Buffer(int(np.prod(shape, dtype=np.int64)) * dt.itemsize, s, s))
+                members.append([])
+        for b, names in enumerate(members):
+            for m in names:
+                buffers[b].last = max(buffers[b].last, last_use.get(m, buffers[b].first))
+        self.arena_bytes = plan_offsets(buffers)
+        self.buffers = buffers
+        self.storage = storage
+        self.const_names = const
+
+    def view(self, arena: np.ndarray, name: str) -> np.ndarray:
+        info = self.infos[name]
+        b = self.buffers[self.storage[name]]
+        n = info.size
+        return np.frombuffer(arena, info.dtype, n, b.offset).reshape(info.shape)
+
+    # -- running ------------------------------------------------------------------------
+    def run(self, feeds: Sequence[np.ndarray], wanted: Optional[Sequence[int]] = None,
+            profile: Optional[list] = None) -> List[np.ndarray]:
+        with self._lock:
+            bound = self._pool.pop() if self._pool else None
+        if bound is None:
+            bound = _Bound(self)
+        try:
+            return bound.run(feeds, wanted, profile)
+        finally:
+            with self._lock:
+                self._pool.append(bound)
+
+
+class _Bound:
+    """One arena with every step's callable bound to views into it."""
+
+    def __init__(self, plan: Plan):
+        self.plan = plan
+        arena = np.zeros(max(plan.arena_bytes, 64), np.uint8)   # zeros: pre-faulted
+        self.arena = arena
+        values: Dict[str, np.ndarray] = {}
+
+        def get(name):
+            if name in plan.const_names:
+                return plan.infos[name].value
+            if name not in values:
+                values[name] = plan.view(arena, name)
+            return values[name]
+
+        self.inputs = [get(n) for n in plan.input_names]
+        self.calls = []
+        for st in plan.steps:
+            xs = [get(i) if i else None for i in st.inputs]
+            ys = [get(o) if o else None for o in st.outputs]
+            sc = [np.frombuffer(arena, dt, int(np.prod(shape, dtype=np.int64)),
+                                plan.buffers[b].offset).reshape(shape)
+                  for shape, dt, b in st.scratch]
+            self.calls.append(st.op.bind(xs, ys, sc))
+        self.outputs = [get(n) for n in plan.output_names]
+
+    def run(self, feeds, wanted, profile):
+        for dst, src in zip(self.inputs, feeds):
+            np.copyto(dst, src, casting="no")
+        if profile is None:
+            for call in self.calls:
+                call()
+        else:
+            clock = time.perf_counter
+            for st, call in zip(self.plan.steps, self.calls):
+                t0 = clock()
+                call()
+                profile.append((st, clock() - t0))
+        idx = range(len(self.outputs)) if wanted is None else wanted
+        return [np.array(self.outputs[k], copy=True) for k in idx]

@@ -1,0 +1,159 @@
+"""InferenceSession: import → passes → plan (cached per input shape) → run.
+
+Modeled on onnxruntime's API so code can switch between the two:
+
+    sess = fastcnn.InferenceSession("model.onnx", num_threads=2)
+    name = sess.get_inputs()[0].name
+    (logits,) = sess.run(None, {name: x})
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from .errors import InputError
+from .ir.onnx_import import import_model
+from .runtime import threads
+from .runtime.plan import Plan, check_supported, make_op
+
+_ORT_TYPE = {
+    np.dtype(np.float32): "tensor(float)", np.dtype(np.float64): "tensor(double)",
+    np.dtype(np.float16): "tensor(float16)", np.dtype(np.int64): "tensor(int64)",
+    np.dtype(np.int32): "tensor(int32)", np.dtype(np.int8): "tensor(int8)",
+    np.dtype(np.uint8): "tensor(uint8)", np.dtype(np.bool_): "tensor(bool)",
+}
+
+LEVELS = ("none", "basic", "all")
+MAX_CACHED_PLANS = 8
+
+
+@dataclass(frozen=True)
+class NodeArg:
+    """A graph input or output: `name`, `shape` (ints, or str/None for symbolic dims), `type`."""
+    name: str
+    shape: list
+    type: str
+    dtype: np.dtype
+
+
+class InferenceSession:
+    """Load an ONNX model and run it.
+
+    model: path, bytes or onnx.ModelProto.
+    num_threads: kernel threads (None/0 = physical cores or OMP_NUM_THREADS).
+    graph_optimization_level: "none", "basic" or "all" (default) passes.
+    """
+
+    def __init__(self, model, num_threads: Optional[int] = None,
+                 graph_optimization_level: str = "all", **unused):
+        if graph_optimization_level not in LEVELS:
+            raise ValueError(f"graph_optimization_level must be one of {LEVELS}")
+        self.num_threads = threads.resolve(num_threads)
+        self.graph_optimization_level = graph_optimization_level
+        graph = import_model(model)
+        check_supported(graph)
+        for node in graph.nodes:       # parse and validate every node's attributes now
+            make_op(node, graph)
+        from .passes import optimize
+        optimize(graph, graph_optimization_level)
+        check_supported(graph)
+        self.graph = graph
+        self._inputs = [NodeArg(v.name, list(v.shape) if v.shape is not None else None,
+                                _ORT_TYPE.get(v.dtype, f"tensor({v.dtype.name})"), v.dtype)
+                        for v in graph.inputs]
+        self._outputs = [NodeArg(v.name, list(v.shape) if v.shape is not None else None,
+                                 _ORT_TYPE.get(v.dtype, f"tensor({v.dtype.name})"), v.dtype)
+                         for v in graph.outputs]
+        self._out_index = {v.name: k for k, v in enumerate(self._outputs)}
+        self._plans: "OrderedDict[tuple, Plan]" = OrderedDict()
+        self._lock = threading.Lock()
+        static = all(a.shape is not None and all(isinstance(d, int) for d in a.shape)
+                     for a in self._inputs)
+        if static:
+            self._plan({a.name: tuple(a.shape) for a in self._inputs})
+
+    # -- metadata ---------------------------------------------------------------------
+    def get_inputs(self) -> List[NodeArg]:
+        return list(self._inputs)
+
+    def get_outputs(self) -> List[NodeArg]:
+        return list(self._outputs)
+
+    def optimized_graph(self):
+        """The graph after the optimization passes (a `fastcnn.ir.Graph`)."""
+        return self.graph
+
+    # -- running ----------------------------------------------------------------------
+    def _plan(self, shapes: Dict[str, tuple]) -> Plan:
+        key = tuple(shapes[a.name] for a in self._inputs)
+        with self._lock:
+            plan = self._plans.get(key)
+            if plan is not None:
+                self._plans.move_to_end(key)
+                return plan
+        plan = Plan(self.graph, shapes, self.num_threads)
+        with self._lock:
+            self._plans[key] = plan
+            while len(self._plans) > MAX_CACHED_PLANS:
+                self._plans.popitem(last=False)
+        return plan
+
+    def _check_feeds(self, feeds) -> List[np.ndarray]:
+        if not isinstance(feeds, dict):
+            raise InputError("feeds must be a dict {input name: numpy array}")
+        names = {a.name for a in self._inputs}
+        unknown = [k for k in feeds if k not in names]
+        if unknown:
+            raise InputError(f"unknown input(s) {unknown}; the model's inputs are "
+                             f"{[a.name for a in self._inputs]}")
+        arrays = []
+        bound: Dict[str, int] = {}
+        for a in self._inputs:
+            if a.name not in feeds:
+                raise InputError(f"missing input '{a.name}' (expected {a.type} of shape {a.shape})")
+            x = feeds[a.name]
+            if not isinstance(x, np.ndarray):
+                x = np.asarray(x)
+            if x.dtype != a.dtype:
+                raise InputError(f"input '{a.name}' has dtype {x.dtype}, expected {a.dtype} "
+                                 f"({a.type}); convert it with .astype(np.{a.dtype.name})")
+            if a.shape is not None:
+                if x.ndim != len(a.shape):
+                    raise InputError(f"input '{a.name}' has rank {x.ndim} (shape {list(x.shape)}), "
+                                     f"expected rank {len(a.shape)} (shape {a.shape})")
+                for k, (d, e) in enumerate(zip(x.shape, a.shape)):
+                    if isinstance(e, int) and e > 0 and d != e:
+                        raise InputError(f"input '{a.name}' has shape {list(x.shape)}, expected "
+                                         f"{a.shape} (dimension {k} must be {e})")
+                    if isinstance(e, str):
+                        if bound.setdefault(e, d) != d:
+                            raise InputError(f"input '{a.name}': dimension '{e}' is {d} here but "
+                                             f"{bound[e]} in another input")
+            arrays.append(x)
+        return arrays
+
+    def run(self, output_names: Optional[Sequence[str]], input_feed: Dict[str, np.ndarray],
+            run_options=None) -> List[np.ndarray]:
+        """Run the model; return the outputs named (all when None) as numpy arrays."""
+        arrays = self._check_feeds(input_feed)
+        wanted = None
+        if output_names:
+            try:
+                wanted = [self._out_index[n] for n in output_names]
+            except KeyError as e:
+                raise InputError(f"unknown output {e}; the model's outputs are "
+                                 f"{list(self._out_index)}") from None
+        plan = self._plan({a.name: tuple(x.shape) for a, x in zip(self._inputs, arrays)})
+        return plan.run(arrays, wanted)
+
+    def run_profiled(self, input_feed):
+        """Run once, timing every step: returns (outputs, [(step, seconds), ...])."""
+        arrays = self._check_feeds(input_feed)
+        plan = self._plan({a.name: tuple(x.shape) for a, x in zip(self._inputs, arrays)})
+        prof: list = []
+        outs = plan.run(arrays, None, prof)
+        return outs, prof
