@@ -1,0 +1,112 @@
+"""Fuse the activation that follows a Conv into the Conv's epilogue.
+
+    act(conv(x) [+ z])  →  conv(x [; Z=z]) with attribute fastcnn_activation=act
+
+Recognized: Relu, Clip (attribute or constant-input form; Relu6), LeakyRelu,
+HardSigmoid, HardSwish, Sigmoid, Tanh, Elu, PRelu with a per-channel constant
+slope, and the patterns exporters write for SiLU (x·Sigmoid(x)), HardSwish
+(x·HardSigmoid(x; 1/6, 1/2)) and Mish (x·Tanh(Softplus(x))).
+"""
+from __future__ import annotations
+
+import math
+
+from ._util import const, single_consumer
+from .fold_affine import per_channel
+
+SIMPLE = {"Relu", "LeakyRelu", "HardSigmoid", "HardSwish", "Sigmoid", "Tanh", "Elu", "Clip", "PRelu"}
+
+
+def _params(graph, conv, act):
+    """(name, params) for a single activation node, or None."""
+    op = act.op_type
+    a = act.attrs
+    if op in ("Relu", "Sigmoid", "Tanh", "HardSwish"):
+        return op, []
+    if op == "LeakyRelu":
+        return op, [float(a.get("alpha", 0.01))]
+    if op == "Elu":
+        return op, [float(a.get("alpha", 1.0))]
+    if op == "HardSigmoid":
+        return op, [float(a.get("alpha", 0.2)), float(a.get("beta", 0.5))]
+    if op == "Clip":
+        if "min" in a or "max" in a:
+            lo, hi = a.get("min", -math.inf), a.get("max", math.inf)
+        else:
+            lo, hi = -math.inf, math.inf
+            for k, name in ((1, "min"), (2, "max")):
+                if len(act.inputs) > k and act.inputs[k]:
+                    v = const(graph, act.inputs[k])
+                    if v is None or v.size != 1:
+                        return None
+                    if k == 1:
+                        lo = float(v.ravel()[0])
+                    else:
+                        hi = float(v.ravel()[0])
+        return op, [float(lo), float(hi)]
+    if op == "PRelu":
+        w = const(graph, conv.inputs[1])
+        slope = const(graph, act.inputs[1]) if len(act.inputs) > 1 else None
+        if w is None or slope is None:
+            return None
+        vec = per_channel(slope, w.shape[0], w.ndim)
+        return None if vec is None else (op, [float(v) for v in vec])
+    return None
+
+
+def _pattern(graph, conv, consumers):
+    """x·f(x) patterns: (name, [], nodes to remove, final node) or None."""
+    y = conv.outputs[0]
+    if y in graph.output_names():
+        return None
+    readers = consumers.get(y, [])
+    if len(readers) != 2:
+        return None
+    mul = next((n for n in readers if n.op_type == "Mul"), None)
+    f = next((n for n in readers if n is not mul), None)
+    if mul is None or f is None:
+        return None
+    if f.op_type == "Softplus":      # Mish: x * tanh(softplus(x))
+        t = single_consumer(graph, f.outputs[0], consumers)
+        if t is None or t.op_type != "Tanh":
+            return None
+        f, chain, name = t, [f, t], "Mish"
+    elif f.op_type == "Sigmoid":     # SiLU: x * sigmoid(x)
+        chain, name = [f], "SiLU"
+    elif f.op_type == "HardSigmoid" and abs(f.attrs.get("alpha", 0.2) - 1 / 6) < 1e-6 \
+            and abs(f.attrs.get("beta", 0.5) - 0.5) < 1e-6:
+        chain, name = [f], "HardSwish"
+    else:
+        return None
+    if sorted(mul.inputs) != sorted([y, f.outputs[0]]) or \
+            single_consumer(graph, f.outputs[0], consumers) is not mul:
+        return None
+    return name, [], chain + [mul], mul
+
+
+def run(graph) -> bool:
+    changed = False
+    for conv in [n for n in graph.nodes if n.op_type == "Conv"]:
+        if "fastcnn_activation" in conv.attrs:
+            continue
+        consumers = graph.consumers()
+        found = None
+        act = single_consumer(graph, conv.outputs[0], consumers)
+        if act is not None and act.op_type in SIMPLE and act.inputs[0] == conv.outputs[0]:
+            p = _params(graph, conv, act)
+            if p is not None:
+                found = (p[0], p[1], [act], act)
+        if found is None:
+            found = _pattern(graph, conv, consumers)
+        if found is None:
+            continue
+        name, params, remove, last = found
+        conv.attrs["fastcnn_activation"] = name
+        conv.attrs["fastcnn_activation_params"] = params
+        conv.outputs[0] = last.outputs[0]
+        conv.attrs["fastcnn_fused"] = list(conv.attrs.get("fastcnn_fused", [conv.name])) + \
+            [n.name for n in remove]
+        for n in remove:
+            graph.nodes.remove(n)
+        changed = True
+    return changed
