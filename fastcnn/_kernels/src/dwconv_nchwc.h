@@ -1,0 +1,534 @@
+/* dwconv_nchwc.h -- depthwise and few-channels-per-group convolution rows in
+ * the channel-blocked NCHWc layout (block B = 8 floats, one channel per lane).
+ *
+ * Layout (shared with conv_nchwc):  x[N][CB][S][8], S = D*H*W flattened,
+ * channels zero-padded up to CB*8.  1D/2D problems are 3D with size-1 dims.
+ *
+ * The Cython driver (dwconv_nchwc.pyx) walks (batch, channel block, output
+ * depth, output row) items in a prange; each item is one output row computed
+ * by a *row function* below:
+ *
+ *   - kernel rows (kz, ky) outside the input are skipped by clamping the tap
+ *     range (no per-tap checks);
+ *   - output columns whose whole kernel window lies inside the input
+ *     ("interior") run a register tile of 8 (then 4, then 1) output pixels
+ *     with no bounds checks: per tap one weight vector, 8 independent FMAs;
+ *   - left/right border columns run a single-pixel loop over the clamped
+ *     kx range.
+ *
+ * AVX2 row functions are instantiated per (stride_w in {1, 2, any}) x
+ * (kernel_w in {3, 5, 7, any}) through always-inline helpers with constant
+ * arguments; the portable row function is plain C and always correct.
+ *
+ * Grouped convolution ("terms"): output lane l of output block ob accumulates
+ * over a short list of terms; each term names a source input block, a lane
+ * map idx[8] (output lane l reads input lane idx[l] of that block) and a
+ * weight vector per tap that is zero for lanes the term does not feed.  The
+ * lane map is executed as a plain load (identity), a broadcast (all lanes
+ * read the same input lane) or a vpermps (anything else).  Depthwise with
+ * channel multiplier m > 1 is the grouped case with one input channel per
+ * group.
+ *
+ * Epilogue: y = act(acc + bias[c] + residual); vector code for NONE, RELU,
+ * CLIP, LEAKY_RELU, HARD_SIGMOID, HARD_SWISH, PRELU; other kinds store the
+ * vector result then apply fastcnn_act_scalar per lane.  Lanes >= n_valid of
+ * a block (channel padding) are written as 0.
+ */
+#ifndef FASTCNN_DWCONV_NCHWC_H
+#define FASTCNN_DWCONV_NCHWC_H
+
+#include "cpu.h"
+#include "epilogue.h"
+
+#define FCDW_B 8
+
+typedef struct {
+    long n;                 /* batch */
+    long cb_in, cb_out;     /* channel blocks of input / output */
+    long id, ih, iw;        /* input spatial */
+    long od, oh, ow;        /* output spatial */
+    long kd, kh, kw;        /* kernel */
+    long sd, sh, sw;        /* strides */
+    long pd, ph, pw;        /* begin pads */
+    long dd, dh, dw;        /* dilations */
+} fcdw_geom_t;
+
+/* Grouped-conv term tables for one output block (see header comment). */
+typedef struct {
+    long n_terms;           /* terms used by this output block */
+    const int *src;         /* [n_terms] source input block */
+    const int *mode;        /* [n_terms] 0 identity, 1 broadcast, 2 permute */
+    const int *idx;         /* [n_terms][8] lane map */
+} fcdw_terms_t;
+
+#define FCDW_MODE_IDENT 0
+#define FCDW_MODE_BCAST 1
+#define FCDW_MODE_PERM 2
+
+static inline int fcdw_act_is_vector(int kind) {
+    return kind == FASTCNN_ACT_NONE || kind == FASTCNN_ACT_RELU || kind == FASTCNN_ACT_CLIP ||
+           kind == FASTCNN_ACT_LEAKY_RELU || kind == FASTCNN_ACT_HARD_SIGMOID ||
+           kind == FASTCNN_ACT_HARD_SWISH || kind == FASTCNN_ACT_PRELU;
+}
+
+/* Valid tap range [lo, hi) for output coordinate o: input o*s - p + k*d in [0, n). */
+static inline void fcdw_krange(long o, long s, long p, long d, long k, long n, long *lo, long *hi) {
+    long base = o * s - p;
+    long l = 0, h = k;
+    if (base < 0) l = (-base + d - 1) / d;
+    long lim = n - 1 - base;
+    if (lim < 0) h = 0;
+    else { long t = lim / d + 1; if (t < h) h = t; }
+    if (l > h) l = h;
+    *lo = l; *hi = h;
+}
+
+/* Interior output columns [lo, hi): whole kernel window inside the input. */
+static inline void fcdw_interior(const fcdw_geom_t *g, long *lo, long *hi) {
+    long l = (g->pw + g->sw - 1) / g->sw;
+    long num = g->iw - 1 + g->pw - (g->kw - 1) * g->dw;
+    long h = num < 0 ? 0 : num / g->sw + 1;
+    if (h > g->ow) h = g->ow;
+    if (l > g->ow) l = g->ow;
+    if (h < l) h = l;
+    *lo = l; *hi = h;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Portable scalar epilogue for one pixel (8 lanes).                         */
+static inline void fcdw_epi_scalar(float *acc, const float *res, float *y, const fastcnn_act_t *act,
+                                   long c0, int n_valid) {
+    for (int l = 0; l < FCDW_B; l++) {
+        float v = acc[l] + (res ? res[l] : 0.f);
+        y[l] = l < n_valid ? fastcnn_act_scalar(act, v, c0 + l) : 0.f;
+    }
+}
+
+/* Portable depthwise row.  x: (n, block) plane [S_in][8]; w: [K][8];
+ * bias: [8] or NULL; res, y: output row [ow][8]. */
+static void fcdw_row_portable(const float *x, const float *w, const float *bias, const float *res,
+                              float *y, const fcdw_geom_t *g, long oz, long oy,
+                              const fastcnn_act_t *act, long c0, int n_valid) {
+    long kz0, kz1, ky0, ky1;
+    fcdw_krange(oz, g->sd, g->pd, g->dd, g->kd, g->id, &kz0, &kz1);
+    fcdw_krange(oy, g->sh, g->ph, g->dh, g->kh, g->ih, &ky0, &ky1);
+    for (long ox = 0; ox < g->ow; ox++) {
+        float acc[FCDW_B];
+        for (int l = 0; l < FCDW_B; l++) acc[l] = bias ? bias[l] : 0.f;
+        long kx0, kx1;
+        fcdw_krange(ox, g->sw, g->pw, g->dw, g->kw, g->iw, &kx0, &kx1);
+        for (long kz = kz0; kz < kz1; kz++) {
+            long iz = oz * g->sd - g->pd + kz * g->dd;
+            for (long ky = ky0; ky < ky1; ky++) {
+                long iy = oy * g->sh - g->ph + ky * g->dh;
+                const float *xr = x + (iz * g->ih + iy) * g->iw * FCDW_B;
+                const float *wr = w + ((kz * g->kh + ky) * g->kw) * FCDW_B;
+                for (long kx = kx0; kx < kx1; kx++) {
+                    long ix = ox * g->sw - g->pw + kx * g->dw;
+                    const float *xp = xr + ix * FCDW_B;
+                    const float *wp = wr + kx * FCDW_B;
+                    for (int l = 0; l < FCDW_B; l++) acc[l] += xp[l] * wp[l];
+                }
+            }
+        }
+        fcdw_epi_scalar(acc, res ? res + ox * FCDW_B : 0, y + ox * FCDW_B, act, c0, n_valid);
+    }
+}
+
+/* Portable grouped row.  xn: batch base [CB_in][S_in][8]; w: [T][K][8]. */
+static void fcdw_grow_portable(const float *xn, const float *w, const fcdw_terms_t *tm,
+                               const float *bias, const float *res, float *y,
+                               const fcdw_geom_t *g, long oz, long oy,
+                               const fastcnn_act_t *act, long c0, int n_valid) {
+    long kz0, kz1, ky0, ky1;
+    long K = g->kd * g->kh * g->kw;
+    long s_in = g->id * g->ih * g->iw;
+    fcdw_krange(oz, g->sd, g->pd, g->dd, g->kd, g->id, &kz0, &kz1);
+    fcdw_krange(oy, g->sh, g->ph, g->dh, g->kh, g->ih, &ky0, &ky1);
+    for (long ox = 0; ox < g->ow; ox++) {
+        float acc[FCDW_B];
+        for (int l = 0; l < FCDW_B; l++) acc[l] = bias ? bias[l] : 0.f;
+        long kx0, kx1;
+        fcdw_krange(ox, g->sw, g->pw, g->dw, g->kw, g->iw, &kx0, &kx1);
+        for (long t = 0; t < tm->n_terms; t++) {
+            const float *x = xn + (long)tm->src[t] * s_in * FCDW_B;
+            const int *idx = tm->idx + t * FCDW_B;
+            const float *wt = w + t * K * FCDW_B;
+            for (long kz = kz0; kz < kz1; kz++) {
+                long iz = oz * g->sd - g->pd + kz * g->dd;
+                for (long ky = ky0; ky < ky1; ky++) {
+                    long iy = oy * g->sh - g->ph + ky * g->dh;
+                    const float *xr = x + (iz * g->ih + iy) * g->iw * FCDW_B;
+                    const float *wr = wt + ((kz * g->kh + ky) * g->kw) * FCDW_B;
+                    for (long kx = kx0; kx < kx1; kx++) {
+                        long ix = ox * g->sw - g->pw + kx * g->dw;
+                        const float *xp = xr + ix * FCDW_B;
+                        const float *wp = wr + kx * FCDW_B;
+                        for (int l = 0; l < FCDW_B; l++) acc[l] += xp[idx[l]] * wp[l];
+                    }
+                }
+            }
+        }
+        fcdw_epi_scalar(acc, res ? res + ox * FCDW_B : 0, y + ox * FCDW_B, act, c0, n_valid);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+#if FASTCNN_X86
+#define FCDW_AI static inline __attribute__((always_inline))
+
+typedef struct {
+    int kind, vec, masked;
+    __m256 p0, p1, slope, mask, zero;
+} fcdw_epi_avx2_t;
+
+FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_epi_avx2_init(fcdw_epi_avx2_t *e, const fastcnn_act_t *act,
+                                                     long c0, int n_valid) {
+    e->kind = act->kind;
+    e->vec = fcdw_act_is_vector(act->kind);
+    e->p0 = _mm256_set1_ps(act->p0);
+    e->p1 = _mm256_set1_ps(act->p1);
+    e->zero = _mm256_setzero_ps();
+    e->slope = (act->kind == FASTCNN_ACT_PRELU && act->slope) ? _mm256_loadu_ps(act->slope + c0)
+                                                              : e->zero;
+    e->masked = n_valid < FCDW_B;
+    int m[FCDW_B];
+    for (int l = 0; l < FCDW_B; l++) m[l] = l < n_valid ? -1 : 0;
+    e->mask = _mm256_castsi256_ps(_mm256_loadu_si256((const __m256i *)m));
+}
+
+FASTCNN_TARGET_AVX2 FCDW_AI __m256 fcdw_act_avx2(const fcdw_epi_avx2_t *e, __m256 v) {
+    switch (e->kind) {
+    case FASTCNN_ACT_RELU: return _mm256_max_ps(v, e->zero);
+    case FASTCNN_ACT_CLIP: return _mm256_min_ps(_mm256_max_ps(v, e->p0), e->p1);
+    case FASTCNN_ACT_LEAKY_RELU:
+        return _mm256_blendv_ps(_mm256_mul_ps(v, e->p0), v, _mm256_cmp_ps(v, e->zero, _CMP_GE_OQ));
+    case FASTCNN_ACT_HARD_SIGMOID:
+        return _mm256_min_ps(_mm256_max_ps(_mm256_fmadd_ps(v, e->p0, e->p1), e->zero),
+                             _mm256_set1_ps(1.f));
+    case FASTCNN_ACT_HARD_SWISH: {
+        __m256 t = _mm256_fmadd_ps(v, _mm256_set1_ps(1.f / 6.f), _mm256_set1_ps(0.5f));
+        t = _mm256_min_ps(_mm256_max_ps(t, e->zero), _mm256_set1_ps(1.f));
+        return _mm256_mul_ps(v, t);
+    }
+    case FASTCNN_ACT_PRELU:
+        return _mm256_blendv_ps(_mm256_mul_ps(v, e->slope), v, _mm256_cmp_ps(v, e->zero, _CMP_GE_OQ));
+    default: return v;
+    }
+}
+
+/* Store NP pixels of accumulators with the fused epilogue. */
+FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_store_avx2(const fcdw_epi_avx2_t *e, __m256 *acc,
+                                                  const float *res, float *y, const fastcnn_act_t *act,
+                                                  long c0, const int NP) {
+#pragma GCC unroll 8
+    for (int p = 0; p < NP; p++) {
+        __m256 v = acc[p];
+        if (res) v = _mm256_add_ps(v, _mm256_loadu_ps(res + p * FCDW_B));
+        if (e->vec) {
+            v = fcdw_act_avx2(e, v);
+            if (e->masked) v = _mm256_and_ps(v, e->mask);
+            _mm256_storeu_ps(y + p * FCDW_B, v);
+        } else {
+            _mm256_storeu_ps(y + p * FCDW_B, v);
+            for (int l = 0; l < FCDW_B; l++) {
+                float *q = y + p * FCDW_B + l;
+                *q = _mm256_movemask_ps(e->mask) >> l & 1 ? fastcnn_act_scalar(act, *q, c0 + l) : 0.f;
+            }
+        }
+    }
+}
+
+/* Interior tile: NP output pixels starting at input column ix0 (no checks). */
+FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_tile_avx2(const float *x, const float *w, const fcdw_geom_t *g,
+                                                 long iz0, long iy0, long kz0, long kz1, long ky0,
+                                                 long ky1, long ix0, __m256 *acc, const int NP,
+                                                 const int SWc, const int KWc) {
+    const long sw = SWc ? SWc : g->sw;
+    const long kw = KWc ? KWc : g->kw;
+    const long dwB = g->dw * FCDW_B;
+    for (long kz = kz0; kz < kz1; kz++) {
+        long iz = iz0 + kz * g->dd;
+        for (long ky = ky0; ky < ky1; ky++) {
+            long iy = iy0 + ky * g->dh;
+            const float *xp = x + ((iz * g->ih + iy) * g->iw + ix0) * FCDW_B;
+            const float *wr = w + ((kz * g->kh + ky) * kw) * FCDW_B;
+#pragma GCC unroll 7
+            for (long kx = 0; kx < kw; kx++) {
+                __m256 wv = _mm256_loadu_ps(wr + kx * FCDW_B);
+#pragma GCC unroll 8
+                for (int p = 0; p < NP; p++)
+                    acc[p] = _mm256_fmadd_ps(_mm256_loadu_ps(xp + p * sw * FCDW_B), wv, acc[p]);
+                xp += dwB;
+            }
+        }
+    }
+}
+
+/* Border pixel: clamped kx range. */
+FASTCNN_TARGET_AVX2 FCDW_AI __m256 fcdw_border_avx2(const float *x, const float *w, const fcdw_geom_t *g,
+                                                     long iz0, long iy0, long kz0, long kz1, long ky0,
+                                                     long ky1, long ox, __m256 acc) {
+    long kx0, kx1;
+    fcdw_krange(ox, g->sw, g->pw, g->dw, g->kw, g->iw, &kx0, &kx1);
+    long ix0 = ox * g->sw - g->pw;
+    for (long kz = kz0; kz < kz1; kz++) {
+        long iz = iz0 + kz * g->dd;
+        for (long ky = ky0; ky < ky1; ky++) {
+            long iy = iy0 + ky * g->dh;
+            const float *xr = x + (iz * g->ih + iy) * g->iw * FCDW_B;
+            const float *wr = w + ((kz * g->kh + ky) * g->kw) * FCDW_B;
+            for (long kx = kx0; kx < kx1; kx++)
+                acc = _mm256_fmadd_ps(_mm256_loadu_ps(xr + (ix0 + kx * g->dw) * FCDW_B),
+                                      _mm256_loadu_ps(wr + kx * FCDW_B), acc);
+        }
+    }
+    return acc;
+}
+
+FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_row_avx2_impl(const float *x, const float *w, const float *bias,
+                                                     const float *res, float *y, const fcdw_geom_t *g,
+                                                     long oz, long oy, const fastcnn_act_t *act,
+                                                     long c0, int n_valid, const int SWc,
+                                                     const int KWc) {
+    long kz0, kz1, ky0, ky1, lo, hi;
+    fcdw_krange(oz, g->sd, g->pd, g->dd, g->kd, g->id, &kz0, &kz1);
+    fcdw_krange(oy, g->sh, g->ph, g->dh, g->kh, g->ih, &ky0, &ky1);
+    fcdw_interior(g, &lo, &hi);
+    const long iz0 = oz * g->sd - g->pd, iy0 = oy * g->sh - g->ph;
+    const long sw = SWc ? SWc : g->sw;
+    fcdw_epi_avx2_t e;
+    fcdw_epi_avx2_init(&e, act, c0, n_valid);
+    const __m256 bv = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
+    long ox = 0;
+    for (; ox < lo; ox++) {
+        __m256 a = fcdw_border_avx2(x, w, g, iz0, iy0, kz0, kz1, ky0, ky1, ox, bv);
+        fcdw_store_avx2(&e, &a, res ? res + ox * FCDW_B : 0, y + ox * FCDW_B, act, c0, 1);
+    }
+    for (; ox + 8 <= hi; ox += 8) {
+        __m256 a[8];
+        for (int p = 0; p < 8; p++) a[p] = bv;
+        fcdw_tile_avx2(x, w, g, iz0, iy0, kz0, kz1, ky0, ky1, ox * sw - g->pw, a, 8, SWc, KWc);
+        fcdw_store_avx2(&e, a, res ? res + ox * FCDW_B : 0, y + ox * FCDW_B, act, c0, 8);
+    }
+    for (; ox + 4 <= hi; ox += 4) {
+        __m256 a[4];
+        for (int p = 0; p < 4; p++) a[p] = bv;
+        fcdw_tile_avx2(x, w, g, iz0, iy0, kz0, kz1, ky0, ky1, ox * sw - g->pw, a, 4, SWc, KWc);
+        fcdw_store_avx2(&e, a, res ? res + ox * FCDW_B : 0, y + ox * FCDW_B, act, c0, 4);
+    }
+    for (; ox < hi; ox++) {
+        __m256 a[1];
+        a[0] = bv;
+        fcdw_tile_avx2(x, w, g, iz0, iy0, kz0, kz1, ky0, ky1, ox * sw - g->pw, a, 1, SWc, KWc);
+        fcdw_store_avx2(&e, a, res ? res + ox * FCDW_B : 0, y + ox * FCDW_B, act, c0, 1);
+    }
+    for (; ox < g->ow; ox++) {
+        __m256 a = fcdw_border_avx2(x, w, g, iz0, iy0, kz0, kz1, ky0, ky1, ox, bv);
+        fcdw_store_avx2(&e, &a, res ? res + ox * FCDW_B : 0, y + ox * FCDW_B, act, c0, 1);
+    }
+}
+
+#define FCDW_ROW_INST(NAME, SWc, KWc)                                                               \
+    FASTCNN_TARGET_AVX2 static void NAME(const float *x, const float *w, const float *bias,          \
+                                         const float *res, float *y, const fcdw_geom_t *g, long oz,  \
+                                         long oy, const fastcnn_act_t *act, long c0, int n_valid) {  \
+        fcdw_row_avx2_impl(x, w, bias, res, y, g, oz, oy, act, c0, n_valid, SWc, KWc);               \
+    }
+FCDW_ROW_INST(fcdw_row_avx2_s1k3, 1, 3)
+FCDW_ROW_INST(fcdw_row_avx2_s1k5, 1, 5)
+FCDW_ROW_INST(fcdw_row_avx2_s1k7, 1, 7)
+FCDW_ROW_INST(fcdw_row_avx2_s1kx, 1, 0)
+FCDW_ROW_INST(fcdw_row_avx2_s2k3, 2, 3)
+FCDW_ROW_INST(fcdw_row_avx2_s2k5, 2, 5)
+FCDW_ROW_INST(fcdw_row_avx2_s2k7, 2, 7)
+FCDW_ROW_INST(fcdw_row_avx2_s2kx, 2, 0)
+FCDW_ROW_INST(fcdw_row_avx2_sxkx, 0, 0)
+FCDW_ROW_INST(fcdw_row_avx2_s1k1, 1, 1)
+
+/* ---- grouped (terms) ---------------------------------------------------- */
+FASTCNN_TARGET_AVX2 FCDW_AI __m256 fcdw_gload(const float *p, int MODE, int lane, __m256i idx) {
+    if (MODE == FCDW_MODE_IDENT) return _mm256_loadu_ps(p);
+    if (MODE == FCDW_MODE_BCAST) return _mm256_broadcast_ss(p + lane);
+    return _mm256_permutevar8x32_ps(_mm256_loadu_ps(p), idx);
+}
+
+FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_gtile_avx2(const float *x, const float *w, const fcdw_geom_t *g,
+                                                  long iz0, long iy0, long kz0, long kz1, long ky0,
+                                                  long ky1, long ix0, __m256 *acc, int lane,
+                                                  __m256i idx, const int NP, const int SWc,
+                                                  const int MODE) {
+    const long sw = SWc ? SWc : g->sw;
+    const long kw = g->kw;
+    const long dwB = g->dw * FCDW_B;
+    for (long kz = kz0; kz < kz1; kz++) {
+        long iz = iz0 + kz * g->dd;
+        for (long ky = ky0; ky < ky1; ky++) {
+            long iy = iy0 + ky * g->dh;
+            const float *xp = x + ((iz * g->ih + iy) * g->iw + ix0) * FCDW_B;
+            const float *wr = w + ((kz * g->kh + ky) * kw) * FCDW_B;
+            for (long kx = 0; kx < kw; kx++) {
+                __m256 wv = _mm256_loadu_ps(wr + kx * FCDW_B);
+#pragma GCC unroll 8
+                for (int p = 0; p < NP; p++)
+                    acc[p] = _mm256_fmadd_ps(fcdw_gload(xp + p * sw * FCDW_B, MODE, lane, idx), wv,
+                                             acc[p]);
+                xp += dwB;
+            }
+        }
+    }
+}
+
+FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_gtile_terms(const float *xn, const float *w, const fcdw_terms_t *tm,
+                                                   const fcdw_geom_t *g, long iz0, long iy0, long kz0,
+                                                   long kz1, long ky0, long ky1, long ix0, __m256 *acc,
+                                                   const int NP, const int SWc) {
+    const long K = g->kd * g->kh * g->kw;
+    const long s_in = g->id * g->ih * g->iw;
+    for (long t = 0; t < tm->n_terms; t++) {
+        const float *x = xn + (long)tm->src[t] * s_in * FCDW_B;
+        const float *wt = w + t * K * FCDW_B;
+        const int *ip = tm->idx + t * FCDW_B;
+        __m256i idx = _mm256_loadu_si256((const __m256i *)ip);
+        switch (tm->mode[t]) {
+        case FCDW_MODE_IDENT:
+            fcdw_gtile_avx2(x, wt, g, iz0, iy0, kz0, kz1, ky0, ky1, ix0, acc, 0, idx, NP, SWc,
+                            FCDW_MODE_IDENT);
+            break;
+        case FCDW_MODE_BCAST:
+            fcdw_gtile_avx2(x, wt, g, iz0, iy0, kz0, kz1, ky0, ky1, ix0, acc, ip[0], idx, NP, SWc,
+                            FCDW_MODE_BCAST);
+            break;
+        default:
+            fcdw_gtile_avx2(x, wt, g, iz0, iy0, kz0, kz1, ky0, ky1, ix0, acc, 0, idx, NP, SWc,
+                            FCDW_MODE_PERM);
+        }
+    }
+}
+
+FASTCNN_TARGET_AVX2 FCDW_AI __m256 fcdw_gborder_avx2(const float *xn, const float *w,
+                                                      const fcdw_terms_t *tm, const fcdw_geom_t *g,
+                                                      long iz0, long iy0, long kz0, long kz1,
+                                                      long ky0, long ky1, long ox, __m256 acc) {
+    long kx0, kx1;
+    fcdw_krange(ox, g->sw, g->pw, g->dw, g->kw, g->iw, &kx0, &kx1);
+    const long ix0 = ox * g->sw - g->pw;
+    const long K = g->kd * g->kh * g->kw;
+    const long s_in = g->id * g->ih * g->iw;
+    for (long t = 0; t < tm->n_terms; t++) {
+        const float *x = xn + (long)tm->src[t] * s_in * FCDW_B;
+        const float *wt = w + t * K * FCDW_B;
+        __m256i idx = _mm256_loadu_si256((const __m256i *)(tm->idx + t * FCDW_B));
+        for (long kz = kz0; kz < kz1; kz++) {
+            long iz = iz0 + kz * g->dd;
+            for (long ky = ky0; ky < ky1; ky++) {
+                long iy = iy0 + ky * g->dh;
+                const float *xr = x + (iz * g->ih + iy) * g->iw * FCDW_B;
+                const float *wr = wt + ((kz * g->kh + ky) * g->kw) * FCDW_B;
+                for (long kx = kx0; kx < kx1; kx++)
+                    acc = _mm256_fmadd_ps(
+                        _mm256_permutevar8x32_ps(_mm256_loadu_ps(xr + (ix0 + kx * g->dw) * FCDW_B), idx),
+                        _mm256_loadu_ps(wr + kx * FCDW_B), acc);
+            }
+        }
+    }
+    return acc;
+}
+
+FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_grow_avx2_impl(const float *xn, const float *w,
+                                                      const fcdw_terms_t *tm, const float *bias,
+                                                      const float *res, float *y, const fcdw_geom_t *g,
+                                                      long oz, long oy, const fastcnn_act_t *act,
+                                                      long c0, int n_valid, const int SWc) {
+    long kz0, kz1, ky0, ky1, lo, hi;
+    fcdw_krange(oz, g->sd, g->pd, g->dd, g->kd, g->id, &kz0, &kz1);
+    fcdw_krange(oy, g->sh, g->ph, g->dh, g->kh, g->ih, &ky0, &ky1);
+    fcdw_interior(g, &lo, &hi);
+    const long iz0 = oz * g->sd - g->pd, iy0 = oy * g->sh - g->ph;
+    const long sw = SWc ? SWc : g->sw;
+    fcdw_epi_avx2_t e;
+    fcdw_epi_avx2_init(&e, act, c0, n_valid);
+    const __m256 bv = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
+    long ox = 0;
+    for (; ox < lo; ox++) {
+        __m256 a = fcdw_gborder_avx2(xn, w, tm, g, iz0, iy0, kz0, kz1, ky0, ky1, ox, bv);
+        fcdw_store_avx2(&e, &a, res ? res + ox * FCDW_B : 0, y + ox * FCDW_B, act, c0, 1);
+    }
+    for (; ox + 8 <= hi; ox += 8) {
+        __m256 a[8];
+        for (int p = 0; p < 8; p++) a[p] = bv;
+        fcdw_gtile_terms(xn, w, tm, g, iz0, iy0, kz0, kz1, ky0, ky1, ox * sw - g->pw, a, 8, SWc);
+        fcdw_store_avx2(&e, a, res ? res + ox * FCDW_B : 0, y + ox * FCDW_B, act, c0, 8);
+    }
+    for (; ox + 4 <= hi; ox += 4) {
+        __m256 a[4];
+        for (int p = 0; p < 4; p++) a[p] = bv;
+        fcdw_gtile_terms(xn, w, tm, g, iz0, iy0, kz0, kz1, ky0, ky1, ox * sw - g->pw, a, 4, SWc);
+        fcdw_store_avx2(&e, a, res ? res + ox * FCDW_B : 0, y + ox * FCDW_B, act, c0, 4);
+    }
+    for (; ox < g->ow; ox++) {
+        __m256 a = fcdw_gborder_avx2(xn, w, tm, g, iz0, iy0, kz0, kz1, ky0, ky1, ox, bv);
+        fcdw_store_avx2(&e, &a, res ? res + ox * FCDW_B : 0, y + ox * FCDW_B, act, c0, 1);
+    }
+}
+
+#define FCDW_GROW_INST(NAME, SWc)                                                                   \
+    FASTCNN_TARGET_AVX2 static void NAME(const float *xn, const float *w, const fcdw_terms_t *tm,    \
+                                         const float *bias, const float *res, float *y,              \
+                                         const fcdw_geom_t *g, long oz, long oy,                     \
+                                         const fastcnn_act_t *act, long c0, int n_valid) {           \
+        fcdw_grow_avx2_impl(xn, w, tm, bias, res, y, g, oz, oy, act, c0, n_valid, SWc);              \
+    }
+FCDW_GROW_INST(fcdw_grow_avx2_s1, 1)
+FCDW_GROW_INST(fcdw_grow_avx2_s2, 2)
+FCDW_GROW_INST(fcdw_grow_avx2_sx, 0)
+#endif /* FASTCNN_X86 */
+
+/* ------------------------------------------------------------------------ */
+typedef void (*fcdw_row_fn)(const float *, const float *, const float *, const float *, float *,
+                            const fcdw_geom_t *, long, long, const fastcnn_act_t *, long, int);
+typedef void (*fcdw_grow_fn)(const float *, const float *, const fcdw_terms_t *, const float *,
+                             const float *, float *, const fcdw_geom_t *, long, long,
+                             const fastcnn_act_t *, long, int);
+
+/* Pick the row function once per call.  isa: FASTCNN_ISA_* actually usable. */
+static fcdw_row_fn fcdw_pick_row(int isa, const fcdw_geom_t *g) {
+#if FASTCNN_X86
+    if (isa >= FASTCNN_ISA_AVX2) {
+        if (g->sw == 1) {
+            switch (g->kw) {
+            case 1: return fcdw_row_avx2_s1k1;
+            case 3: return fcdw_row_avx2_s1k3;
+            case 5: return fcdw_row_avx2_s1k5;
+            case 7: return fcdw_row_avx2_s1k7;
+            default: return fcdw_row_avx2_s1kx;
+            }
+        }
+        if (g->sw == 2) {
+            switch (g->kw) {
+            case 3: return fcdw_row_avx2_s2k3;
+            case 5: return fcdw_row_avx2_s2k5;
+            case 7: return fcdw_row_avx2_s2k7;
+            default: return fcdw_row_avx2_s2kx;
+            }
+        }
+        return fcdw_row_avx2_sxkx;
+    }
+#endif
+    (void)g;
+    return fcdw_row_portable;
+}
+
+static fcdw_grow_fn fcdw_pick_grow(int isa, const fcdw_geom_t *g) {
+#if FASTCNN_X86
+    if (isa >= FASTCNN_ISA_AVX2) {
+        if (g->sw == 1) return fcdw_grow_avx2_s1;
+        if (g->sw == 2) return fcdw_grow_avx2_s2;
+        return fcdw_grow_avx2_sx;
+    }
+#endif
+    (void)g;
+    return fcdw_grow_portable;
+}
+
+#endif
