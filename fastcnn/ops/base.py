@@ -6,7 +6,10 @@
                                     choose the algorithm, prepack weights
     op.scratch(inputs, outputs)     extra buffers the kernel needs, planned in the arena
     op.bind(xs, ys, scratch) -> f   a zero-argument callable that computes ys
-                                    from xs, with every array already in place
+                                    from xs, with every array already in place;
+                                    or a native `fastcnn._kernels.executor.Call`
+                                    (C function + argument block), which the
+                                    executor runs without the GIL or Python
 
 `run` allocates nothing and looks nothing up: the planner calls `bind` once
 per arena and the executor only calls the returned callables.

@@ -13,11 +13,11 @@ takes its own *bound instance* (arena + bound steps) from a small pool.
 from __future__ import annotations
 
 import threading
-import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .._kernels.executor import Program
 from ..errors import InvalidGraphError, ShapeError, UnsupportedOpError, node_error
 from ..ops import lookup, supported_ops
 from ..ops.base import TensorInfo
@@ -216,27 +216,23 @@ class _Bound:
             return values[name]
 
         self.inputs = [get(n) for n in plan.input_names]
-        self.calls = []
+        calls = []
         for st in plan.steps:
             xs = [get(i) if i else None for i in st.inputs]
             ys = [get(o) if o else None for o in st.outputs]
             sc = [np.frombuffer(arena, dt, int(np.prod(shape, dtype=np.int64)),
                                 plan.buffers[b].offset).reshape(shape)
                   for shape, dt, b in st.scratch]
-            self.calls.append(st.op.bind(xs, ys, sc))
+            calls.append(st.op.bind(xs, ys, sc))
+        self.program = Program(calls)
         self.outputs = [get(n) for n in plan.output_names]
 
     def run(self, feeds, wanted, profile):
         for dst, src in zip(self.inputs, feeds):
             np.copyto(dst, src, casting="no")
         if profile is None:
-            for call in self.calls:
-                call()
+            self.program.run()
         else:
-            clock = time.perf_counter
-            for st, call in zip(self.plan.steps, self.calls):
-                t0 = clock()
-                call()
-                profile.append((st, clock() - t0))
+            profile.extend(zip(self.plan.steps, self.program.run_profiled()))
         idx = range(len(self.outputs)) if wanted is None else wanted
         return [np.array(self.outputs[k], copy=True) for k in idx]
