@@ -1,0 +1,411 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Direct convolution and layout reorders in the channel-blocked NCHWc layout.
+
+Design:
+  layout   NCHWc with block B = 8 (one ymm register of output channels), spatial
+           dims flattened: x[N, C, S] <-> xb[N, ceil(C/8), S, 8], padding lanes 0.
+  weights  packed once by pack_conv_weights into w[Mb, cbg, K, icb, 8]
+           (oc block, input-channel block of the group, kernel tap, input channel,
+           8 output channels).  icb = 8 for blocked input, icb = C for the plain
+           NCHW-input variant used by small-C first layers (no 3->8 padding).
+  loops    every conv is 3D (D,H,W); work item = (n, group, oc-tile, output row,
+           row segment); parallel axis = all work items, prange static.  Inside a
+           row: input-channel-block chunks outer (weights of a chunk stay in L1),
+           pixel tiles inner; interior pixels have no bounds checks, rows out of
+           the image are skipped per row, border columns run a P=1 tile with a
+           clipped kw range.
+  tile     avx2: 3 oc-blocks x 4 pixels (12 ymm accumulators, FMA with broadcast);
+           avx512 (AVX-512VL, still 8-wide ymm, 32 registers): 4 x 6;
+           portable plain C: 2 x 4.
+  1x1      stride-1 unpadded pointwise convs flatten the spatial dims into one
+           long row cut in segments: a GEMM-like tile over many pixels, no im2col.
+  epilogue y = act(acc + bias[c] + residual) in registers (transcendental
+           activations are applied scalar on the stored tile).
+"""
+import numpy as np
+cimport numpy as cnp
+from cython.parallel cimport prange, parallel
+from libc.stdlib cimport malloc, free
+
+cnp.import_array()
+
+cdef extern from "cpu.h" nogil:
+    int fastcnn_cpu_level()
+    unsigned int fastcnn_ftz_enter()
+    void fastcnn_ftz_leave(unsigned int old)
+    int FASTCNN_ISA_PORTABLE, FASTCNN_ISA_AVX2, FASTCNN_ISA_AVX512
+
+cdef extern from "conv_nchwc.h" nogil:
+    int fc_conv_ocb_max(int isa)
+    void fc_conv_row(int isa, const fc_conv_params *p, long n, long ocb0, long nocb,
+                     long od_, long oh_, long ow0, long ow1)
+    int FC_MAX_ROWS
+
+DEF BLOCK = 8
+
+cdef int _hw_isa = fastcnn_cpu_level()
+cdef int _isa = _hw_isa
+
+_ISA_NAMES = {0: "portable", 1: "avx2", 2: "avx512"}
+
+
+def set_isa(name):
+    """Force an ISA ("portable", "avx2", "avx512") or "auto"; for tests/benchmarks.
+    Returns the previous name.  Asking for more than the CPU has raises."""
+    global _isa
+    prev = _ISA_NAMES[_isa]
+    if name == "auto":
+        _isa = _hw_isa
+        return prev
+    inv = {v: k for k, v in _ISA_NAMES.items()}
+    if name not in inv:
+        raise ValueError("unknown isa %r" % (name,))
+    if inv[name] > _hw_isa:
+        raise ValueError("isa %r not supported by this CPU (%s)" % (name, _ISA_NAMES[_hw_isa]))
+    _isa = inv[name]
+    return prev
+
+
+def isa_name():
+    """Name of the dispatched ISA: 'portable', 'avx2' or 'avx512'."""
+    return _ISA_NAMES[_isa]
+
+
+def simd_block():
+    """Channel block B of the NCHWc layout used by the dispatched ISA (always 8:
+    the AVX-512 variant keeps 8-float ymm vectors and uses its 32 registers for a
+    larger register tile instead of 16-wide blocks)."""
+    return BLOCK
+
+
+# ----------------------------------------------------------------------------- reorders
+
+cdef void reorder_to_blocked_c(const float *x, float *xb, long N, long C, long S,
+                               int n_threads) noexcept nogil:
+    cdef long Cb = (C + BLOCK - 1) // BLOCK
+    cdef long SCH = 2048
+    cdef long nch = (S + SCH - 1) // SCH
+    cdef long items = N * Cb * nch
+    cdef long it, n, cb, ch, s0, s1, s, c, cc
+    cdef const float *src
+    cdef float *dst
+    cdef int nt = n_threads if N * C * S > 32768 else 1
+    cdef unsigned int ftz = 0
+    with parallel(num_threads=nt):
+        ftz = fastcnn_ftz_enter()
+        for it in prange(items, schedule='static'):
+            ch = it % nch
+            cb = (it // nch) % Cb
+            n = it // (nch * Cb)
+            s0 = ch * SCH
+            s1 = s0 + SCH
+            if s1 > S:
+                s1 = S
+            dst = xb + ((n * Cb + cb) * S) * BLOCK
+            cc = C - cb * BLOCK
+            if cc > BLOCK:
+                cc = BLOCK
+            for c in range(cc):
+                src = x + (n * C + cb * BLOCK + c) * S
+                for s in range(s0, s1):
+                    dst[s * BLOCK + c] = src[s]
+            for c in range(cc, BLOCK):
+                for s in range(s0, s1):
+                    dst[s * BLOCK + c] = 0.0
+        fastcnn_ftz_leave(ftz)
+
+
+cdef void reorder_from_blocked_c(const float *xb, float *x, long N, long C, long S,
+                                 int n_threads) noexcept nogil:
+    cdef long Cb = (C + BLOCK - 1) // BLOCK
+    cdef long SCH = 2048
+    cdef long nch = (S + SCH - 1) // SCH
+    cdef long items = N * Cb * nch
+    cdef long it, n, cb, ch, s0, s1, s, c, cc
+    cdef const float *src
+    cdef float *dst
+    cdef int nt = n_threads if N * C * S > 32768 else 1
+    cdef unsigned int ftz = 0
+    with parallel(num_threads=nt):
+        ftz = fastcnn_ftz_enter()
+        for it in prange(items, schedule='static'):
+            ch = it % nch
+            cb = (it // nch) % Cb
+            n = it // (nch * Cb)
+            s0 = ch * SCH
+            s1 = s0 + SCH
+            if s1 > S:
+                s1 = S
+            src = xb + ((n * Cb + cb) * S) * BLOCK
+            cc = C - cb * BLOCK
+            if cc > BLOCK:
+                cc = BLOCK
+            for c in range(cc):
+                dst = x + (n * C + cb * BLOCK + c) * S
+                for s in range(s0, s1):
+                    dst[s] = src[s * BLOCK + c]
+        fastcnn_ftz_leave(ftz)
+
+
+def _f32c(a, name):
+    if not isinstance(a, np.ndarray) or a.dtype != np.float32 or not a.flags.c_contiguous:
+        raise TypeError("%s must be a C-contiguous float32 ndarray" % name)
+    return a
+
+
+def reorder_to_blocked(x, out, int n_threads=1):
+    """NCHW -> NCHWc.  x: float32 [N, C, *spatial] (C-contiguous, spatial flattened
+    to S); out: float32 [N, ceil(C/8), S, 8] (any shape with that size, C-contig).
+    Padding channels are written as 0."""
+    _f32c(x, "x"); _f32c(out, "out")
+    cdef long N = x.shape[0], C = x.shape[1]
+    cdef long S = x.size // (N * C) if N * C > 0 else 0
+    cdef long Cb = (C + BLOCK - 1) // BLOCK
+    if out.size != N * Cb * S * BLOCK:
+        raise ValueError("out must hold N*ceil(C/8)*S*8 = %d floats, has %d" % (N * Cb * S * BLOCK, out.size))
+    cdef float[::1] xv = x.reshape(-1)
+    cdef float[::1] ov = out.reshape(-1)
+    if xv.shape[0] == 0:
+        return out
+    with nogil:
+        reorder_to_blocked_c(&xv[0], &ov[0], N, C, S, n_threads)
+    return out
+
+
+def reorder_from_blocked(xb, out, int n_threads=1):
+    """NCHWc -> NCHW.  xb: float32 [N, ceil(C/8), S, 8]; out: float32 [N, C, *spatial]
+    (C = out.shape[1], S = prod(spatial)).  Padding lanes of xb are ignored."""
+    _f32c(xb, "xb"); _f32c(out, "out")
+    cdef long N = out.shape[0], C = out.shape[1]
+    cdef long S = out.size // (N * C) if N * C > 0 else 0
+    cdef long Cb = (C + BLOCK - 1) // BLOCK
+    if xb.size != N * Cb * S * BLOCK:
+        raise ValueError("xb must hold N*ceil(C/8)*S*8 = %d floats, has %d" % (N * Cb * S * BLOCK, xb.size))
+    cdef float[::1] xv = xb.reshape(-1)
+    cdef float[::1] ov = out.reshape(-1)
+    if ov.shape[0] == 0:
+        return out
+    with nogil:
+        reorder_from_blocked_c(&xv[0], &ov[0], N, C, S, n_threads)
+    return out
+
+
+# ----------------------------------------------------------------------------- weights
+
+def pack_conv_weights(w, long group=1, bint blocked_input=True):
+    """Pack ONNX conv weights w[M, C/group, *kernel] (float32; 1..3 spatial dims)
+    into w_packed[Mb, cbg, K, icb, 8] for conv_nchwc:
+      Mb  = ceil(M/8) output-channel blocks (all groups, zero padded),
+      cbg = input-channel blocks per group = ceil((C/group)/8),
+      K   = prod(kernel), icb = 8 (blocked input).
+    blocked_input=False (group must be 1) packs for the plain NCHW-input variant:
+      cbg = 1, icb = C (no channel padding) -- for small-C first layers.
+    Grouped convs need C/group and M/group multiples of 8 (blocked input)."""
+    w = np.ascontiguousarray(w, dtype=np.float32)
+    cdef long M = w.shape[0], Cg = w.shape[1]
+    cdef long K = w.size // (M * Cg) if M * Cg > 0 else 1
+    if group < 1 or M % group:
+        raise ValueError("M=%d not divisible by group=%d" % (M, group))
+    if group > 1 and (Cg % BLOCK or (M // group) % BLOCK):
+        raise ValueError("grouped NCHWc conv needs C/group and M/group multiples of 8 "
+                         "(got %d, %d)" % (Cg, M // group))
+    Mb = (M + BLOCK - 1) // BLOCK
+    w3 = w.reshape(M, Cg, K)
+    if not blocked_input:
+        if group != 1:
+            raise ValueError("plain-input packing needs group == 1")
+        wp = np.zeros((Mb * BLOCK, Cg, K), np.float32)
+        wp[:M] = w3
+        # [Mb, 8, C, K] -> [Mb, 1, K, C, 8]
+        return np.ascontiguousarray(wp.reshape(Mb, BLOCK, Cg, K).transpose(0, 3, 2, 1)).reshape(Mb, 1, K, Cg, BLOCK)
+    cbg = (Cg + BLOCK - 1) // BLOCK
+    wp = np.zeros((Mb * BLOCK, cbg * BLOCK, K), np.float32)
+    wp[:M, :Cg] = w3
+    # [Mb, 8oc, cbg, 8ic, K] -> [Mb, cbg, K, 8ic, 8oc]
+    return np.ascontiguousarray(wp.reshape(Mb, BLOCK, cbg, BLOCK, K).transpose(0, 2, 4, 3, 1))
+
+
+# ----------------------------------------------------------------------------- conv
+
+cdef void conv_nchwc_exec(fc_conv_params *p, long N, int n_threads) noexcept nogil:
+    """Run the prepared conv for N images.  Work item = (n, g, oc-tile, out row, seg)."""
+    cdef int isa = _isa
+    cdef long ocbm = fc_conv_ocb_max(isa)
+    cdef long G = p.Mb // p.mbg
+    cdef long n_oct = (p.mbg + ocbm - 1) // ocbm
+    cdef long rows = p.od * p.oh
+    cdef long seg = p.ow
+    cdef long nseg, items, it, r, t, rest, n, g, ocb0, nocb, ow0, ow1, s
+    cdef double flops
+    cdef int nt = n_threads
+    cdef unsigned int ftz = 0
+    if seg > 256:
+        seg = 96
+    nseg = (p.ow + seg - 1) // seg
+    items = N * G * n_oct * rows * nseg
+    flops = 2.0 * N * p.Mb * 8 * p.od * p.oh * p.ow * p.cbg * p.icb * p.K
+    if flops < 4e5 or items < 2:
+        nt = 1
+    with parallel(num_threads=nt):
+        ftz = fastcnn_ftz_enter()
+        for it in prange(items, schedule='static'):
+            s = it % nseg
+            rest = it // nseg
+            r = rest % rows
+            rest = rest // rows
+            t = rest % n_oct
+            rest = rest // n_oct
+            g = rest % G
+            n = rest // G
+            ocb0 = g * p.mbg + t * ocbm
+            nocb = p.mbg - t * ocbm
+            if nocb > ocbm:
+                nocb = ocbm
+            ow0 = s * seg
+            ow1 = ow0 + seg
+            if ow1 > p.ow:
+                ow1 = p.ow
+            fc_conv_row(isa, p, n, ocb0, nocb, r // p.oh, r % p.oh, ow0, ow1)
+        fastcnn_ftz_leave(ftz)
+
+
+cdef long _chunk_for(long ocbm, long K, long icb, long cbg, long l1_bytes) noexcept nogil:
+    cdef long per_cb = ocbm * K * icb * BLOCK * 4
+    cdef long ch = l1_bytes // per_cb
+    if ch < 1:
+        ch = 1
+    if ch > cbg:
+        ch = cbg
+    return ch
+
+
+_L1_CHUNK = [16384]
+
+
+def _set_chunk_bytes(long b):
+    """Tuning knob: bytes of weights per input-channel chunk (default 16 KiB)."""
+    _L1_CHUNK[0] = b
+
+
+def conv_nchwc(xb, packed_w, bias, out_b, in_dhw, out_dhw, kernel, strides, pads_begin,
+               dilations, long group=1, int act_kind=0, float act_p0=0.0, float act_p1=0.0,
+               slope=None, residual=None, int n_threads=1, long n_out_channels=-1):
+    """Direct convolution, NCHWc in / NCHWc out, fused epilogue.
+
+    xb        float32 [N, Cb, S_in, 8]  blocked input (Cb = group * cbg), or
+              float32 [N, C, S_in]      plain NCHW input (weights packed with
+                                        blocked_input=False, group 1)
+    packed_w  from pack_conv_weights: [Mb, cbg, K, icb, 8]
+    bias      float32 [M] or None
+    out_b     float32 [N, Mb, S_out, 8] (written; padding lanes >= M set to 0)
+    in_dhw, out_dhw, kernel, strides, pads_begin, dilations: 3 ints each (D, H, W);
+              1D/2D convs pass 1 for the missing leading dims. End padding is
+              implied by out_dhw.
+    act_kind, act_p0, act_p1: epilogue.h activation code and parameters
+    slope     float32 [M] for PRELU, else None
+    residual  float32 like out_b, added before the activation, or None
+    n_out_channels: real M (default: len(bias) or len(slope) or Mb*8)
+    y = act(conv(x, w) + bias + residual)
+    """
+    cdef fc_conv_params p
+    cdef long N, Mb, cbg, K, icb, S_in, S_out
+    _f32c(xb, "xb"); _f32c(packed_w, "packed_w"); _f32c(out_b, "out_b")
+    if packed_w.ndim != 5 or packed_w.shape[4] != BLOCK:
+        raise ValueError("packed_w must come from pack_conv_weights")
+    Mb, cbg, K, icb = packed_w.shape[0], packed_w.shape[1], packed_w.shape[2], packed_w.shape[3]
+    if group < 1 or Mb % group:
+        raise ValueError("bad group")
+    in_dhw = [int(v) for v in in_dhw]; out_dhw = [int(v) for v in out_dhw]
+    kernel = [int(v) for v in kernel]; strides = [int(v) for v in strides]
+    pads_begin = [int(v) for v in pads_begin]; dilations = [int(v) for v in dilations]
+    if len(in_dhw) != 3 or len(out_dhw) != 3 or len(kernel) != 3 or len(strides) != 3 \
+            or len(pads_begin) != 3 or len(dilations) != 3:
+        raise ValueError("in_dhw/out_dhw/kernel/strides/pads_begin/dilations need 3 entries (D, H, W)")
+    if kernel[0] * kernel[1] * kernel[2] != K:
+        raise ValueError("kernel %r does not match packed weights (K=%d)" % (kernel, K))
+    if min(strides) < 1 or min(dilations) < 1 or min(kernel) < 1 or min(in_dhw) < 1 or min(out_dhw) < 1:
+        raise ValueError("sizes/strides/dilations must be >= 1")
+    if kernel[0] * kernel[1] > FC_MAX_ROWS:
+        raise ValueError("kernel depth*height too large")
+    S_in = in_dhw[0] * in_dhw[1] * in_dhw[2]
+    S_out = out_dhw[0] * out_dhw[1] * out_dhw[2]
+    N = xb.shape[0]
+    if xb.ndim == 4:
+        if icb != BLOCK or xb.shape[3] != BLOCK or xb.shape[2] != S_in or xb.shape[1] != cbg * group:
+            raise ValueError("blocked xb shape %r does not match weights/in_dhw/group" % (xb.shape,))
+        p.blocked = 1
+        p.cb_total = xb.shape[1]
+    elif xb.ndim == 3:
+        if group != 1 or cbg != 1 or xb.shape[1] != icb or xb.shape[2] != S_in:
+            raise ValueError("plain xb [N, C, S] needs weights packed with blocked_input=False, group 1")
+        p.blocked = 0
+        p.cb_total = 1
+    else:
+        raise ValueError("xb must be 3D (plain) or 4D (blocked)")
+    if out_b.shape[0] != N or out_b.size != N * Mb * S_out * BLOCK:
+        raise ValueError("out_b must be [N, Mb, S_out, 8] = [%d, %d, %d, 8]" % (N, Mb, S_out))
+    cdef long M = n_out_channels
+    if M < 0:
+        if bias is not None:
+            M = bias.shape[0]
+        elif slope is not None:
+            M = slope.shape[0]
+        else:
+            M = Mb * BLOCK
+    if M > Mb * BLOCK or M <= (Mb - 1) * BLOCK:
+        raise ValueError("n_out_channels=%d inconsistent with Mb=%d" % (M, Mb))
+    cdef float[::1] bv, sv, rv
+    p.bias = NULL
+    p.res = NULL
+    p.act.slope = NULL
+    if bias is not None:
+        _f32c(bias, "bias")
+        if bias.shape[0] < M:
+            raise ValueError("bias too short")
+        bv = bias
+        p.bias = &bv[0]
+    if act_kind == 10:
+        if slope is None:
+            raise ValueError("PRELU needs slope")
+        _f32c(slope, "slope")
+        if slope.shape[0] < M:
+            raise ValueError("slope too short")
+        sv = slope
+        p.act.slope = &sv[0]
+    if residual is not None:
+        _f32c(residual, "residual")
+        if residual.size != out_b.size:
+            raise ValueError("residual must have out_b's shape")
+        rv = residual.reshape(-1)
+        p.res = &rv[0]
+    if N == 0:
+        return out_b
+    cdef float[::1] xv = xb.reshape(-1)
+    cdef float[::1] wv = packed_w.reshape(-1)
+    cdef float[::1] ov = out_b.reshape(-1)
+    p.x = &xv[0]
+    p.w = &wv[0]
+    p.y = &ov[0]
+    p.M = M
+    p.Mb = Mb
+    p.mbg = Mb // group
+    p.cbg = cbg
+    p.icb = icb
+    p.id, p.ih, p.iw = in_dhw
+    p.od, p.oh, p.ow = out_dhw
+    p.kd, p.kh, p.kw = kernel
+    p.sd, p.sh, p.sw = strides
+    p.pd, p.ph, p.pw = pads_begin
+    p.dd, p.dh, p.dw = dilations
+    p.K = K
+    p.act.kind = act_kind
+    p.act.p0 = act_p0
+    p.act.p1 = act_p1
+    # pointwise, stride 1, no pad: one long flattened row (GEMM-like tile over pixels)
+    if K == 1 and strides == [1, 1, 1] and pads_begin == [0, 0, 0] and in_dhw == out_dhw:
+        p.id = p.ih = p.od = p.oh = 1
+        p.iw = p.ow = S_in
+    p.cb_chunk = _chunk_for(fc_conv_ocb_max(_isa), K, icb, cbg, _L1_CHUNK[0])
+    with nogil:
+        conv_nchwc_exec(&p, N, n_threads)
+    return out_b

@@ -1,0 +1,82 @@
+/* conv_nchwc.h -- direct convolution in the channel-blocked NCHWc layout.
+ *
+ * Layouts (B = 8 floats per channel block, spatial dims flattened, S = D*H*W):
+ *   input  blocked  x[N, Cb, S_in, 8]   (or plain x[N, C, S_in] for the small-C
+ *                                        "NCHW -> NCHWc" first-layer variant)
+ *   weights packed  w[Mb, cbg, K, icb, 8]  (K = kd*kh*kw; icb = 8, or C when plain)
+ *   output          y[N, Mb, S_out, 8]     (residual has the output's layout)
+ * Every conv is 3D (1D/2D have size-1 dims).  The unit of work is one output
+ * row segment for a tile of up to FC_OCB_MAX output-channel blocks; see
+ * conv_nchwc_tile.h for the register tile.  Input channel blocks are
+ * accumulated in chunks (cb_chunk) through the output row so the weights of a
+ * chunk stay in L1; the epilogue y = act(acc + bias + residual) is applied in
+ * registers after the last chunk.
+ *
+ * ISA variants (selected at run time):
+ *   portable : plain C, tile 2 oc-blocks x 4 pixels
+ *   avx2     : AVX2+FMA, 16 ymm -> tile 3 oc-blocks x 4 pixels (12 accumulators)
+ *   avx512   : same 8-wide ymm code with AVX-512VL's 32 registers ->
+ *              tile 4 oc-blocks x 6 pixels (24 accumulators)
+ */
+#ifndef FASTCNN_CONV_NCHWC_H
+#define FASTCNN_CONV_NCHWC_H
+#include "cpu.h"
+#include "epilogue.h"
+#include "conv_nchwc_simd.h"
+#include "conv_nchwc_params.h"
+
+#define FC_MAX_ROWS 1024   /* max kd*kh */
+
+/* portable */
+#define FC_SUF(name) name##_portable
+#define FC_TGT
+#define FC_AVX 0
+#define FC_OCB_MAX 2
+#define FC_P_MAX 4
+#include "conv_nchwc_tile.h"
+#undef FC_SUF
+#undef FC_TGT
+#undef FC_AVX
+#undef FC_OCB_MAX
+#undef FC_P_MAX
+
+#if FASTCNN_X86
+#define FC_SUF(name) name##_avx2
+#define FC_TGT FASTCNN_TARGET_AVX2
+#define FC_AVX 1
+#define FC_OCB_MAX 3
+#define FC_P_MAX 4
+#include "conv_nchwc_tile.h"
+#undef FC_SUF
+#undef FC_TGT
+#undef FC_AVX
+#undef FC_OCB_MAX
+#undef FC_P_MAX
+
+#define FC_SUF(name) name##_avx512
+#define FC_TGT FASTCNN_TARGET_AVX512
+#define FC_AVX 1
+#define FC_OCB_MAX 4
+#define FC_P_MAX 6
+#include "conv_nchwc_tile.h"
+#undef FC_SUF
+#undef FC_TGT
+#undef FC_AVX
+#undef FC_OCB_MAX
+#undef FC_P_MAX
+#endif
+
+static inline int fc_conv_ocb_max(int isa) {
+    return isa == FASTCNN_ISA_AVX512 ? 4 : (isa == FASTCNN_ISA_AVX2 ? 3 : 2);
+}
+
+static inline void fc_conv_row(int isa, const fc_conv_params *p, long n, long ocb0, long nocb,
+                               long od_, long oh_, long ow0, long ow1) {
+#if FASTCNN_X86
+    if (isa == FASTCNN_ISA_AVX512) { fc_conv_row_avx512(p, n, ocb0, nocb, od_, oh_, ow0, ow1); return; }
+    if (isa == FASTCNN_ISA_AVX2) { fc_conv_row_avx2(p, n, ocb0, nocb, od_, oh_, ow0, ow1); return; }
+#endif
+    fc_conv_row_portable(p, n, ocb0, nocb, od_, oh_, ow0, ow1);
+}
+
+#endif
