@@ -1,0 +1,190 @@
+"""ConvTranspose (opsets 1, 11): the adjoint of Conv.
+
+    Yfull[n, g·Mg + m, i·s + k·d] += X[n, g·Cg + c, i] · W[g·Cg + c, m, k]
+    Y = Yfull[pads_begin : pads_begin + out]  (+ B[m])
+    out = s·(in − 1) + output_padding + (k − 1)·d + 1 − pads_begin − pads_end
+
+Pads: explicit (NOTSET), VALID (0), or — for SAME_UPPER/SAME_LOWER, or when
+`output_shape` is given — derived from the wanted output size:
+    total = s·(in − 1) + output_padding + (k − 1)·d + 1 − out
+    SAME_UPPER: begin = ⌊total/2⌋; otherwise begin = total − ⌊total/2⌋; end = total − begin
+(out = in·s for SAME without output_shape; a negative total extends the
+output with zeros, which is what the ONNX reference computes).
+
+Algorithm (generic, the oracle for later fast paths): per image one batched
+GEMM over groups, col (G, Mg·K, P_in) = Wᵀ (G, Mg·K, Cg) @ X (G, Cg, P_in),
+then col2im (Cython, parallel over output channels) scatters col into Y;
+bias through the shared conv epilogue.  W is transposed once in `prepare`
+when constant.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from ..runtime.threads import threads_for
+from .base import Op, TensorInfo, optional
+from .conv import apply_epilogue
+from .conv_util import Epilogue, Window, WindowAttrs, _ints, check_float
+from .registry import register
+
+try:
+    from .._kernels import conv_generic as _k
+except ImportError:
+    _k = None
+
+
+@register("ConvTranspose", since_version=1)
+@register("ConvTranspose", since_version=11)
+class ConvTranspose(Op):
+    def setup(self):
+        self.win_attrs = WindowAttrs(self, kernel_required=False)
+        group = self.attr("group", 1)
+        if not isinstance(group, int) or group < 1:
+            raise self.error(f"group must be a positive integer, got {group!r}")
+        self.group = group
+        self.output_padding = _ints(self, "output_padding", self.attr("output_padding"))
+        self.output_shape = _ints(self, "output_shape", self.attr("output_shape"))
+        if self.output_padding is not None and any(p < 0 for p in self.output_padding):
+            raise self.error(f"output_padding must be non-negative, got "
+                             f"{list(self.output_padding)}")
+        if self.output_shape is not None and any(p <= 0 for p in self.output_shape):
+            raise self.error(f"output_shape must be positive, got {list(self.output_shape)}")
+        n_in = len(self.node.inputs)
+        if not 2 <= n_in <= 3:
+            raise self.error(f"ConvTranspose takes inputs X, W and optional B, got {n_in}")
+        self.epilogue = Epilogue()
+
+    def _window(self, x_spatial, kernel) -> Window:
+        wa = self.win_attrs
+        n = len(x_spatial)
+        wa.check_rank(n)
+        if wa.kernel_shape is not None and tuple(kernel) != wa.kernel_shape:
+            raise self.shape_error(f"kernel_shape {list(wa.kernel_shape)} does not match the "
+                                   f"weight's spatial shape {list(kernel)}")
+        s = wa.strides or (1,) * n
+        d = wa.dilations or (1,) * n
+        op_ = self.output_padding or (0,) * n
+        if len(op_) != n:
+            raise self.error(f"output_padding has {len(op_)} values, expected {n}")
+        for i in range(n):
+            if op_[i] >= max(s[i], d[i]):
+                raise self.error(f"output_padding {list(op_)} must be smaller than the stride or "
+                                 f"the dilation on every axis (strides {list(s)}, dilations "
+                                 f"{list(d)})")
+        full = [s[i] * (x_spatial[i] - 1) + op_[i] + (kernel[i] - 1) * d[i] + 1 for i in range(n)]
+        out_shape = self.output_shape
+        if out_shape is not None and len(out_shape) == n + 2:
+            out_shape = out_shape[2:]
+        if out_shape is not None and len(out_shape) != n:
+            raise self.error(f"output_shape has {len(self.output_shape)} values, expected {n}")
+        if out_shape is None and wa.auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+            out_shape = tuple(x_spatial[i] * s[i] for i in range(n))
+        if out_shape is not None:
+            total = [full[i] - out_shape[i] for i in range(n)]
+            if wa.auto_pad == "SAME_UPPER":
+                pb = [t // 2 for t in total]
+            else:
+                pb = [t - t // 2 for t in total]
+            pe = [t - b for t, b in zip(total, pb)]
+            out = list(out_shape)
+        else:
+            if wa.auto_pad == "VALID" or wa.pads is None:
+                pb, pe = [0] * n, [0] * n
+            else:
+                pb, pe = list(wa.pads[:n]), list(wa.pads[n:])
+            out = [full[i] - pb[i] - pe[i] for i in range(n)]
+            if any(o <= 0 for o in out):
+                raise self.shape_error(f"pads {pb + pe} leave an empty output {out} "
+                                       f"(input {list(x_spatial)}, kernel {list(kernel)})")
+        return Window(tuple(int(v) for v in x_spatial), tuple(int(v) for v in out),
+                      tuple(int(k) for k in kernel), tuple(s), tuple(d),
+                      tuple(int(v) for v in pb), tuple(int(v) for v in pe))
+
+    def infer(self, inputs):
+        x, w = inputs[0], inputs[1]
+        if x is None or w is None:
+            raise self.error("inputs X and W are required")
+        check_float(self, x, "X")
+        if np.dtype(w.dtype) != np.dtype(x.dtype):
+            raise self.error(f"W has dtype {np.dtype(w.dtype)} but X has {np.dtype(x.dtype)}")
+        if not 3 <= len(x.shape) <= 5:
+            raise self.shape_error(f"X must be (N, C, spatial...) with 1 to 3 spatial dims, got "
+                                   f"shape {list(x.shape)}")
+        if len(w.shape) != len(x.shape):
+            raise self.shape_error(f"W has rank {len(w.shape)} (shape {list(w.shape)}) but X has "
+                                   f"rank {len(x.shape)}")
+        N, C = (int(v) for v in x.shape[:2])
+        G = self.group
+        if int(w.shape[0]) != C:
+            raise self.shape_error(f"channel mismatch: X has {C} channels but W (shape "
+                                   f"{list(w.shape)}) expects {w.shape[0]}")
+        if C % G:
+            raise self.shape_error(f"group {G} does not divide the {C} input channels")
+        M = int(w.shape[1]) * G
+        if any(k <= 0 for k in w.shape[2:]) or w.shape[1] <= 0:
+            raise self.shape_error(f"W has an empty dim: {list(w.shape)}")
+        b = optional(inputs, 2)
+        if b is not None and tuple(b.shape) != (M,):
+            raise self.shape_error(f"bias B has shape {list(b.shape)}, expected [{M}]")
+        self.window = self._window(tuple(int(v) for v in x.shape[2:]),
+                                   tuple(int(k) for k in w.shape[2:]))
+        self.N, self.C, self.M = N, C, M
+        self.dtype = np.dtype(x.dtype)
+        return [TensorInfo((N, M) + self.window.out_spatial, self.dtype)]
+
+    def prepare(self, inputs, outputs):
+        self.infer(inputs)
+        w = inputs[1]
+        b = optional(inputs, 2)
+        G, Cg, Mg = self.group, self.C // self.group, self.M // self.group
+        self.K = int(np.prod(self.window.kernel))
+        self.wt = None
+        if w.is_const:
+            self.wt = self._transpose_w(w.value)
+        self.b = None if b is None or not b.is_const else \
+            np.ascontiguousarray(b.value, dtype=self.dtype)
+        self.has_bias = b is not None
+        self.w3 = self.window.as_3d()
+        P_in = int(np.prod(self.window.in_spatial))
+        self.P_in = P_in
+        self.col2im_threads = threads_for(self.M * self.K * P_in, self.n_threads)
+
+    def _transpose_w(self, w):
+        G, Cg, Mg = self.group, self.C // self.group, self.M // self.group
+        return np.ascontiguousarray(
+            np.asarray(w, dtype=self.dtype).reshape(G, Cg, Mg * self.K).transpose(0, 2, 1))
+
+    def scratch(self, inputs, outputs):
+        return [((self.M * self.K, self.P_in), self.dtype)]
+
+    def bind(self, xs, ys, scratch=()):
+        x, w, y = xs[0], xs[1], ys[0]
+        b = xs[2] if len(xs) > 2 else None
+        N, G = self.N, self.group
+        Cg, Mg, K, P = self.C // G, self.M // G, self.K, self.P_in
+        w3 = self.w3
+        x4 = x.reshape(N, G, Cg, P)
+        y5 = y.reshape((N, self.M) + w3.out_spatial)
+        y3 = y.reshape(N, self.M, -1)
+        col = scratch[0]
+        colg = col.reshape(G, Mg * K, P)
+        wt_const, b_const, has_bias = self.wt, self.b, self.has_bias
+        args = (w3.kernel, w3.strides, w3.pads_begin, w3.dilations, w3.in_spatial,
+                self.col2im_threads)
+        col2im, matmul = _k.col2im_3d, np.matmul
+        ep, nt, transpose_w, dtype = self.epilogue, self.n_threads, self._transpose_w, self.dtype
+
+        def run():
+            wt = wt_const if wt_const is not None else transpose_w(w)
+            bb = b_const if b_const is not None else (
+                np.ascontiguousarray(b, dtype=dtype) if has_bias else None)
+            for n in range(N):
+                matmul(wt, x4[n], out=colg)
+                col2im(col, y5[n], *args)
+            apply_epilogue(y3, bb, None, ep, nt)
+        return run
+
+    def compute(self, xs, ys, scratch=()):
+        self.bind(xs, ys, scratch)()

@@ -1,0 +1,189 @@
+"""Pooling ops: MaxPool, AveragePool, LpPool and their Global* forms.
+
+    MaxPool      y = max over the window's real elements (padding ignored);
+                 Indices = flat offset of the max in X (row-major over (N, C, *spatial),
+                 or column-major over the spatial dims when storage_order=1)
+    AveragePool  y = Σ window / count; count = real elements (count_include_pad=0) or
+                 elements inside input + explicit pads (count_include_pad=1)
+    LpPool       y = (Σ |x|^p)^(1/p) over the real elements
+    Global*      the same over the whole spatial extent
+
+Windows (conv_util): auto_pad, pads, strides, dilations; with ceil_mode the output
+size rounds up, but a window starting inside the right padding is dropped
+(ONNX reference and onnxruntime).  Kernels: `_kernels/pool.pyx`, parallel
+over N·C, GIL released.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..runtime.threads import threads_for
+from .base import Op, TensorInfo
+from .conv_util import Window, WindowAttrs, check_float
+from .registry import register
+
+try:
+    from .._kernels import pool as _k
+except ImportError:
+    _k = None
+
+MODE_MAX, MODE_AVG_EXCLUDE, MODE_AVG_INCLUDE, MODE_LP = 0, 1, 2, 3
+
+
+def _check_x(op, x):
+    if x is None:
+        raise op.error("input X is required")
+    check_float(op, x, "X")
+    if not 3 <= len(x.shape) <= 5:
+        raise op.shape_error(f"X must be (N, C, spatial...) with 1 to 3 spatial dims, got shape "
+                             f"{list(x.shape)}")
+
+
+class _Pool(Op):
+    """Shared plumbing: a resolved Window, a mode, and the pool_3d kernel."""
+    mode = MODE_MAX
+    p = 2.0
+
+    def _window(self, x) -> Window:
+        raise NotImplementedError
+
+    def infer(self, inputs):
+        x = inputs[0]
+        _check_x(self, x)
+        w = self._window(x)
+        if any(o <= 0 for o in w.out_spatial):
+            raise self.shape_error(f"output spatial shape {list(w.out_spatial)} is empty")
+        self.win = w
+        shape = tuple(x.shape[:2]) + w.out_spatial
+        outs = [TensorInfo(shape, np.dtype(x.dtype))]
+        if self._wants_indices():
+            outs.append(TensorInfo(shape, np.dtype(np.int64)))
+        return outs
+
+    def _wants_indices(self):
+        return False
+
+    def prepare(self, inputs, outputs):
+        self.infer(inputs)
+        x = inputs[0]
+        w3 = self.win.as_3d()
+        self.w3 = w3
+        self.nc = int(x.shape[0]) * int(x.shape[1])
+        work = self.nc * int(np.prod(w3.out_spatial)) * int(np.prod(w3.kernel))
+        self.threads = threads_for(work, self.n_threads)
+
+    def bind(self, xs, ys, scratch=()):
+        w3 = self.w3
+        x4 = xs[0].reshape((self.nc,) + w3.in_spatial)
+        y4 = ys[0].reshape((self.nc,) + w3.out_spatial)
+        ind = None
+        if len(ys) > 1 and ys[1] is not None:
+            ind = ys[1].reshape((self.nc,) + w3.out_spatial)
+        args = (w3.kernel, w3.strides, w3.pads_begin, w3.pads_end, w3.dilations, self.mode,
+                float(self.p), int(getattr(self, "storage_order", 0)), self.threads)
+        pool = _k.pool_3d
+        return lambda: pool(x4, y4, ind, *args)
+
+    def compute(self, xs, ys, scratch=()):
+        self.bind(xs, ys, scratch)()
+
+
+class _WindowPool(_Pool):
+    allow_dilations = True
+    allow_ceil = True
+
+    def setup(self):
+        self.win_attrs = WindowAttrs(self, kernel_required=True,
+                                     allow_dilations=self.allow_dilations,
+                                     allow_ceil=self.allow_ceil)
+
+    def _window(self, x):
+        n = len(x.shape) - 2
+        if len(self.win_attrs.kernel_shape) != n:
+            raise self.shape_error(f"kernel_shape has {len(self.win_attrs.kernel_shape)} dims "
+                                   f"but X has {n} spatial dims (shape {list(x.shape)})")
+        return self.win_attrs.resolve(x.shape[2:], pooling=True)
+
+
+@register("MaxPool", since_version=1)
+@register("MaxPool", since_version=8)
+@register("MaxPool", since_version=10)
+@register("MaxPool", since_version=11)
+@register("MaxPool", since_version=12)
+class MaxPool(_WindowPool):
+    mode = MODE_MAX
+
+    def setup(self):
+        super().setup()
+        so = self.attr("storage_order", 0)
+        if so not in (0, 1):
+            raise self.error(f"storage_order must be 0 (row major) or 1 (column major), got {so!r}")
+        self.storage_order = int(so)
+        if len(self.node.outputs) > 2:
+            raise self.error(f"MaxPool has at most 2 outputs, got {len(self.node.outputs)}")
+        if len(self.node.outputs) == 2 and self.node.outputs[1] and self.opset < 8:
+            raise self.error("the Indices output needs opset >= 8")
+
+    def _wants_indices(self):
+        return len(self.node.outputs) > 1 and bool(self.node.outputs[1])
+
+
+@register("AveragePool", since_version=1)
+@register("AveragePool", since_version=7)
+@register("AveragePool", since_version=10)
+@register("AveragePool", since_version=11)
+@register("AveragePool", since_version=19)
+class AveragePool(_WindowPool):
+    def setup(self):
+        super().setup()
+        cip = self.attr("count_include_pad", 0)
+        if cip not in (0, 1):
+            raise self.error(f"count_include_pad must be 0 or 1, got {cip!r}")
+        self.mode = MODE_AVG_INCLUDE if cip else MODE_AVG_EXCLUDE
+
+
+def _parse_p(op):
+    p = op.attr("p", 2)
+    if not isinstance(p, (int, float)) or p <= 0 or p != p:
+        raise op.error(f"p must be a positive number, got {p!r}")
+    return float(p)
+
+
+@register("LpPool", since_version=1)
+@register("LpPool", since_version=2)
+@register("LpPool", since_version=11)
+@register("LpPool", since_version=18)
+class LpPool(_WindowPool):
+    mode = MODE_LP
+
+    def setup(self):
+        super().setup()
+        self.p = _parse_p(self)
+
+
+class _GlobalPool(_Pool):
+    def _window(self, x):
+        sp = tuple(int(d) for d in x.shape[2:])
+        n = len(sp)
+        if any(d <= 0 for d in sp):
+            raise self.shape_error(f"X has an empty spatial dim (shape {list(x.shape)})")
+        return Window(sp, (1,) * n, sp, (1,) * n, (1,) * n, (0,) * n, (0,) * n)
+
+
+@register("GlobalMaxPool", since_version=1)
+class GlobalMaxPool(_GlobalPool):
+    mode = MODE_MAX
+
+
+@register("GlobalAveragePool", since_version=1)
+class GlobalAveragePool(_GlobalPool):
+    mode = MODE_AVG_EXCLUDE
+
+
+@register("GlobalLpPool", since_version=1)
+@register("GlobalLpPool", since_version=2)
+class GlobalLpPool(_GlobalPool):
+    mode = MODE_LP
+
+    def setup(self):
+        self.p = _parse_p(self)
