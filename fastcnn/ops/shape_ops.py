@@ -33,17 +33,45 @@ def _noop():
 
 
 @register("Identity", since_version=1)
-@register("Dropout", since_version=1)
 class Identity(_View):
     def out_shape(self, inputs):
         return inputs[0].shape
 
+
+@register("Dropout", since_version=1)
+class Dropout(_View):
+    """Inference: y = x.  opset < 12: `is_test`/`ratio` attributes; opset >= 12: optional
+    inputs ratio and training_mode (training_mode must be a constant False, or ratio 0).
+    The optional mask output is all True (opset < 10: ones of x's dtype)."""
+
+    def out_shape(self, inputs):
+        return inputs[0].shape
+
     def infer(self, inputs):
+        if self.opset >= 12 and len(inputs) > 2 and inputs[2] is not None:
+            training = self.const_input(inputs, 2, "training_mode")
+            if bool(np.asarray(training).reshape(-1)[0]):
+                ratio = self.const_input(inputs, 1, "ratio")
+                r = 0.5 if ratio is None else float(np.asarray(ratio).reshape(-1)[0])
+                if r != 0.0:
+                    raise self.error("training_mode=True with a non-zero ratio is random; "
+                                     "fastcnn runs inference only")
         outs = super().infer(inputs)
-        if self.node.op_type == "Dropout" and len(self.node.outputs) > 1:
-            outs.append(TensorInfo(inputs[0].shape, np.dtype(np.bool_),
-                                   np.ones(inputs[0].shape, np.bool_)))
+        if len(self.node.outputs) > 1 and self.node.outputs[1]:
+            dt = np.dtype(np.bool_) if self.opset >= 10 else inputs[0].dtype
+            outs.append(TensorInfo(inputs[0].shape, dt, np.ones(inputs[0].shape, dt)))
         return outs
+
+    def compute(self, xs, ys, scratch=()):
+        ys[0][...] = xs[0]
+        if len(ys) > 1 and ys[1] is not None:
+            ys[1][...] = True
+
+    def bind(self, xs, ys, scratch=()):
+        if len(ys) > 1 and ys[1] is not None:   # the mask buffer lives in the arena: fill per run
+            mask, copyto = ys[1], np.copyto
+            return lambda: copyto(mask, True)
+        return _noop
 
 
 @register("Reshape", since_version=5)
@@ -78,9 +106,10 @@ class Flatten(_View):
     def out_shape(self, inputs):
         x = inputs[0].shape
         axis = self.attr("axis", 1)
-        if not -len(x) <= axis <= len(x):
+        if not isinstance(axis, int) or not -len(x) <= axis <= len(x):
             raise self.error(f"axis {axis} out of range for rank {len(x)}")
-        axis %= len(x) + 1 if axis < 0 else len(x) + 1
+        if axis < 0:
+            axis += len(x)
         return (int(np.prod(x[:axis], dtype=np.int64)), int(np.prod(x[axis:], dtype=np.int64)))
 
 

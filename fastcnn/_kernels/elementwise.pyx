@@ -1,0 +1,503 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Elementwise float32 kernels: activations, broadcast binary ops, per-channel affine.
+
+Design: flat loops over contiguous float32 memory.  The switch on the
+operation sits outside the element loop so each loop is a tight, vectorizable
+body.  Threading: the extent is cut into `n_threads` static chunks
+(prange, schedule='static') -- element chunks for flat/scalar operands, row
+chunks (rows of the [outer, C, inner] view) when an operand or the PReLU
+slope varies per channel.  Below SERIAL_ELEMENTS elements everything runs on
+the calling thread, with no parallel region at all.  The GIL is released
+around every loop.  Kernels know nothing of ONNX: the ops layer maps ONNX
+ops to activation codes (epilogue.h, plus ELT_* in elementwise.pxd).
+
+Each kernel has two Python entry points: a checked one taking arrays
+(`activation`, `binary`, `affine_channel`: tests and one-off use), and an
+unchecked one taking addresses (`*_p`) that the ops layer pre-binds with
+functools.partial, so a run costs one C call per node.
+"""
+from cython.parallel cimport prange
+from libc.math cimport expf, tanhf, log1pf, erff, fabsf, sqrtf, logf
+from libc.stdint cimport uintptr_t
+
+cdef extern from "epilogue.h" nogil:
+    enum:
+        FASTCNN_ACT_NONE
+        FASTCNN_ACT_RELU
+        FASTCNN_ACT_CLIP
+        FASTCNN_ACT_LEAKY_RELU
+        FASTCNN_ACT_HARD_SIGMOID
+        FASTCNN_ACT_HARD_SWISH
+        FASTCNN_ACT_SIGMOID
+        FASTCNN_ACT_SILU
+        FASTCNN_ACT_TANH
+        FASTCNN_ACT_MISH
+        FASTCNN_ACT_PRELU
+        FASTCNN_ACT_ELU
+        FASTCNN_ACT_GELU
+
+SERIAL_ELEMENTS = 32768
+cdef Py_ssize_t _SERIAL = 32768
+
+# Python-visible codes (the ops layer imports these names).
+ACT = dict(NONE=FASTCNN_ACT_NONE, RELU=FASTCNN_ACT_RELU, CLIP=FASTCNN_ACT_CLIP,
+           LEAKY_RELU=FASTCNN_ACT_LEAKY_RELU, HARD_SIGMOID=FASTCNN_ACT_HARD_SIGMOID,
+           HARD_SWISH=FASTCNN_ACT_HARD_SWISH, SIGMOID=FASTCNN_ACT_SIGMOID, SILU=FASTCNN_ACT_SILU,
+           TANH=FASTCNN_ACT_TANH, MISH=FASTCNN_ACT_MISH, PRELU=FASTCNN_ACT_PRELU,
+           ELU=FASTCNN_ACT_ELU, GELU=FASTCNN_ACT_GELU,
+           SELU=ELT_SELU, SOFTPLUS=ELT_SOFTPLUS, SOFTSIGN=ELT_SOFTSIGN, GELU_TANH=ELT_GELU_TANH,
+           THRESHOLDED_RELU=ELT_THRESHOLDED_RELU, CELU=ELT_CELU, EXP=ELT_EXP, NEG=ELT_NEG,
+           ABS=ELT_ABS, SQRT=ELT_SQRT, RECIPROCAL=ELT_RECIPROCAL, LOG=ELT_LOG, ERF=ELT_ERF,
+           AFFINE=ELT_AFFINE)
+BIN = dict(ADD=BIN_ADD, SUB=BIN_SUB, MUL=BIN_MUL, DIV=BIN_DIV, MAX=BIN_MAX, MIN=BIN_MIN)
+OPERAND = dict(FULL=OPERAND_FULL, CHANNEL=OPERAND_CHANNEL, SCALAR=OPERAND_SCALAR)
+
+
+# ---------------------------------------------------------------------------------------------
+# scalar helpers
+cdef inline float _clampf(float v, float lo, float hi) noexcept nogil:
+    return lo if v < lo else (hi if v > hi else v)
+
+
+cdef inline float _softplus(float x) noexcept nogil:
+    if x > 20.0:
+        return x
+    return log1pf(expf(x))
+
+
+# ---------------------------------------------------------------------------------------------
+# activations on one contiguous range (no PReLU: that needs the channel)
+cdef void act_range(const float* x, float* out, Py_ssize_t n, int kind,
+                    float p0, float p1) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef float v, t
+    if kind == FASTCNN_ACT_NONE:
+        if out != x:
+            for i in range(n):
+                out[i] = x[i]
+    elif kind == FASTCNN_ACT_RELU:
+        for i in range(n):
+            v = x[i]
+            out[i] = v if v > 0.0 else 0.0
+    elif kind == FASTCNN_ACT_CLIP:
+        for i in range(n):
+            v = x[i]
+            v = p0 if v < p0 else v
+            out[i] = p1 if v > p1 else v
+    elif kind == FASTCNN_ACT_LEAKY_RELU:
+        for i in range(n):
+            v = x[i]
+            out[i] = v if v >= 0.0 else p0 * v
+    elif kind == FASTCNN_ACT_HARD_SIGMOID:
+        for i in range(n):
+            out[i] = _clampf(p0 * x[i] + p1, 0.0, 1.0)
+    elif kind == FASTCNN_ACT_HARD_SWISH:
+        for i in range(n):
+            v = x[i]
+            out[i] = v * _clampf(v * <float>(1.0 / 6.0) + 0.5, 0.0, 1.0)
+    elif kind == FASTCNN_ACT_SIGMOID:
+        for i in range(n):
+            v = x[i]
+            if v >= 0.0:
+                out[i] = 1.0 / (1.0 + expf(-v))
+            else:
+                t = expf(v)
+                out[i] = t / (1.0 + t)
+    elif kind == FASTCNN_ACT_SILU:
+        for i in range(n):
+            v = x[i]
+            if v >= 0.0:
+                out[i] = v / (1.0 + expf(-v))
+            else:
+                t = expf(v)
+                out[i] = v * t / (1.0 + t)
+    elif kind == FASTCNN_ACT_TANH:
+        for i in range(n):
+            out[i] = tanhf(x[i])
+    elif kind == FASTCNN_ACT_MISH:
+        for i in range(n):
+            v = x[i]
+            out[i] = v * tanhf(_softplus(v))
+    elif kind == FASTCNN_ACT_ELU:
+        for i in range(n):
+            v = x[i]
+            out[i] = v if v >= 0.0 else p0 * (expf(v) - 1.0)
+    elif kind == FASTCNN_ACT_GELU:
+        for i in range(n):
+            v = x[i]
+            out[i] = 0.5 * v * (1.0 + erff(v * <float>0.70710678118654752))
+    elif kind == ELT_SELU:
+        for i in range(n):
+            v = x[i]
+            out[i] = p1 * (v if v > 0.0 else p0 * (expf(v) - 1.0))
+    elif kind == ELT_SOFTPLUS:
+        for i in range(n):
+            out[i] = _softplus(x[i])
+    elif kind == ELT_SOFTSIGN:
+        for i in range(n):
+            v = x[i]
+            out[i] = v / (1.0 + fabsf(v))
+    elif kind == ELT_GELU_TANH:
+        for i in range(n):
+            v = x[i]
+            out[i] = 0.5 * v * (1.0 + tanhf(<float>0.7978845608028654 * (v + <float>0.044715 * v * v * v)))
+    elif kind == ELT_THRESHOLDED_RELU:
+        for i in range(n):
+            v = x[i]
+            out[i] = v if v > p0 else 0.0
+    elif kind == ELT_CELU:
+        for i in range(n):
+            v = x[i]
+            out[i] = v if v > 0.0 else p0 * (expf(v / p0) - 1.0)
+    elif kind == ELT_EXP:
+        for i in range(n):
+            out[i] = expf(x[i])
+    elif kind == ELT_NEG:
+        for i in range(n):
+            out[i] = -x[i]
+    elif kind == ELT_ABS:
+        for i in range(n):
+            out[i] = fabsf(x[i])
+    elif kind == ELT_SQRT:
+        for i in range(n):
+            out[i] = sqrtf(x[i])
+    elif kind == ELT_RECIPROCAL:
+        for i in range(n):
+            out[i] = 1.0 / x[i]
+    elif kind == ELT_LOG:
+        for i in range(n):
+            out[i] = logf(x[i])
+    elif kind == ELT_ERF:
+        for i in range(n):
+            out[i] = erff(x[i])
+    elif kind == ELT_AFFINE:
+        for i in range(n):
+            out[i] = p0 * x[i] + p1
+
+
+cdef inline void prelu_rows(const float* x, float* out, const float* slope, Py_ssize_t r0,
+                            Py_ssize_t r1, Py_ssize_t inner, Py_ssize_t n_channels) noexcept nogil:
+    cdef Py_ssize_t r, i
+    cdef float s, v
+    cdef const float* xr
+    cdef float* yr
+    for r in range(r0, r1):
+        s = slope[r % n_channels]
+        xr = x + r * inner
+        yr = out + r * inner
+        for i in range(inner):
+            v = xr[i]
+            yr[i] = v if v >= 0.0 else s * v
+
+
+cdef inline int _nt(Py_ssize_t n, int n_threads) noexcept nogil:
+    if n < _SERIAL or n_threads <= 1:
+        return 1
+    return n_threads
+
+
+cdef void activation_c(const float* x, float* out, Py_ssize_t n, int kind, float p0, float p1,
+                       const float* slope, Py_ssize_t channel_stride, Py_ssize_t n_channels,
+                       int n_threads) noexcept nogil:
+    cdef int nt = _nt(n, n_threads)
+    cdef Py_ssize_t t, s, e, chunk, rows
+    if kind == FASTCNN_ACT_PRELU:
+        rows = n // channel_stride if channel_stride > 0 else 0
+        if nt == 1 or rows < 2:
+            prelu_rows(x, out, slope, 0, rows, channel_stride, n_channels)
+            return
+        if nt > rows:
+            nt = <int>rows
+        chunk = (rows + nt - 1) // nt
+        for t in prange(nt, schedule='static', num_threads=nt):
+            s = t * chunk
+            e = s + chunk
+            if e > rows:
+                e = rows
+            if s < e:
+                prelu_rows(x, out, slope, s, e, channel_stride, n_channels)
+        return
+    if nt == 1:
+        act_range(x, out, n, kind, p0, p1)
+        return
+    chunk = ((n + nt - 1) // nt + 15) & ~(<Py_ssize_t>15)
+    for t in prange(nt, schedule='static', num_threads=nt):
+        s = t * chunk
+        e = s + chunk
+        if e > n:
+            e = n
+        if s < e:
+            act_range(x + s, out + s, e - s, kind, p0, p1)
+
+
+# ---------------------------------------------------------------------------------------------
+# binary ops on one row: a and b are either full rows or broadcast single values
+cdef void bin_row(int op, const float* a, bint a_one, const float* b, bint b_one, float* out,
+                  Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef float va, vb, x, y
+    if a_one and b_one:
+        va = a[0]
+        vb = b[0]
+        if op == BIN_ADD: x = va + vb
+        elif op == BIN_SUB: x = va - vb
+        elif op == BIN_MUL: x = va * vb
+        elif op == BIN_DIV: x = va / vb
+        elif op == BIN_MAX: x = va if va >= vb else vb
+        else: x = va if va <= vb else vb
+        for i in range(n):
+            out[i] = x
+    elif b_one:
+        vb = b[0]
+        if op == BIN_ADD:
+            for i in range(n):
+                out[i] = a[i] + vb
+        elif op == BIN_SUB:
+            for i in range(n):
+                out[i] = a[i] - vb
+        elif op == BIN_MUL:
+            for i in range(n):
+                out[i] = a[i] * vb
+        elif op == BIN_DIV:
+            for i in range(n):
+                out[i] = a[i] / vb
+        elif op == BIN_MAX:
+            for i in range(n):
+                x = a[i]
+                out[i] = x if x >= vb else vb
+        else:
+            for i in range(n):
+                x = a[i]
+                out[i] = x if x <= vb else vb
+    elif a_one:
+        va = a[0]
+        if op == BIN_ADD:
+            for i in range(n):
+                out[i] = va + b[i]
+        elif op == BIN_SUB:
+            for i in range(n):
+                out[i] = va - b[i]
+        elif op == BIN_MUL:
+            for i in range(n):
+                out[i] = va * b[i]
+        elif op == BIN_DIV:
+            for i in range(n):
+                out[i] = va / b[i]
+        elif op == BIN_MAX:
+            for i in range(n):
+                y = b[i]
+                out[i] = va if va >= y else y
+        else:
+            for i in range(n):
+                y = b[i]
+                out[i] = va if va <= y else y
+    else:
+        if op == BIN_ADD:
+            for i in range(n):
+                out[i] = a[i] + b[i]
+        elif op == BIN_SUB:
+            for i in range(n):
+                out[i] = a[i] - b[i]
+        elif op == BIN_MUL:
+            for i in range(n):
+                out[i] = a[i] * b[i]
+        elif op == BIN_DIV:
+            for i in range(n):
+                out[i] = a[i] / b[i]
+        elif op == BIN_MAX:
+            for i in range(n):
+                x = a[i]
+                y = b[i]
+                out[i] = x if x >= y else y
+        else:
+            for i in range(n):
+                x = a[i]
+                y = b[i]
+                out[i] = x if x <= y else y
+
+
+cdef inline void bin_rows(int op, const float* a, int a_mode, const float* b, int b_mode,
+                          float* out, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t C,
+                          Py_ssize_t inner, int act_kind, float p0, float p1) noexcept nogil:
+    cdef Py_ssize_t r, c
+    cdef const float* ar
+    cdef const float* br
+    for r in range(r0, r1):
+        c = r % C
+        ar = a + r * inner if a_mode == OPERAND_FULL else (a + c if a_mode == OPERAND_CHANNEL else a)
+        br = b + r * inner if b_mode == OPERAND_FULL else (b + c if b_mode == OPERAND_CHANNEL else b)
+        bin_row(op, ar, a_mode != OPERAND_FULL, br, b_mode != OPERAND_FULL, out + r * inner, inner)
+        if act_kind != FASTCNN_ACT_NONE:
+            act_range(out + r * inner, out + r * inner, inner, act_kind, p0, p1)
+
+
+cdef void binary_c(int op, const float* a, int a_mode, const float* b, int b_mode, float* out,
+                   Py_ssize_t outer, Py_ssize_t C, Py_ssize_t inner, int act_kind, float p0,
+                   float p1, int n_threads) noexcept nogil:
+    cdef Py_ssize_t n = outer * C * inner
+    cdef int nt = _nt(n, n_threads)
+    cdef Py_ssize_t t, s, e, chunk, rows
+    cdef bint a_one, b_one
+    if a_mode != OPERAND_CHANNEL and b_mode != OPERAND_CHANNEL:
+        a_one = a_mode == OPERAND_SCALAR
+        b_one = b_mode == OPERAND_SCALAR
+        if nt == 1:
+            bin_row(op, a, a_one, b, b_one, out, n)
+            if act_kind != FASTCNN_ACT_NONE:
+                act_range(out, out, n, act_kind, p0, p1)
+            return
+        chunk = ((n + nt - 1) // nt + 15) & ~(<Py_ssize_t>15)
+        for t in prange(nt, schedule='static', num_threads=nt):
+            s = t * chunk
+            e = s + chunk
+            if e > n:
+                e = n
+            if s < e:
+                bin_row(op, a if a_one else a + s, a_one, b if b_one else b + s, b_one,
+                        out + s, e - s)
+                if act_kind != FASTCNN_ACT_NONE:
+                    act_range(out + s, out + s, e - s, act_kind, p0, p1)
+        return
+    rows = outer * C
+    if nt > rows:
+        nt = <int>rows
+    if nt <= 1:
+        bin_rows(op, a, a_mode, b, b_mode, out, 0, rows, C, inner, act_kind, p0, p1)
+        return
+    chunk = (rows + nt - 1) // nt
+    for t in prange(nt, schedule='static', num_threads=nt):
+        s = t * chunk
+        e = s + chunk
+        if e > rows:
+            e = rows
+        if s < e:
+            bin_rows(op, a, a_mode, b, b_mode, out, s, e, C, inner, act_kind, p0, p1)
+
+
+# ---------------------------------------------------------------------------------------------
+cdef inline void affine_rows(const float* x, const float* scale, const float* bias, float* out,
+                             Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t C, Py_ssize_t inner,
+                             int act_kind, float p0, float p1) noexcept nogil:
+    cdef Py_ssize_t r, i, c
+    cdef float sc, bi
+    cdef const float* xr
+    cdef float* yr
+    for r in range(r0, r1):
+        c = r % C
+        sc = scale[c]
+        bi = bias[c]
+        xr = x + r * inner
+        yr = out + r * inner
+        for i in range(inner):
+            yr[i] = xr[i] * sc + bi
+        if act_kind != FASTCNN_ACT_NONE:
+            act_range(yr, yr, inner, act_kind, p0, p1)
+
+
+cdef void affine_channel_c(const float* x, const float* scale, const float* bias, float* out,
+                           Py_ssize_t outer, Py_ssize_t C, Py_ssize_t inner, int act_kind,
+                           float p0, float p1, int n_threads) noexcept nogil:
+    cdef Py_ssize_t rows = outer * C
+    cdef int nt = _nt(rows * inner, n_threads)
+    cdef Py_ssize_t t, s, e, chunk
+    if nt > rows:
+        nt = <int>rows
+    if nt <= 1:
+        affine_rows(x, scale, bias, out, 0, rows, C, inner, act_kind, p0, p1)
+        return
+    chunk = (rows + nt - 1) // nt
+    for t in prange(nt, schedule='static', num_threads=nt):
+        s = t * chunk
+        e = s + chunk
+        if e > rows:
+            e = rows
+        if s < e:
+            affine_rows(x, scale, bias, out, s, e, C, inner, act_kind, p0, p1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Python entry points.  Checked (arrays) ...
+def activation(const float[::1] x, float[::1] out, int kind, float p0=0.0, float p1=0.0,
+               slope=None, Py_ssize_t channel_stride=1, Py_ssize_t n_channels=1,
+               int n_threads=1):
+    """out = act(x) elementwise (float32, contiguous 1-D views).  PRELU takes `slope`
+    [n_channels]: element i uses slope[(i // channel_stride) % n_channels]."""
+    cdef Py_ssize_t n = x.shape[0]
+    cdef const float[::1] sl
+    cdef const float* sp = NULL
+    if out.shape[0] != n:
+        raise ValueError(f"out has {out.shape[0]} elements, x has {n}")
+    if kind == FASTCNN_ACT_PRELU:
+        if slope is None:
+            raise ValueError("PRELU needs slope")
+        sl = slope
+        if n_channels < 1 or sl.shape[0] < n_channels or channel_stride < 1 \
+                or n % channel_stride:
+            raise ValueError("bad slope / channel geometry")
+        sp = &sl[0]
+    if n == 0:
+        return
+    with nogil:
+        activation_c(&x[0], &out[0], n, kind, p0, p1, sp, channel_stride, n_channels, n_threads)
+
+
+def _operand_size(int mode, Py_ssize_t outer, Py_ssize_t C, Py_ssize_t inner):
+    return outer * C * inner if mode == OPERAND_FULL else (C if mode == OPERAND_CHANNEL else 1)
+
+
+def binary(int op, const float[::1] a, int a_mode, const float[::1] b, int b_mode,
+           float[::1] out, Py_ssize_t outer, Py_ssize_t C, Py_ssize_t inner,
+           int act_kind=0, float p0=0.0, float p1=0.0, int n_threads=1):
+    """out[o,c,i] = act(a op b) over the [outer, C, inner] view of out; each operand is
+    FULL, CHANNEL ([C]) or SCALAR ([1])."""
+    if op < 0 or op > BIN_MIN or a_mode < 0 or a_mode > 2 or b_mode < 0 or b_mode > 2:
+        raise ValueError("bad op or operand mode")
+    if outer < 0 or C < 1 or inner < 0 or out.shape[0] != outer * C * inner:
+        raise ValueError("out does not match outer*C*inner")
+    if a.shape[0] < _operand_size(a_mode, outer, C, inner) or \
+            b.shape[0] < _operand_size(b_mode, outer, C, inner):
+        raise ValueError("operand too small for its mode")
+    if out.shape[0] == 0:
+        return
+    with nogil:
+        binary_c(op, &a[0], a_mode, &b[0], b_mode, &out[0], outer, C, inner, act_kind, p0, p1,
+                 n_threads)
+
+
+def affine_channel(const float[::1] x, const float[::1] scale, const float[::1] bias,
+                   float[::1] out, Py_ssize_t outer, Py_ssize_t C, Py_ssize_t inner,
+                   int act_kind=0, float p0=0.0, float p1=0.0, int n_threads=1):
+    """out[o,c,i] = act(x[o,c,i] * scale[c] + bias[c])."""
+    if outer < 0 or C < 1 or inner < 0 or x.shape[0] != outer * C * inner \
+            or out.shape[0] != x.shape[0] or scale.shape[0] < C or bias.shape[0] < C:
+        raise ValueError("bad geometry")
+    if x.shape[0] == 0:
+        return
+    with nogil:
+        affine_channel_c(&x[0], &scale[0], &bias[0], &out[0], outer, C, inner, act_kind, p0, p1,
+                         n_threads)
+
+
+# ... and unchecked (addresses; the caller guarantees extents and keeps the arrays alive).
+def activation_p(uintptr_t x, uintptr_t out, Py_ssize_t n, int kind, float p0, float p1,
+                 uintptr_t slope, Py_ssize_t channel_stride, Py_ssize_t n_channels,
+                 int n_threads):
+    with nogil:
+        activation_c(<const float*>x, <float*>out, n, kind, p0, p1, <const float*>slope,
+                     channel_stride, n_channels, n_threads)
+
+
+def binary_p(int op, uintptr_t a, int a_mode, uintptr_t b, int b_mode, uintptr_t out,
+             Py_ssize_t outer, Py_ssize_t C, Py_ssize_t inner, int act_kind, float p0,
+             float p1, int n_threads):
+    with nogil:
+        binary_c(op, <const float*>a, a_mode, <const float*>b, b_mode, <float*>out, outer, C,
+                 inner, act_kind, p0, p1, n_threads)
+
+
+def affine_channel_p(uintptr_t x, uintptr_t scale, uintptr_t bias, uintptr_t out,
+                     Py_ssize_t outer, Py_ssize_t C, Py_ssize_t inner, int act_kind, float p0,
+                     float p1, int n_threads):
+    with nogil:
+        affine_channel_c(<const float*>x, <const float*>scale, <const float*>bias, <float*>out,
+                         outer, C, inner, act_kind, p0, p1, n_threads)

@@ -1,0 +1,15 @@
+"""Per-op summary of the ONNX backend node cases: passed / skipped / failed.
+
+    python tools/node_case_report.py
+"""
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+
+from test_onnx_node_cases import main  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(main())
