@@ -55,6 +55,7 @@ cdef extern from "dwconv_nchwc.h" nogil:
                                   const fastcnn_act_t*, long, int)
     fcdw_row_fn fcdw_pick_row(int isa, const fcdw_geom_t* g)
     fcdw_grow_fn fcdw_pick_grow(int isa, const fcdw_geom_t* g)
+    int fcdw_tune_flags
 
 B = 8
 cdef long _B = 8
@@ -85,6 +86,12 @@ def set_isa(name):
         raise ValueError(f"ISA {name!r} not supported by this CPU")
     _isa = lvl
     return prev
+
+
+def _set_tune_flags(int flags):
+    """Developer A/B switch for benchmarks; 0 = default kernels."""
+    global fcdw_tune_flags
+    fcdw_tune_flags = flags
 
 
 def get_isa():

@@ -42,6 +42,9 @@
 
 #define FCDW_B 8
 
+/* Developer A/B switch for benchmarks (0 = default kernels). */
+static int fcdw_tune_flags = 0;
+
 typedef struct {
     long n;                 /* batch */
     long cb_in, cb_out;     /* channel blocks of input / output */
@@ -239,52 +242,119 @@ FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_store_avx2(const fcdw_epi_avx2_t *e, __m25
     }
 }
 
-/* Interior tile: NP output pixels starting at input column ix0 (no checks). */
-FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_tile_avx2(const float *x, const float *w, const fcdw_geom_t *g,
-                                                 long iz0, long iy0, long kz0, long kz1, long ky0,
-                                                 long ky1, long ix0, __m256 *acc, const int NP,
-                                                 const int SWc, const int KWc) {
-    const long sw = SWc ? SWc : g->sw;
-    const long kw = KWc ? KWc : g->kw;
-    const long dwB = g->dw * FCDW_B;
-    for (long kz = kz0; kz < kz1; kz++) {
-        long iz = iz0 + kz * g->dd;
-        for (long ky = ky0; ky < ky1; ky++) {
-            long iy = iy0 + ky * g->dh;
-            const float *xp = x + ((iz * g->ih + iy) * g->iw + ix0) * FCDW_B;
-            const float *wr = w + ((kz * g->kh + ky) * kw) * FCDW_B;
-#pragma GCC unroll 7
-            for (long kx = 0; kx < kw; kx++) {
-                __m256 wv = _mm256_loadu_ps(wr + kx * FCDW_B);
+/* One kernel row of an interior tile: NP pixels, taps kx = 0..kw-1.
+ * REUSE (dilation_w == 1, constant SW and KW): every input column of the
+ * window is loaded once and feeds all (pixel, kx) pairs that read it --
+ * (NP-1)*SW + KW loads instead of NP*KW. */
+FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_trow_avx2(const float *xp, const float *wr, long kw, long sw,
+                                                 long dwB, __m256 *acc, const int NP, const int SWc,
+                                                 const int KWc, const int REUSE) {
+    if (REUSE) {
+        __m256 wv[8];
 #pragma GCC unroll 8
-                for (int p = 0; p < NP; p++)
-                    acc[p] = _mm256_fmadd_ps(_mm256_loadu_ps(xp + p * sw * FCDW_B), wv, acc[p]);
-                xp += dwB;
+        for (int kx = 0; kx < KWc; kx++) wv[kx] = _mm256_loadu_ps(wr + kx * FCDW_B);
+#pragma GCC unroll 32
+        for (int j = 0; j < (NP - 1) * SWc + KWc; j++) {
+            __m256 xv = _mm256_loadu_ps(xp + j * FCDW_B);
+#pragma GCC unroll 8
+            for (int p = 0; p < NP; p++) {
+                int kx = j - p * SWc;
+                if (kx >= 0 && kx < KWc) acc[p] = _mm256_fmadd_ps(xv, wv[kx], acc[p]);
             }
+        }
+    } else {
+#pragma GCC unroll 7
+        for (long kx = 0; kx < kw; kx++) {
+            __m256 wv = _mm256_loadu_ps(wr + kx * FCDW_B);
+#pragma GCC unroll 8
+            for (int p = 0; p < NP; p++)
+                acc[p] = _mm256_fmadd_ps(_mm256_loadu_ps(xp + p * sw * FCDW_B), wv, acc[p]);
+            xp += dwB;
         }
     }
 }
 
-/* Border pixel: clamped kx range. */
+/* Interior tile: NP output pixels starting at input column ix0 (no checks).
+ * NP <= 4 splits odd kernel rows into a second accumulator set so the FMA
+ * dependency chains stay short. */
+FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_tile_avx2(const float *x, const float *w, const fcdw_geom_t *g,
+                                                 long iz0, long iy0, long kz0, long kz1, long ky0,
+                                                 long ky1, long ix0, __m256 *acc, const int NP,
+                                                 const int SWc, const int KWc, const int REUSE) {
+    const long sw = SWc ? SWc : g->sw;
+    const long kw = KWc ? KWc : g->kw;
+    const long dwB = g->dw * FCDW_B;
+    const long rowB = g->iw * FCDW_B * g->dh;
+    __m256 b[8];
+    if (NP <= 4)
+        for (int p = 0; p < NP; p++) b[p] = _mm256_setzero_ps();
+    for (long kz = kz0; kz < kz1; kz++) {
+        long iz = iz0 + kz * g->dd;
+        const float *xp = x + ((iz * g->ih + iy0 + ky0 * g->dh) * g->iw + ix0) * FCDW_B;
+        const float *wr = w + ((kz * g->kh + ky0) * kw) * FCDW_B;
+        long ky = ky0;
+        if (NP <= 4) {
+            for (; ky + 1 < ky1; ky += 2) {
+                fcdw_trow_avx2(xp, wr, kw, sw, dwB, acc, NP, SWc, KWc, REUSE);
+                fcdw_trow_avx2(xp + rowB, wr + kw * FCDW_B, kw, sw, dwB, b, NP, SWc, KWc, REUSE);
+                xp += 2 * rowB;
+                wr += 2 * kw * FCDW_B;
+            }
+        }
+        for (; ky < ky1; ky++) {
+            fcdw_trow_avx2(xp, wr, kw, sw, dwB, acc, NP, SWc, KWc, REUSE);
+            xp += rowB;
+            wr += kw * FCDW_B;
+        }
+    }
+    if (NP <= 4)
+        for (int p = 0; p < NP; p++) acc[p] = _mm256_add_ps(acc[p], b[p]);
+}
+
+/* Border pixel: clamped kx range, four partial sums (kx parity x ky parity). */
 FASTCNN_TARGET_AVX2 FCDW_AI __m256 fcdw_border_avx2(const float *x, const float *w, const fcdw_geom_t *g,
                                                      long iz0, long iy0, long kz0, long kz1, long ky0,
                                                      long ky1, long ox, __m256 acc) {
     long kx0, kx1;
     fcdw_krange(ox, g->sw, g->pw, g->dw, g->kw, g->iw, &kx0, &kx1);
     long ix0 = ox * g->sw - g->pw;
+    __m256 a[4] = {acc, _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
     for (long kz = kz0; kz < kz1; kz++) {
         long iz = iz0 + kz * g->dd;
         for (long ky = ky0; ky < ky1; ky++) {
             long iy = iy0 + ky * g->dh;
             const float *xr = x + (iz * g->ih + iy) * g->iw * FCDW_B;
             const float *wr = w + ((kz * g->kh + ky) * g->kw) * FCDW_B;
-            for (long kx = kx0; kx < kx1; kx++)
-                acc = _mm256_fmadd_ps(_mm256_loadu_ps(xr + (ix0 + kx * g->dw) * FCDW_B),
-                                      _mm256_loadu_ps(wr + kx * FCDW_B), acc);
+            int q = (int)(ky & 1) * 2;
+            long kx = kx0;
+            for (; kx + 1 < kx1; kx += 2) {
+                a[q] = _mm256_fmadd_ps(_mm256_loadu_ps(xr + (ix0 + kx * g->dw) * FCDW_B),
+                                       _mm256_loadu_ps(wr + kx * FCDW_B), a[q]);
+                a[q + 1] = _mm256_fmadd_ps(_mm256_loadu_ps(xr + (ix0 + (kx + 1) * g->dw) * FCDW_B),
+                                           _mm256_loadu_ps(wr + (kx + 1) * FCDW_B), a[q + 1]);
+            }
+            if (kx < kx1)
+                a[q] = _mm256_fmadd_ps(_mm256_loadu_ps(xr + (ix0 + kx * g->dw) * FCDW_B),
+                                       _mm256_loadu_ps(wr + kx * FCDW_B), a[q]);
         }
     }
-    return acc;
+    return _mm256_add_ps(_mm256_add_ps(a[0], a[1]), _mm256_add_ps(a[2], a[3]));
 }
+
+#define FCDW_TILE_CASE(NPc)                                                                        \
+    case NPc: {                                                                                    \
+        __m256 a[NPc];                                                                             \
+        for (int p = 0; p < NPc; p++) a[p] = bv;                                                   \
+        if (reuse)                                                                                 \
+            fcdw_tile_avx2(x, w, g, iz0, iy0, kz0, kz1, ky0, ky1, ox * sw - g->pw, a, NPc, SWc,    \
+                           KWc, SWc && KWc);                                                       \
+        else                                                                                       \
+            fcdw_tile_avx2(x, w, g, iz0, iy0, kz0, kz1, ky0, ky1, ox * sw - g->pw, a, NPc, SWc,    \
+                           KWc, 0);                                                                \
+        fcdw_store_avx2(&e, a, res ? res + ox * FCDW_B : 0, y + ox * FCDW_B, act, c0, NPc);        \
+        ox += NPc;                                                                                 \
+        break;                                                                                     \
+    }
 
 FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_row_avx2_impl(const float *x, const float *w, const float *bias,
                                                      const float *res, float *y, const fcdw_geom_t *g,
@@ -297,6 +367,7 @@ FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_row_avx2_impl(const float *x, const float 
     fcdw_interior(g, &lo, &hi);
     const long iz0 = oz * g->sd - g->pd, iy0 = oy * g->sh - g->ph;
     const long sw = SWc ? SWc : g->sw;
+    const int reuse = SWc && KWc && g->dw == 1 && !(fcdw_tune_flags & 1);
     fcdw_epi_avx2_t e;
     fcdw_epi_avx2_init(&e, act, c0, n_valid);
     const __m256 bv = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
@@ -305,23 +376,19 @@ FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_row_avx2_impl(const float *x, const float 
         __m256 a = fcdw_border_avx2(x, w, g, iz0, iy0, kz0, kz1, ky0, ky1, ox, bv);
         fcdw_store_avx2(&e, &a, res ? res + ox * FCDW_B : 0, y + ox * FCDW_B, act, c0, 1);
     }
-    for (; ox + 8 <= hi; ox += 8) {
-        __m256 a[8];
-        for (int p = 0; p < 8; p++) a[p] = bv;
-        fcdw_tile_avx2(x, w, g, iz0, iy0, kz0, kz1, ky0, ky1, ox * sw - g->pw, a, 8, SWc, KWc);
-        fcdw_store_avx2(&e, a, res ? res + ox * FCDW_B : 0, y + ox * FCDW_B, act, c0, 8);
-    }
-    for (; ox + 4 <= hi; ox += 4) {
-        __m256 a[4];
-        for (int p = 0; p < 4; p++) a[p] = bv;
-        fcdw_tile_avx2(x, w, g, iz0, iy0, kz0, kz1, ky0, ky1, ox * sw - g->pw, a, 4, SWc, KWc);
-        fcdw_store_avx2(&e, a, res ? res + ox * FCDW_B : 0, y + ox * FCDW_B, act, c0, 4);
-    }
-    for (; ox < hi; ox++) {
-        __m256 a[1];
-        a[0] = bv;
-        fcdw_tile_avx2(x, w, g, iz0, iy0, kz0, kz1, ky0, ky1, ox * sw - g->pw, a, 1, SWc, KWc);
-        fcdw_store_avx2(&e, a, res ? res + ox * FCDW_B : 0, y + ox * FCDW_B, act, c0, 1);
+    while (ox < hi) {
+        long r = hi - ox;
+        switch (r >= 8 ? 8 : r) {
+            FCDW_TILE_CASE(8)
+            FCDW_TILE_CASE(7)
+            FCDW_TILE_CASE(6)
+            FCDW_TILE_CASE(5)
+            FCDW_TILE_CASE(4)
+            FCDW_TILE_CASE(3)
+            FCDW_TILE_CASE(2)
+            FCDW_TILE_CASE(1)
+        default: ox = hi;
+        }
     }
     for (; ox < g->ow; ox++) {
         __m256 a = fcdw_border_avx2(x, w, g, iz0, iy0, kz0, kz1, ky0, ky1, ox, bv);
