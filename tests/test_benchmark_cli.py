@@ -1,0 +1,141 @@
+"""`fastcnn bench`: the JSON schema, the comparison with onnxruntime, the profile."""
+import json
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from fastcnn import benchmark, zoo
+from fastcnn.cli import main
+
+RESULT_KEYS = {"runtime", "threads", "batch", "p50_ms", "p90_ms", "p99_ms", "throughput",
+               "gflops", "peak_pct"}
+
+
+def _elementwise_model():
+    """Relu → Add → Mul on a symbolic batch: ops every fastcnn build runs."""
+    rng = np.random.default_rng(0)
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu"),
+             helper.make_node("Add", ["r", "b"], ["a"], name="add"),
+             helper.make_node("Relu", ["a"], ["y"], name="relu2")]
+    g = helper.make_graph(nodes, "elementwise",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 8, 16])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8, 16])],
+                          [numpy_helper.from_array(rng.standard_normal((8, 16))
+                                                   .astype(np.float32), "b")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    return m
+
+
+def _runnable(model):
+    import fastcnn
+    try:
+        s = fastcnn.InferenceSession(model, num_threads=1)
+        s.run(None, benchmark.make_feeds(model, benchmark.resolve_shapes(model, 1)))
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="module")
+def tiny_path(tmp_path_factory):
+    """zoo.tiny when fastcnn runs it already, else an elementwise model."""
+    m = zoo.tiny()
+    if not _runnable(m):
+        m = _elementwise_model()
+    p = tmp_path_factory.mktemp("bench") / "tiny.onnx"
+    onnx.save(m, str(p))
+    return str(p)
+
+
+def _bench_json(capsys, argv):
+    assert main(["bench", *argv, "--json"]) == 0
+    out = capsys.readouterr().out
+    return json.loads(out)     # exactly one JSON object on stdout
+
+
+def test_json_schema(capsys, tiny_path):
+    pytest.importorskip("onnxruntime")
+    res = _bench_json(capsys, [tiny_path, "--runs", "3", "--warmup", "1", "--threads", "1,2",
+                               "--batch", "1,2", "--compare", "onnxruntime"])
+    assert set(res) >= {"model", "machine", "results", "profile"}
+    assert set(res["machine"]) >= {"cpu", "peak_gflops"}
+    assert set(res["machine"]["peak_gflops"]) == {"1", "2"}
+    assert res["profile"] == []
+    assert len(res["results"]) == 2 * 2 * 2
+    for r in res["results"]:
+        assert set(r) >= RESULT_KEYS
+        assert r["runtime"] in ("fastcnn", "onnxruntime")
+        assert r["runs"] == 3
+        assert 0 < r["p50_ms"] <= r["p90_ms"] <= r["p99_ms"]
+        assert r["throughput"] == pytest.approx(r["batch"] * 1e3 / r["p50_ms"])
+    assert {(r["threads"], r["batch"]) for r in res["ratios"]} == {(1, 1), (1, 2), (2, 1), (2, 2)}
+    assert all(r["fastcnn_over_onnxruntime"] > 0 for r in res["ratios"])
+
+
+def test_profile_sums_to_the_run(capsys, tiny_path):
+    res = _bench_json(capsys, [tiny_path, "--runs", "5", "--warmup", "1", "--profile"])
+    (prof,) = res["profile"]
+    rows = prof["nodes"]
+    assert rows and all(set(r) >= {"node", "op_type", "ms", "share", "gflops", "shape"}
+                        for r in rows)
+    assert [r["ms"] for r in rows] == sorted((r["ms"] for r in rows), reverse=True)
+    assert sum(r["share"] for r in rows) == pytest.approx(1.0)
+    assert sum(r["ms"] for r in rows) == pytest.approx(prof["sum_ms"])
+    # the steps cover the profiled run but for the feed/output copies and loop overhead
+    assert 0 < prof["sum_ms"] <= prof["whole_ms"] * 1.01
+    assert prof["coverage"] > 0.3
+
+
+def test_profile_sums_within_10pct_on_a_real_model():
+    """On a model with real work the node times add up to the whole run (±10%)."""
+    m = zoo.tiny()
+    if not _runnable(m):
+        pytest.skip("fastcnn cannot run zoo.tiny yet")
+    big = zoo.single_conv((1, 32, 64, 64), 32, (3, 3))
+    import fastcnn
+    sess = fastcnn.InferenceSession(big, num_threads=1)
+    feeds = benchmark.make_feeds(big, {"x": (1, 32, 64, 64)})
+    _, per = benchmark.model_flops(big, {"x": (1, 32, 64, 64)})
+    prof = benchmark.profile_nodes(sess, feeds, 5, per)
+    assert abs(1 - prof["coverage"]) <= benchmark.PROFILE_TOLERANCE
+    assert prof["nodes"][0]["gflops"] > 0
+
+
+def test_text_report(capsys, tiny_path):
+    assert main(["bench", tiny_path, "--runs", "3", "--warmup", "0", "--profile"]) == 0
+    out = capsys.readouterr().out
+    assert "p50 ms" in out and "fastcnn" in out and "profile:" in out
+
+
+def test_zoo_name_and_shape_parsing():
+    m, name = benchmark.load_model("zoo:tiny")
+    assert name == "zoo:tiny" and m.graph.name == "tiny"
+    assert benchmark.resolve_shapes(m, 8) == {"x": (8, 3, 24, 24)}
+    assert benchmark.parse_shape_args(["x=2x3x24x24"]) == {"x": (2, 3, 24, 24)}
+    assert benchmark.resolve_shapes(m, None, {"x": (2, 3, 32, 32)}) == {"x": (2, 3, 32, 32)}
+    with pytest.raises(ValueError, match="unknown input"):
+        benchmark.resolve_shapes(m, 1, {"nope": (1, 2)})
+    with pytest.raises(ValueError, match="zoo"):
+        benchmark.load_model("no_such_model_or_file")
+
+
+def test_bad_arguments_exit_2(capsys):
+    assert main(["bench", "zoo:tiny", "--threads", "zero"]) == 2
+    assert "error" in capsys.readouterr().err
+
+
+def test_measure_interleaves():
+    order = []
+    times = benchmark.measure({"a": lambda: order.append("a"), "b": lambda: order.append("b")},
+                              runs=4, warmup=1)
+    assert order[:2] == ["a", "b"]
+    assert order[2:] == ["a", "b", "b", "a", "a", "b", "b", "a"]
+    assert len(times["a"]) == len(times["b"]) == 4
+
+
+def test_peak_unknown_or_positive():
+    p = benchmark.peak_gflops(1)
+    assert p is None or p > 0
