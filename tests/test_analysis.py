@@ -435,3 +435,25 @@ def test_custom_fastcnn_conv_ops():
     assert lc["params"] == 4 * 4 * 3 * 2 * 9 + 3 * 16
     assert field(lc) == ([3, 3], [1, 1], [1.5, 1.5])
     assert field(tc) == ([5, 5], [1, 1], [1.5, 1.5])
+
+
+def test_pad_slice_and_unknown_ops():
+    b = Builder((1, 2, 8, 8))
+    pads = b.const(np.array([0, 0, 2, 1, 0, 0, 0, 1], np.int64), "pads")
+    b.op("Pad", [b.last, pads], name="pad")                              # 10 x 10
+    b.conv(2, 2, 3, name="c")                                            # 8 x 8
+    st_, en, ax, sp = (b.const(np.array(v, np.int64), "s") for v in ([1], [8], [3], [2]))
+    b.op("Slice", ["c", st_, en, ax, sp], name="sl")                     # W: 1, 3, 5, 7
+    b.nodes.append(helper.make_node("Mystery", ["sl"], ["my"], name="my", domain="foo"))
+    b.last = "my"
+    b.op("Relu", name="after")
+    m = b.model()
+    m.opset_import.append(helper.make_opsetid("foo", 1))
+    s = summarize(m)
+    n = by_name(s)
+    assert field(n["pad"]) == ([1, 1], [1, 1], [-1.5, -0.5])
+    assert field(n["c"]) == ([3, 3], [1, 1], [-0.5, 0.5])
+    assert n["sl"]["output_shape"] == [1, 2, 8, 4]
+    assert field(n["sl"]) == ([3, 3], [1, 2], [-0.5, 1.5])
+    assert n["my"]["output_shape"] is None and n["after"]["output_shape"] is None
+    assert "shape_unknown" in kinds(s, "my")

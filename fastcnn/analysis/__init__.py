@@ -69,8 +69,9 @@ def parse_shape_args(items) -> Dict[str, tuple]:
 def resolve_input_shapes(graph: Graph, given: Optional[dict] = None) -> Dict[str, tuple]:
     """Concrete shapes of every graph input.
 
-    `given` maps an input name to its full shape, or a symbolic dim name
-    (dim_param) to its value.  Unbound symbolic dims: the batch (axis 0)
+    `given` maps an input name to its full shape (which may override the
+    declared dims, e.g. to analyse a fully convolutional model at another
+    resolution), or a symbolic dim name (dim_param) to its value.  Unbound symbolic dims: the batch (axis 0)
     defaults to 1; any other unknown dim is an error naming the input.
     """
     given = dict(given or {})
@@ -98,14 +99,11 @@ def resolve_input_shapes(graph: Graph, given: Optional[dict] = None) -> Dict[str
         decl = v.shape
         if v.name in given:
             shape = given[v.name]
-            if decl is not None:
-                if len(decl) != len(shape):
-                    raise InputError(f"--shape {v.name}={'x'.join(map(str, shape))} has rank "
-                                     f"{len(shape)}, but the model declares {list(decl)}")
-                for k, (d, e) in enumerate(zip(shape, decl)):
-                    if isinstance(e, int) and e > 0 and d != e:
-                        raise InputError(f"--shape {v.name}: dimension {k} is {d}, but the model "
-                                         f"fixes it to {e} (declared {list(decl)})")
+            if decl is not None and len(decl) != len(shape):
+                raise InputError(f"--shape {v.name}={'x'.join(map(str, shape))} has rank "
+                                 f"{len(shape)}, but the model declares {list(decl)}")
+            # A given shape may override declared fixed dims: fully convolutional models
+            # can be analysed at another resolution (shape inference checks consistency).
             shapes[v.name] = shape
             continue
         if decl is None:
