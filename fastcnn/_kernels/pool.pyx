@@ -5,7 +5,9 @@ Design: layout N·C planes of (D, H, W) (1-D/2-D callers pad with size-1 dims);
 parallel over the N·C planes (prange, static), GIL released.  Per output
 position the valid kernel range of each axis is computed once
 ([lo, hi): the taps that land inside the input), so the inner loops carry no
-bounds test; padding never contributes (max ignores it, Lp adds zeros).  The
+bounds test; padding never contributes (max ignores it, Lp adds zeros).
+A window with no real tap gives the lowest finite value (index -1) for max
+and 0 for average, as onnxruntime does.  The
 average's divisor is the number of real taps (count_include_pad=0) or of the
 taps inside input + explicit pads (count_include_pad=1: cells that only
 ceil_mode reaches never count, as in the ONNX reference and onnxruntime).
@@ -14,6 +16,7 @@ whole-plane window.
 """
 from cython.parallel cimport prange
 from libc.math cimport fabs, pow, sqrt, INFINITY
+from libc.float cimport FLT_MAX, DBL_MAX
 
 cimport numpy as cnp
 import numpy as np
@@ -83,6 +86,14 @@ cdef void _pool_plane(const real* x, real* y, long long* ind, long long base,
                                             best_i = idd + ih * D + iw * D * H
                                     else:
                                         best_i = 0
+                    if dlo == dhi or hlo == hhi or wlo == whi:
+                        # window entirely in padding: the lowest finite value, index -1
+                        # (onnxruntime's convention)
+                        if real is float:
+                            bx = -FLT_MAX
+                        else:
+                            bx = -DBL_MAX
+                        best_i = -1
                     y[yi] = bx
                     if ind != NULL:
                         ind[yi] = base + best_i if best_i >= 0 else -1
@@ -116,7 +127,7 @@ cdef void _pool_plane(const real* x, real* y, long long* ind, long long base,
                             cnt = dn * hn * wn
                         else:
                             cnt = (dhi - dlo) * (hhi - hlo) * (whi - wlo)
-                        y[yi] = <real>(acc / <double>cnt)
+                        y[yi] = <real>(acc / <double>cnt) if cnt > 0 else 0
                 yi = yi + 1
 
 

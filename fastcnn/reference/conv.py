@@ -26,6 +26,8 @@ ignores padding; average divides by the count of real elements
 (count_include_pad=0) or of elements inside input+explicit pads
 (count_include_pad=1; the extra cells added by ceil_mode never count); Lp is
 (sum |x|^p)^(1/p) over the real elements (padding contributes zeros).
+A window with no real element (possible with large pads and dilations) gives,
+as in onnxruntime, the dtype's lowest value and index -1 for max, 0 for average.
 """
 from __future__ import annotations
 
@@ -135,28 +137,22 @@ def pool_output_shape(in_spatial, kernel_shape, strides=None, pads=None, dilatio
     return out
 
 
-def _windows(x, kernel_shape, strides, pads, dilations, ceil_mode, begin_fill, end_fill,
-             extra_fill):
-    """Stack of every window element: array (K, N, C, *out) in row-major kernel order.
-
-    The input is padded with `begin_fill` / `end_fill` over the explicit pads and with
-    `extra_fill` beyond them (the cells ceil_mode windows may reach).
-    """
+def _padded(x, kernel_shape, strides, pads, dilations, ceil_mode, fill):
+    """x padded with `fill` by the explicit pads and by the extra cells ceil_mode windows
+    reach; returns (padded, out_spatial, extra per axis)."""
     n = x.ndim - 2
     strides, pads, dilations = _defaults(n, strides, pads, dilations)
     out = pool_output_shape(x.shape[2:], kernel_shape, strides, pads, dilations, ceil_mode)
-    need = [(out[i] - 1) * strides[i] + (kernel_shape[i] - 1) * dilations[i] + 1
-            for i in range(n)]
-    xp = x.astype(np.float64)
-    for i in range(n):
-        extra = max(0, need[i] - (x.shape[2 + i] + pads[i] + pads[n + i]))
-        width = [(0, 0)] * xp.ndim
-        width[2 + i] = (pads[i], 0)
-        xp = np.pad(xp, width, constant_values=begin_fill)
-        width[2 + i] = (0, pads[n + i])
-        xp = np.pad(xp, width, constant_values=end_fill)
-        width[2 + i] = (0, extra)
-        xp = np.pad(xp, width, constant_values=extra_fill)
+    extra = [max(0, (out[i] - 1) * strides[i] + (kernel_shape[i] - 1) * dilations[i] + 1
+                 - (x.shape[2 + i] + pads[i] + pads[n + i])) for i in range(n)]
+    width = [(0, 0), (0, 0)] + [(pads[i], pads[n + i] + extra[i]) for i in range(n)]
+    return np.pad(x.astype(np.float64), width, constant_values=fill), out, extra
+
+
+def _windows(xp, kernel_shape, strides, dilations, out):
+    """Stack of every window element of a padded array: (K, N, C, *out), row-major kernel order."""
+    n = xp.ndim - 2
+    strides, _, dilations = _defaults(n, strides, None, dilations)
     stack = []
     for off in itertools.product(*[range(k) for k in kernel_shape]):
         sl = tuple(slice(off[i] * dilations[i],
@@ -171,9 +167,11 @@ def max_pool(x, kernel_shape, strides=None, pads=None, dilations=None, ceil_mode
     """Max over each window's real elements; indices are flat offsets into x
     (row-major, or column-major over the spatial dims when storage_order=1)."""
     x = np.asarray(x)
-    nan = np.nan
-    win = _windows(x, kernel_shape, strides, pads, dilations, ceil_mode, nan, nan, nan)
-    y = np.nanmax(win, axis=0).astype(x.dtype)
+    xp, out, _ = _padded(x, kernel_shape, strides, pads, dilations, ceil_mode, np.nan)
+    win = _windows(xp, kernel_shape, strides, dilations, out)
+    empty = np.isnan(win).all(axis=0)
+    lowest = np.finfo(x.dtype).min if np.issubdtype(x.dtype, np.floating) else np.iinfo(x.dtype).min
+    y = np.where(empty, lowest, np.nanmax(np.where(empty[None], 0, win), axis=0)).astype(x.dtype)
     if not return_indices:
         return y
     N, C = x.shape[:2]
@@ -189,25 +187,39 @@ def max_pool(x, kernel_shape, strides=None, pads=None, dilations=None, ceil_mode
             mult *= sp[i]
     size = int(np.prod(sp))
     idx = (np.arange(N * C).reshape(N, C, *([1] * len(sp))) * size + flat).astype(np.float64)
-    iwin = _windows(idx, kernel_shape, strides, pads, dilations, ceil_mode, nan, nan, nan)
-    filled = np.where(np.isnan(win), -np.inf, win)
-    k = np.argmax(filled, axis=0)
-    ind = np.take_along_axis(iwin, k[None], axis=0)[0]
+    ip, _, _ = _padded(idx, kernel_shape, strides, pads, dilations, ceil_mode, np.nan)
+    iwin = _windows(ip, kernel_shape, strides, dilations, out)
+    k = np.argmax(np.where(np.isnan(win), -np.inf, win), axis=0)
+    ind = np.where(empty, -1, np.take_along_axis(iwin, k[None], axis=0)[0])
     return y, ind.astype(np.int64)
 
 
 def average_pool(x, kernel_shape, strides=None, pads=None, dilations=None, ceil_mode=False,
                  count_include_pad=0):
+    """Window sum / count: count = real taps, or (count_include_pad) taps inside
+    input + explicit pads on every axis."""
     x = np.asarray(x)
-    pad_val = 0.0 if count_include_pad else np.nan
-    win = _windows(x, kernel_shape, strides, pads, dilations, ceil_mode, pad_val, pad_val, np.nan)
+    n = x.ndim - 2
+    xp, out, extra = _padded(x, kernel_shape, strides, pads, dilations, ceil_mode, 0.0)
+    total = _windows(xp, kernel_shape, strides, dilations, out).sum(axis=0)
+    if count_include_pad:
+        mask = np.ones((1, 1) + xp.shape[2:])
+        for i in range(n):
+            m = np.ones(xp.shape[2 + i])
+            if extra[i]:
+                m[-extra[i]:] = 0          # cells only ceil_mode reaches never count
+            mask = mask * m.reshape((1, 1) + (1,) * i + (-1,) + (1,) * (n - 1 - i))
+    else:
+        mask, _, _ = _padded(np.ones((1, 1) + x.shape[2:]), kernel_shape, strides, pads,
+                             dilations, ceil_mode, 0.0)
+    count = _windows(mask, kernel_shape, strides, dilations, out).sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        s = np.nansum(win, axis=0)
-        cnt = np.sum(~np.isnan(win), axis=0)
-        return (s / cnt).astype(x.dtype)
+        return np.where(count > 0, total / count, 0).astype(x.dtype)
 
 
 def lp_pool(x, kernel_shape, strides=None, pads=None, dilations=None, ceil_mode=False, p=2):
+    """(sum |x|^p)^(1/p) over each window's real elements."""
     x = np.asarray(x)
-    win = _windows(x, kernel_shape, strides, pads, dilations, ceil_mode, 0.0, 0.0, 0.0)
-    return (np.sum(np.abs(win) ** p, axis=0) ** (1.0 / p)).astype(x.dtype)
+    xp, out, _ = _padded(x, kernel_shape, strides, pads, dilations, ceil_mode, 0.0)
+    win = _windows(np.abs(xp) ** p, kernel_shape, strides, dilations, out)
+    return (win.sum(axis=0) ** (1.0 / p)).astype(x.dtype)

@@ -1,0 +1,262 @@
+"""Pooling ops: fastcnn (1 and 2 threads) vs onnxruntime, ReferenceEvaluator and fastcnn.reference."""
+import numpy as np
+import onnxruntime as ort
+import pytest
+from hypothesis import given, settings, strategies as st
+from onnx import TensorProto, helper
+from onnx.reference import ReferenceEvaluator
+
+import fastcnn
+import fastcnn.reference as R
+from fastcnn.errors import InvalidGraphError
+
+from conftest import F, I64, make_model
+
+TOL = dict(rtol=1e-5, atol=1e-5)
+
+
+def pool_model(op, x_shape, attrs, opset=19, indices=False, dtype=F):
+    outs = ["Y", "I"] if indices else ["Y"]
+    node = helper.make_node(op, ["X"], outs, name="pool0", **attrs)
+    vo = [("Y", dtype, None)] + ([("I", I64, None)] if indices else [])
+    return make_model([node], [("X", dtype, list(x_shape))], vo, opset=opset)
+
+
+def run_fastcnn(model, x):
+    outs = [fastcnn.InferenceSession(model, num_threads=nt).run(None, {"X": x}) for nt in (1, 2)]
+    for a, b in zip(*outs):
+        np.testing.assert_array_equal(a, b)
+    return outs[0]
+
+
+def run_ort(model, x):
+    return ort.InferenceSession(model.SerializeToString(),
+                                providers=["CPUExecutionProvider"]).run(None, {"X": x})
+
+
+def run_onnxref(model, x):
+    return ReferenceEvaluator(model).run(None, {"X": x})
+
+
+def _extra_ceil_cells(spatial, kernel, strides, pads, dil):
+    """Largest number of cells ceil_mode adds past the right pad (the ONNX reference shifts
+    its windows when this reaches 2)."""
+    n = len(spatial)
+    out = R.pool_output_shape(spatial, kernel, strides, pads, dil, True)
+    return max((out[i] - 1) * strides[i] + (kernel[i] - 1) * dil[i] + 1
+               - (spatial[i] + pads[i] + pads[n + i]) for i in range(n))
+
+
+WINDOWS = [
+    # spatial, kernel, strides, pads, dilations
+    ((9,), (3,), (2,), (1, 1), (1,)),
+    ((10,), (2,), (3,), (0, 1), (2,)),
+    ((7, 8), (3, 3), (2, 2), (1, 1, 1, 1), (1, 1)),
+    ((7, 8), (2, 2), (2, 2), (0, 0, 0, 0), (1, 1)),
+    ((9, 10), (3, 2), (2, 3), (1, 0, 2, 1), (1, 1)),
+    ((9, 9), (3, 3), (1, 2), (1, 1, 0, 0), (2, 1)),
+    ((6, 5), (1, 1), (2, 2), (0, 0, 0, 0), (1, 1)),
+    ((5, 6, 7), (2, 2, 3), (2, 1, 2), (0, 1, 1, 1, 0, 1), (1, 1, 1)),
+    ((6, 6, 5), (3, 2, 2), (2, 2, 1), (1, 0, 0, 1, 1, 0), (1, 2, 1)),
+]
+
+
+@pytest.mark.parametrize("spatial,kernel,strides,pads,dil", WINDOWS)
+@pytest.mark.parametrize("ceil_mode", [0, 1])
+@pytest.mark.parametrize("storage_order", [0, 1])
+def test_maxpool(spatial, kernel, strides, pads, dil, ceil_mode, storage_order):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, *spatial)).astype(np.float32)
+    attrs = dict(kernel_shape=list(kernel), strides=list(strides), pads=list(pads),
+                 dilations=list(dil), ceil_mode=ceil_mode, storage_order=storage_order)
+    m = pool_model("MaxPool", x.shape, attrs, opset=12, indices=True)
+    y, i = run_fastcnn(m, x)
+    ry, ri = R.max_pool(x, kernel, strides, pads, dil, ceil_mode, storage_order,
+                        return_indices=True)
+    np.testing.assert_array_equal(y, ry)
+    np.testing.assert_array_equal(i, ri)
+    oy, oi = run_ort(m, x)
+    np.testing.assert_array_equal(y, oy)
+    if len(spatial) < 3 or storage_order == 0:     # ORT has no 3-D column-major indices
+        np.testing.assert_array_equal(i, oi)
+    qy, qi = run_onnxref(m, x)
+    np.testing.assert_array_equal(y, qy)
+    np.testing.assert_array_equal(i, qi)
+    # the flat indices address the max in X
+    np.testing.assert_array_equal(np.take(x, i) if storage_order == 0 or len(spatial) == 1
+                                  else y, y)
+
+
+@pytest.mark.parametrize("spatial,kernel,strides,pads,dil", WINDOWS)
+@pytest.mark.parametrize("ceil_mode", [0, 1])
+@pytest.mark.parametrize("count_include_pad", [0, 1])
+def test_average_pool(spatial, kernel, strides, pads, dil, ceil_mode, count_include_pad):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 3, *spatial)).astype(np.float32)
+    attrs = dict(kernel_shape=list(kernel), strides=list(strides), pads=list(pads),
+                 dilations=list(dil), ceil_mode=ceil_mode, count_include_pad=count_include_pad)
+    m = pool_model("AveragePool", x.shape, attrs, opset=19)
+    (y,) = run_fastcnn(m, x)
+    r = R.average_pool(x, kernel, strides, pads, dil, ceil_mode, count_include_pad)
+    np.testing.assert_allclose(y, r, **TOL)
+    if not (ceil_mode and _extra_ceil_cells(spatial, kernel, strides, pads, dil) >= 2):
+        np.testing.assert_allclose(y, run_onnxref(m, x)[0], **TOL)
+    if all(d == 1 for d in dil):   # onnxruntime's AveragePool-19 rejects dilations
+        np.testing.assert_allclose(y, run_ort(m, x)[0], **TOL)
+
+
+@pytest.mark.parametrize("spatial,kernel,strides,pads,dil", WINDOWS)
+@pytest.mark.parametrize("p", [1, 2, 3])
+@pytest.mark.parametrize("ceil_mode", [0, 1])
+def test_lp_pool(spatial, kernel, strides, pads, dil, p, ceil_mode):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 3, *spatial)).astype(np.float32)
+    attrs = dict(kernel_shape=list(kernel), strides=list(strides), pads=list(pads),
+                 dilations=list(dil), ceil_mode=ceil_mode, p=p)
+    m = pool_model("LpPool", x.shape, attrs, opset=18)
+    (y,) = run_fastcnn(m, x)
+    np.testing.assert_allclose(y, R.lp_pool(x, kernel, strides, pads, dil, ceil_mode, p), **TOL)
+    # The ONNX reference computes Lp as avg(|x|^p)·k^(1/p) over the real taps, which is
+    # the definition only when no tap falls in padding; onnxruntime sums the real taps.
+    if not any(pads) and not ceil_mode:
+        np.testing.assert_allclose(y, run_onnxref(m, x)[0], **TOL)
+    if all(d == 1 for d in dil) and not ceil_mode:
+        np.testing.assert_allclose(y, run_ort(m, x)[0], **TOL)
+
+
+@pytest.mark.parametrize("auto_pad", ["SAME_UPPER", "SAME_LOWER", "VALID"])
+@pytest.mark.parametrize("op", ["MaxPool", "AveragePool", "LpPool"])
+@pytest.mark.parametrize("spatial,kernel,strides", [
+    ((9,), (3,), (2,)), ((7, 8), (3, 2), (2, 3)), ((8, 8), (2, 2), (1, 1)),
+    ((5, 6, 4), (2, 3, 2), (2, 2, 1))])
+def test_pool_auto_pad(auto_pad, op, spatial, kernel, strides):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 3, *spatial)).astype(np.float32)
+    attrs = dict(kernel_shape=list(kernel), strides=list(strides), auto_pad=auto_pad)
+    opset = {"MaxPool": 12, "AveragePool": 19, "LpPool": 18}[op]
+    m = pool_model(op, x.shape, attrs, opset=opset)
+    (y,) = run_fastcnn(m, x)
+    (o,) = run_ort(m, x)
+    np.testing.assert_allclose(y, o, **TOL)
+    n = len(spatial)
+    if auto_pad == "VALID":
+        pads = [0] * 2 * n
+    else:
+        out = [-(-s // t) for s, t in zip(spatial, strides)]
+        total = [max(0, (out[i] - 1) * strides[i] + kernel[i] - spatial[i]) for i in range(n)]
+        small, big = [t // 2 for t in total], [t - t // 2 for t in total]
+        pads = small + big if auto_pad == "SAME_UPPER" else big + small
+        assert y.shape[2:] == tuple(out)
+    if op == "MaxPool":
+        r = R.max_pool(x, kernel, strides, pads)
+    elif op == "AveragePool":
+        r = R.average_pool(x, kernel, strides, pads)
+    else:
+        r = R.lp_pool(x, kernel, strides, pads)
+    np.testing.assert_allclose(y, r, **TOL)
+
+
+@pytest.mark.parametrize("opset", [1, 7, 10, 11])
+def test_average_pool_old_opsets(opset):
+    x = np.random.default_rng(4).standard_normal((2, 3, 7, 7)).astype(np.float32)
+    attrs = dict(kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[2, 2])
+    if opset >= 7:
+        attrs["count_include_pad"] = 1
+    m = pool_model("AveragePool", x.shape, attrs, opset=opset)
+    (y,) = run_fastcnn(m, x)
+    np.testing.assert_allclose(y, R.average_pool(x, [3, 3], [2, 2], [1, 1, 1, 1], None, 0,
+                                                 1 if opset >= 7 else 0), **TOL)
+
+
+@pytest.mark.parametrize("op", ["GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"])
+@pytest.mark.parametrize("spatial", [(13,), (7, 9), (3, 4, 5), (1, 1)])
+def test_global_pools(op, spatial):
+    x = np.random.default_rng(5).standard_normal((2, 5, *spatial)).astype(np.float32)
+    attrs = {"p": 3} if op == "GlobalLpPool" else {}
+    m = pool_model(op, x.shape, attrs, opset=13)
+    (y,) = run_fastcnn(m, x)
+    axes = tuple(range(2, x.ndim))
+    if op == "GlobalAveragePool":
+        r = x.astype(np.float64).mean(axis=axes, keepdims=True)
+    elif op == "GlobalMaxPool":
+        r = x.max(axis=axes, keepdims=True)
+    else:
+        r = (np.abs(x.astype(np.float64)) ** 3).sum(axis=axes, keepdims=True) ** (1 / 3)
+    np.testing.assert_allclose(y, r, **TOL)
+    np.testing.assert_allclose(y, run_ort(m, x)[0], **TOL)
+    # the ONNX reference has no GlobalLpPool and reduces the wrong axes of 1-D/3-D GlobalMaxPool
+    if op == "GlobalAveragePool" or (op == "GlobalMaxPool" and len(spatial) == 2):
+        np.testing.assert_allclose(y, run_onnxref(m, x)[0], **TOL)
+
+
+def test_maxpool_float64_and_ties():
+    x = np.zeros((1, 1, 4, 4))
+    x[0, 0, 1, 1] = x[0, 0, 1, 2] = 5
+    m = pool_model("MaxPool", x.shape, dict(kernel_shape=[2, 2], strides=[2, 2]),
+                   opset=12, indices=True, dtype=TensorProto.DOUBLE)
+    y, i = run_fastcnn(m, x)
+    assert y.dtype == np.float64
+    oy, oi = run_ort(m, x)
+    np.testing.assert_array_equal(y, oy)
+    np.testing.assert_array_equal(i, oi)   # first occurrence in scan order
+
+
+@settings(max_examples=40, deadline=None)
+@given(nd=st.integers(1, 3), data=st.data())
+def test_pool_hypothesis(nd, data):
+    kernel = [data.draw(st.integers(1, 3)) for _ in range(nd)]
+    strides = [data.draw(st.integers(1, 3)) for _ in range(nd)]
+    dil = [data.draw(st.integers(1, 2)) for _ in range(nd)]
+    pads = [data.draw(st.integers(0, k - 1)) for k in kernel] * 2
+    spatial = [data.draw(st.integers(max(1, (kernel[i] - 1) * dil[i] + 1 - 2 * pads[i]), 9))
+               for i in range(nd)]
+    ceil_mode = data.draw(st.integers(0, 1))
+    cip = data.draw(st.integers(0, 1))
+    x = np.random.default_rng(data.draw(st.integers(0, 2**31))).standard_normal(
+        (2, 3, *spatial)).astype(np.float32)
+    common = dict(kernel_shape=kernel, strides=strides, pads=pads, dilations=dil,
+                  ceil_mode=ceil_mode)
+    m = pool_model("MaxPool", x.shape, dict(common), opset=12, indices=True)
+    y, i = run_fastcnn(m, x)
+    ry, ri = R.max_pool(x, kernel, strides, pads, dil, ceil_mode, 0, True)
+    np.testing.assert_array_equal(y, ry)
+    np.testing.assert_array_equal(i, ri)
+    m = pool_model("AveragePool", x.shape, dict(common, count_include_pad=cip), opset=19)
+    (y,) = run_fastcnn(m, x)
+    np.testing.assert_allclose(y, R.average_pool(x, kernel, strides, pads, dil, ceil_mode, cip),
+                               **TOL)
+    if all(d == 1 for d in dil):
+        np.testing.assert_allclose(y, run_ort(m, x)[0], **TOL)
+
+
+BAD = [
+    ("MaxPool", {}, "kernel_shape"),
+    ("MaxPool", dict(kernel_shape=[2, 2], strides=[0, 1]), "strides"),
+    ("MaxPool", dict(kernel_shape=[2, 2], dilations=[1, -1]), "dilations"),
+    ("MaxPool", dict(kernel_shape=[2, 2], pads=[0, -1, 0, 0]), "pads"),
+    ("MaxPool", dict(kernel_shape=[2, 2], storage_order=2), "storage_order"),
+    ("MaxPool", dict(kernel_shape=[2, 2, 2]), "spatial"),
+    ("MaxPool", dict(kernel_shape=[9, 2]), "larger"),
+    ("MaxPool", dict(kernel_shape=[0, 2]), "kernel_shape"),
+    ("AveragePool", dict(kernel_shape=[2, 2], count_include_pad=3), "count_include_pad"),
+    ("AveragePool", dict(kernel_shape=[2, 2], auto_pad="BOGUS"), "auto_pad"),
+    ("LpPool", dict(kernel_shape=[2, 2], p=0), "p must"),
+    ("AveragePool", dict(kernel_shape=[2, 2], pads=[1, 1, 1]), "pads"),
+]
+
+
+@pytest.mark.parametrize("op,attrs,frag", BAD)
+def test_pool_invalid(op, attrs, frag):
+    m = pool_model(op, (1, 2, 5, 5), attrs)
+    with pytest.raises(InvalidGraphError) as ei:
+        fastcnn.InferenceSession(m).run(None, {"X": np.ones((1, 2, 5, 5), np.float32)})
+    assert "pool0" in str(ei.value) and frag in str(ei.value), str(ei.value)
+
+
+def test_pool_invalid_rank_and_dtype():
+    m = pool_model("GlobalAveragePool", (2, 5), {})
+    with pytest.raises(InvalidGraphError, match="pool0"):
+        fastcnn.InferenceSession(m)
+    m = pool_model("MaxPool", (1, 2, 5, 5), dict(kernel_shape=[2, 2]), dtype=TensorProto.INT32)
+    with pytest.raises(InvalidGraphError, match="pool0.*dtype"):
+        fastcnn.InferenceSession(m)
