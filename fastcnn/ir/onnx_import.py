@@ -114,7 +114,8 @@ def tensor_to_array(t: TensorProto, base_dir: Optional[str] = None) -> np.ndarra
     if arr.size != count:
         raise InvalidGraphError(
             f"tensor '{t.name}' declares dims {list(dims)} but holds {arr.size} values")
-    return np.ascontiguousarray(arr.reshape(dims))
+    arr = arr.reshape(dims)
+    return arr if arr.flags.c_contiguous else arr.copy()   # keeps 0-d scalars 0-d
 
 
 def _attr_value(a: AttributeProto, base_dir):

@@ -22,7 +22,8 @@ def const(graph, name):
 def set_const(graph, base, array):
     """Add an initializer under a fresh name (never overwrite a shared weight)."""
     name = graph.fresh_name(base)
-    graph.initializers[name] = np.ascontiguousarray(array)
+    array = np.asarray(array)
+    graph.initializers[name] = array if array.flags.c_contiguous else array.copy()
     return name
 
 

@@ -195,3 +195,10 @@ def test_plan_uses_inplace_and_views(rng):
     np.testing.assert_array_equal(y, np.maximum(x, 0).reshape(1, -1))
     plan = next(iter(sess._plans.values()))
     assert plan.arena_bytes <= 2 * x.nbytes + 4096
+
+
+def test_scalar_initializers_stay_scalar():
+    from fastcnn.ir.onnx_import import import_model
+    m = make_model([helper.make_node("Add", ["x", "c"], ["y"], name="add")],
+                   [("x", F, [2])], [("y", F, [2])], {"c": np.array(3.0, np.float32)})
+    assert import_model(m).initializers["c"].shape == ()
