@@ -8,8 +8,12 @@ Pads: explicit (NOTSET), VALID (0), or — for SAME_UPPER/SAME_LOWER, or when
 `output_shape` is given — derived from the wanted output size:
     total = s·(in − 1) + output_padding + (k − 1)·d + 1 − out
     SAME_UPPER: begin = ⌊total/2⌋; otherwise begin = total − ⌊total/2⌋; end = total − begin
-(out = in·s for SAME without output_shape; a negative total extends the
-output with zeros, which is what the ONNX reference computes).
+(out = in·s for SAME without output_shape).  A negative total (output longer
+than the full transposed size) extends the output at the end, like
+output_padding — onnxruntime's rule for an explicit output_shape; an
+output_shape more than max(stride, dilation) − 1 past the full size is an
+error.  (The ONNX reference instead extends at the beginning for SAME_UPPER,
+and onnxruntime clamps auto-SAME's total at 0 giving a shorter output.)
 
 Algorithm (generic, the oracle for later fast paths): per image one batched
 GEMM over groups, col (G, Mg·K, P_in) = Wᵀ (G, Mg·K, Cg) @ X (G, Cg, P_in),
@@ -83,10 +87,20 @@ class ConvTranspose(Op):
             out_shape = tuple(x_spatial[i] * s[i] for i in range(n))
         if out_shape is not None:
             total = [full[i] - out_shape[i] for i in range(n)]
+            for i in range(n):
+                if total[i] < 0 and self.output_shape is not None and \
+                        -total[i] >= max(s[i], d[i]):
+                    raise self.shape_error(
+                        f"output_shape {list(out_shape)} cannot be reached from input "
+                        f"{list(x_spatial)} (kernel {list(kernel)}, strides {list(s)}, "
+                        f"dilations {list(d)}): at most {full[i] + max(s[i], d[i]) - 1} on "
+                        f"axis {i}")
+            # total < 0: the output is longer than the full transposed size; the extra
+            # cells go at the end, as output_padding does (onnxruntime)
             if wa.auto_pad == "SAME_UPPER":
-                pb = [t // 2 for t in total]
+                pb = [t // 2 if t > 0 else 0 for t in total]
             else:
-                pb = [t - t // 2 for t in total]
+                pb = [t - t // 2 if t > 0 else 0 for t in total]
             pe = [t - b for t, b in zip(total, pb)]
             out = list(out_shape)
         else:
