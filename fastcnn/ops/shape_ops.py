@@ -58,7 +58,7 @@ class Dropout(_View):
                                      "fastcnn runs inference only")
         outs = super().infer(inputs)
         if len(self.node.outputs) > 1 and self.node.outputs[1]:
-            dt = np.dtype(np.bool_) if self.opset >= 10 else inputs[0].dtype
+            dt = np.dtype(np.bool_)
             outs.append(TensorInfo(inputs[0].shape, dt, np.ones(inputs[0].shape, dt)))
         return outs
 
@@ -106,7 +106,8 @@ class Flatten(_View):
     def out_shape(self, inputs):
         x = inputs[0].shape
         axis = self.attr("axis", 1)
-        if not isinstance(axis, int) or not -len(x) <= axis <= len(x):
+        lo = -len(x) if self.opset >= 11 else 0
+        if not isinstance(axis, int) or not lo <= axis <= len(x):
             raise self.error(f"axis {axis} out of range for rank {len(x)}")
         if axis < 0:
             axis += len(x)
