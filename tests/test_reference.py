@@ -164,8 +164,10 @@ def test_lp_pool_definition(p):
 
 
 def test_max_pool_storage_order_and_empty_windows():
-    x = np.arange(12, dtype=np.float32).reshape(1, 1, 3, 4)
-    y, i = R.max_pool(x, [3, 4], None, None, None, False, 1, True)
-    assert y.item() == 11 and i.item() == 2 + 3 * 3       # column-major (h=2, w=3)
+    x = np.zeros((1, 1, 3, 4), np.float32)
+    x[0, 0, 1, 3] = 1
+    for order, flat in ((0, 1 * 4 + 3), (1, 1 + 3 * 3)):   # row- / column-major (h=1, w=3)
+        y, i = R.max_pool(x, [3, 4], None, None, None, False, order, True)
+        assert y.item() == 1 and i.item() == flat
     y, i = R.max_pool(np.ones((1, 1, 1), np.float32), [2], None, [1, 1], [2], False, 0, True)
     assert y.item() == np.finfo(np.float32).min and i.item() == -1
