@@ -63,10 +63,14 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fc_conv_tile)(
     long cb, r, kw, ic;
 
     if (first) {
+        _Pragma("GCC unroll 8")
         for (o = 0; o < OCB; o++)
+            _Pragma("GCC unroll 8")
             for (q = 0; q < P; q++) acc[o][q] = VZERO();
     } else {
+        _Pragma("GCC unroll 8")
         for (o = 0; o < OCB; o++)
+            _Pragma("GCC unroll 8")
             for (q = 0; q < P; q++) acc[o][q] = VLOAD(yt + o * ys + q * 8);
     }
     for (cb = cb0; cb < cb1; cb++) {
@@ -78,11 +82,15 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fc_conv_tile)(
             for (kw = kw0; kw < kw1; kw++) {
                 const float *xp = xr + kw * kstep;
                 const float *wp = wr + kw * wk;
+                _Pragma("GCC unroll 8")
                 for (ic = 0; ic < icn; ic++) {
                     VT wv[FC_OCB_MAX];
+                    _Pragma("GCC unroll 8")
                     for (o = 0; o < OCB; o++) wv[o] = VLOAD(wp + o * wocb + ic * 8);
+                    _Pragma("GCC unroll 8")
                     for (q = 0; q < P; q++) {
                         VT b = VBCAST(xp + q * pstep + ic * ics);
+                        _Pragma("GCC unroll 8")
                         for (o = 0; o < OCB; o++) acc[o][q] = VFMA(wv[o], b, acc[o][q]);
                     }
                 }
@@ -90,12 +98,16 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fc_conv_tile)(
         }
     }
     if (!last) {
+        _Pragma("GCC unroll 8")
         for (o = 0; o < OCB; o++)
+            _Pragma("GCC unroll 8")
             for (q = 0; q < P; q++) VSTORE(yt + o * ys + q * 8, acc[o][q]);
         return;
     }
+    _Pragma("GCC unroll 8")
     for (o = 0; o < OCB; o++) {
         VT bv = bptr[o] ? VLOAD(bptr[o]) : VZERO();
+        _Pragma("GCC unroll 8")
         for (q = 0; q < P; q++) {
             VT v = VADD(acc[o][q], bv);
             if (rt) v = VADD(v, VLOAD(rt + o * ys + q * 8));
@@ -104,7 +116,9 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fc_conv_tile)(
         }
     }
     if (!fc_act_is_vector(p->act.kind)) {
+        _Pragma("GCC unroll 8")
         for (o = 0; o < OCB; o++)
+            _Pragma("GCC unroll 8")
             for (q = 0; q < P; q++) {
                 float *yy = yt + o * ys + q * 8;
                 int l;
@@ -112,7 +126,9 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fc_conv_tile)(
             }
     }
     if ((oc0 + OCB * 8) > p->M) {   /* zero the padding lanes of a partial block */
+        _Pragma("GCC unroll 8")
         for (o = 0; o < OCB; o++)
+            _Pragma("GCC unroll 8")
             for (q = 0; q < P; q++) {
                 float *yy = yt + o * ys + q * 8;
                 int l;

@@ -1,0 +1,285 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Packed SGEMM with fused epilogue, and the FMA peak probe.
+
+Design:
+  C[M,N] = act(A[M,K] @ B[K,N] + bias (+ C if accumulate)), float32 row-major.
+  tile     6 x 16 register tile (12 ymm accumulators, FMA with A broadcast),
+           AVX2+FMA (also used on AVX-512 CPUs) or portable plain C.
+  packing  the constant operand is packed once: pack_b -> [ceil(N/16), K, 16]
+           (weights on the right: Gemm/MatMul), pack_a -> [ceil(M/6), K, 6]
+           (weights on the left: conv-as-GEMM Y[M,S] = W[M,K] @ col[K,S]).
+           The dynamic operand is read in place (row-major, any leading dim).
+  blocking K in chunks of 256 (one 16-column B slab = 16 KiB in L1); partial
+           sums accumulate in C; epilogue after the last chunk.
+  threads  prange(static) over C blocks (MC rows x NC cols, shrunk until every
+           thread has work); tiny problems run serially; FTZ per thread.
+"""
+import time
+
+import numpy as np
+cimport numpy as cnp
+from cython.parallel cimport prange, parallel
+
+cnp.import_array()
+
+cdef extern from "cpu.h" nogil:
+    int fastcnn_cpu_level()
+    unsigned int fastcnn_ftz_enter()
+    void fastcnn_ftz_leave(unsigned int old)
+
+cdef extern from "gemm_sgemm.h" nogil:
+    void fc_gemm_block(int isa, const fc_gemm_params *p, long i0, long i1, long j0, long j1)
+
+cdef extern from "peak.h" nogil:
+    float fc_peak_run(int isa, long iters, float seed)
+    int FC_PEAK_FLOPS_PER_ITER
+
+cdef int _hw_isa = fastcnn_cpu_level()
+cdef int _isa = _hw_isa
+_ISA_NAMES = {0: "portable", 1: "avx2", 2: "avx512"}
+
+
+def set_isa(name):
+    """Force "portable"/"avx2"/"avx512" or "auto" (tests).  Returns the previous name."""
+    global _isa
+    prev = _ISA_NAMES[_isa]
+    if name == "auto":
+        _isa = _hw_isa
+        return prev
+    inv = {v: k for k, v in _ISA_NAMES.items()}
+    if name not in inv or inv[name] > _hw_isa:
+        raise ValueError("isa %r not available" % (name,))
+    _isa = inv[name]
+    return prev
+
+
+def isa_name():
+    return _ISA_NAMES[_isa]
+
+
+DEF MR = 6
+DEF NR = 16
+
+
+cdef void sgemm_exec(fc_gemm_params *p, int n_threads) noexcept nogil:
+    cdef long MC = 96, NC = 256
+    cdef long nmb, nnb, items, it, i0, i1, j0, j1
+    cdef int nt = n_threads
+    cdef int isa = _isa
+    cdef unsigned int ftz = 0
+    cdef double flops = 2.0 * p.M * p.N * p.K
+    if p.M <= 0 or p.N <= 0:
+        return
+    if flops < 2e5:
+        nt = 1
+    nmb = (p.M + MC - 1) // MC
+    nnb = (p.N + NC - 1) // NC
+    while nmb * nnb < 4 * nt and NC > NR:
+        NC = NC // 2
+        nnb = (p.N + NC - 1) // NC
+    while nmb * nnb < 4 * nt and MC > MR:
+        MC = ((MC // 2 + MR - 1) // MR) * MR
+        nmb = (p.M + MC - 1) // MC
+    items = nmb * nnb
+    if items < 2:
+        nt = 1
+    with parallel(num_threads=nt):
+        ftz = fastcnn_ftz_enter()
+        for it in prange(items, schedule='static'):
+            i0 = (it // nnb) * MC
+            j0 = (it % nnb) * NC
+            i1 = i0 + MC
+            if i1 > p.M:
+                i1 = p.M
+            j1 = j0 + NC
+            if j1 > p.N:
+                j1 = p.N
+            fc_gemm_block(isa, p, i0, i1, j0, j1)
+        fastcnn_ftz_leave(ftz)
+
+
+def _f32c(a, name):
+    if not isinstance(a, np.ndarray) or a.dtype != np.float32 or not a.flags.c_contiguous:
+        raise TypeError("%s must be a C-contiguous float32 ndarray" % name)
+    return a
+
+
+def pack_b(b, bint trans=False):
+    """Pack the right operand once: b[K, N] (or b[N, K] with trans=True, i.e. use
+    b.T) -> float32 [ceil(N/16), K, 16], zero padded columns."""
+    b = np.asarray(b, dtype=np.float32)
+    if trans:
+        b = b.T
+    K, N = b.shape
+    nb = (N + NR - 1) // NR
+    bp = np.zeros((K, nb * NR), np.float32)
+    bp[:, :N] = b
+    return np.ascontiguousarray(bp.reshape(K, nb, NR).transpose(1, 0, 2))
+
+
+def pack_a(a, bint trans=False):
+    """Pack the left operand once: a[M, K] (or a[K, M] with trans=True) ->
+    float32 [ceil(M/6), K, 6], zero padded rows.  For conv-as-GEMM the conv
+    weights W[M, C/g*kh*kw] are the packed left operand."""
+    a = np.asarray(a, dtype=np.float32)
+    if trans:
+        a = a.T
+    M, K = a.shape
+    na = (M + MR - 1) // MR
+    ap = np.zeros((na * MR, K), np.float32)
+    ap[:M] = a
+    return np.ascontiguousarray(ap.reshape(na, MR, K).transpose(0, 2, 1))
+
+
+cdef _fill(fc_gemm_params *p, c, bias, int bias_axis, int act_kind, float p0, float p1, slope,
+           bint accumulate):
+    _f32c(c, "c")
+    if c.ndim != 2:
+        raise ValueError("c must be 2D [M, N]")
+    cdef float[:, ::1] cv = c
+    p.c = &cv[0, 0] if c.size else NULL
+    p.ldc = c.shape[1]
+    p.M = c.shape[0]
+    p.N = c.shape[1]
+    p.bias = NULL
+    p.bias_axis = bias_axis
+    p.accumulate = accumulate
+    p.act.kind = act_kind
+    p.act.p0 = p0
+    p.act.p1 = p1
+    p.act.slope = NULL
+    cdef float[::1] bv, sv
+    if bias is not None:
+        _f32c(bias, "bias")
+        if bias_axis not in (0, 1) or bias.shape[0] != c.shape[bias_axis]:
+            raise ValueError("bias must have length c.shape[bias_axis]")
+        bv = bias
+        p.bias = &bv[0]
+    if act_kind == 10:
+        if slope is None:
+            raise ValueError("PRELU needs slope (length of c.shape[bias_axis])")
+        _f32c(slope, "slope")
+        if slope.shape[0] != c.shape[bias_axis]:
+            raise ValueError("slope must have length c.shape[bias_axis]")
+        sv = slope
+        p.act.slope = &sv[0]
+
+
+def sgemm_packed(a, packed_b, c, bias=None, int bias_axis=1, int act_kind=0, float act_p0=0.0,
+                 float act_p1=0.0, slope=None, bint accumulate=False, int n_threads=1):
+    """c[M, N] = act(a[M, K] @ B + bias (+ c if accumulate)).
+    a: float32 [M, K] C-contiguous; packed_b: pack_b(B[K, N]) -> [ceil(N/16), K, 16];
+    bias: [M] (bias_axis=0, per row) or [N] (bias_axis=1, per column) or None;
+    slope: PRELU slopes along bias_axis.  Returns c."""
+    cdef fc_gemm_params p
+    _f32c(a, "a"); _f32c(packed_b, "packed_b")
+    _fill(&p, c, bias, bias_axis, act_kind, act_p0, act_p1, slope, accumulate)
+    if a.ndim != 2 or a.shape[0] != p.M or packed_b.ndim != 3 or packed_b.shape[2] != NR \
+            or packed_b.shape[1] != a.shape[1] or packed_b.shape[0] != (p.N + NR - 1) // NR:
+        raise ValueError("shape mismatch: a %r, packed_b %r, c %r" % (a.shape, packed_b.shape, c.shape))
+    p.K = a.shape[1]
+    if p.K == 0:
+        raise ValueError("K must be > 0")
+    cdef float[:, ::1] av = a
+    cdef float[:, :, ::1] bv = packed_b
+    p.a = &av[0, 0] if a.size else NULL
+    p.lda = a.shape[1]
+    p.a_packed = 0
+    p.b = &bv[0, 0, 0]
+    p.ldb = 0
+    p.b_packed = 1
+    with nogil:
+        sgemm_exec(&p, n_threads)
+    return c
+
+
+def sgemm_packed_a(packed_a, b, c, bias=None, int bias_axis=0, int act_kind=0, float act_p0=0.0,
+                   float act_p1=0.0, slope=None, bint accumulate=False, int n_threads=1):
+    """c[M, N] = act(A @ b[K, N] + bias (+ c)), A = the packed constant left operand
+    (pack_a(A[M, K]) -> [ceil(M/6), K, 6]), b float32 [K, N] C-contiguous.
+    Conv-as-GEMM: Y[M, S] = W[M, K] @ col[K, S] with bias per row (bias_axis=0)."""
+    cdef fc_gemm_params p
+    _f32c(packed_a, "packed_a"); _f32c(b, "b")
+    _fill(&p, c, bias, bias_axis, act_kind, act_p0, act_p1, slope, accumulate)
+    if b.ndim != 2 or b.shape[1] != p.N or packed_a.ndim != 3 or packed_a.shape[2] != MR \
+            or packed_a.shape[1] != b.shape[0] or packed_a.shape[0] != (p.M + MR - 1) // MR:
+        raise ValueError("shape mismatch: packed_a %r, b %r, c %r" % (packed_a.shape, b.shape, c.shape))
+    p.K = b.shape[0]
+    if p.K == 0:
+        raise ValueError("K must be > 0")
+    cdef float[:, :, ::1] av = packed_a
+    cdef float[:, ::1] bv = b
+    p.a = &av[0, 0, 0]
+    p.lda = 0
+    p.a_packed = 1
+    p.b = &bv[0, 0] if b.size else NULL
+    p.ldb = b.shape[1]
+    p.b_packed = 0
+    with nogil:
+        sgemm_exec(&p, n_threads)
+    return c
+
+
+def sgemm(a, b, c, int n_threads=1, bint accumulate=False, bias=None, int bias_axis=1,
+          int act_kind=0, float act_p0=0.0, float act_p1=0.0, slope=None):
+    """Unpacked convenience for dynamic operands: c[M, N] = act(a[M, K] @ b[K, N]
+    + bias (+ c)); a, b, c float32 C-contiguous.  Returns c."""
+    cdef fc_gemm_params p
+    _f32c(a, "a"); _f32c(b, "b")
+    _fill(&p, c, bias, bias_axis, act_kind, act_p0, act_p1, slope, accumulate)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[0] != p.M or b.shape[1] != p.N or a.shape[1] != b.shape[0]:
+        raise ValueError("shape mismatch: a %r, b %r, c %r" % (a.shape, b.shape, c.shape))
+    p.K = a.shape[1]
+    if p.K == 0:
+        raise ValueError("K must be > 0")
+    cdef float[:, ::1] av = a
+    cdef float[:, ::1] bv = b
+    p.a = &av[0, 0] if a.size else NULL
+    p.lda = a.shape[1]
+    p.a_packed = 0
+    p.b = &bv[0, 0] if b.size else NULL
+    p.ldb = b.shape[1]
+    p.b_packed = 0
+    with nogil:
+        sgemm_exec(&p, n_threads)
+    return c
+
+
+# ----------------------------------------------------------------------------- peak probe
+
+cdef double _peak_run(int isa, int nt, long iters) noexcept nogil:
+    cdef int t
+    cdef float s = 0
+    cdef unsigned int ftz = 0
+    with parallel(num_threads=nt):
+        ftz = fastcnn_ftz_enter()
+        for t in prange(nt, schedule='static'):
+            s += fc_peak_run(isa, iters, 1.0 + t)
+        fastcnn_ftz_leave(ftz)
+    return s
+
+
+def fma_peak_gflops(int n_threads=1, double seconds=0.2, isa=None):
+    """Achieved GFLOP/s of a register-resident FMA loop (12 independent 8-wide
+    chains per thread, dispatched ISA) on n_threads threads for ~seconds."""
+    cdef int use = _isa
+    if isa is not None:
+        use = {v: k for k, v in _ISA_NAMES.items()}[isa]
+    cdef long iters = 100000
+    cdef double t0, dt
+    while True:
+        t0 = time.perf_counter()
+        with nogil:
+            _peak_run(use, n_threads, iters)
+        dt = time.perf_counter() - t0
+        if dt > seconds * 0.25 or iters > (1 << 40):
+            break
+        iters *= 4
+    best = 0.0
+    for _ in range(3):
+        t0 = time.perf_counter()
+        with nogil:
+            _peak_run(use, n_threads, iters)
+        dt = time.perf_counter() - t0
+        best = max(best, FC_PEAK_FLOPS_PER_ITER * iters * n_threads / dt * 1e-9)
+    return best
