@@ -689,18 +689,28 @@ _STATS_SCRIPT = r"""
 import json, resource, sys, time
 import numpy as np
 runtime, path, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
-shapes = json.loads(sys.argv[4])
-rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+spec = json.loads(sys.argv[4])
+
+
+def peak_rss_mb():
+    # VmHWM is this process's own high-water mark (ru_maxrss also counts the forking parent)
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 if runtime == "fastcnn":
     import fastcnn
-    from fastcnn.benchmark import make_feeds
 else:
     import onnxruntime as ort
-import onnx
-model = onnx.load(path)
-from fastcnn.benchmark import make_feeds
-feeds = make_feeds(model, {k: tuple(v) for k, v in shapes.items()})
-rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+rng = np.random.default_rng(0)
+feeds = {k: rng.standard_normal(shape).astype(dt) for k, (shape, dt) in spec.items()}
+rss1 = peak_rss_mb()
 t0 = time.perf_counter()
 if runtime == "fastcnn":
     s = fastcnn.InferenceSession(path, num_threads=threads)
@@ -713,27 +723,32 @@ s.run(None, feeds)
 t2 = time.perf_counter()
 for _ in range(2):
     s.run(None, feeds)
-rss2 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+rss2 = peak_rss_mb()
 print(json.dumps({"create_ms": 1e3 * (t1 - t0), "first_run_ms": 1e3 * (t2 - t1),
-                  "peak_rss_mb": rss2 / 1024, "baseline_rss_mb": rss1 / 1024}))
+                  "peak_rss_mb": rss2, "baseline_rss_mb": rss1}))
 """
 
 
 def session_stats(model_path: str, runtime: str = "fastcnn", threads: int = 1,
                   shapes: Optional[Dict[str, Sequence[int]]] = None,
                   timeout: float = 300) -> dict:
-    """Session creation ms, first-run ms and peak RSS (MB) in a fresh Python process.
+    """Session creation ms, first-run ms and peak RSS (MB, VmHWM) in a fresh Python process.
 
-    `baseline_rss_mb` is the peak RSS after imports and feeds, before the session: the
-    difference is what the session itself costs."""
+    `baseline_rss_mb` is the peak RSS after importing the runtime and making the feeds,
+    before the session: `peak_rss_mb - baseline_rss_mb` is what the session costs."""
     import onnx
+    model = onnx.load(model_path)
     if shapes is None:
-        shapes = resolve_shapes(onnx.load(model_path), 1)
+        shapes = resolve_shapes(model, 1)
+    spec = {k: [list(v), str(f.dtype)] for (k, v), f in
+            zip(shapes.items(), make_feeds(model, {k: (1,) * len(v) for k, v in shapes.items()})
+                .values())}
+    del model
     env = dict(os.environ)
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = here + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     proc = subprocess.run([sys.executable, "-c", _STATS_SCRIPT, runtime, model_path,
-                           str(threads), json.dumps({k: list(v) for k, v in shapes.items()})],
+                           str(threads), json.dumps(spec)],
                           capture_output=True, text=True, timeout=timeout, env=env)
     if proc.returncode != 0:
         err = proc.stderr.strip().splitlines()
