@@ -49,9 +49,10 @@ cdef extern from "dwconv_nchwc.h" nogil:
         const int* mode
         const int* idx
     ctypedef void (*fcdw_row_fn)(const float*, const float*, const float*, const float*, float*,
-                                 const fcdw_geom_t*, long, long, const fastcnn_act_t*, long, int)
+                                 const fcdw_geom_t*, long, long, long, const fastcnn_act_t*, long,
+                                 int)
     ctypedef void (*fcdw_grow_fn)(const float*, const float*, const fcdw_terms_t*, const float*,
-                                  const float*, float*, const fcdw_geom_t*, long, long,
+                                  const float*, float*, const fcdw_geom_t*, long, long, long,
                                   const fastcnn_act_t*, long, int)
     fcdw_row_fn fcdw_pick_row(int isa, const fcdw_geom_t* g)
     fcdw_grow_fn fcdw_pick_grow(int isa, const fcdw_geom_t* g)
@@ -205,11 +206,29 @@ def pack_grouped_weights(w, group):
 
 
 # ---------------------------------------------------------------------------
+cdef inline long _row_chunks(long planes, long oh, int nt) noexcept nogil:
+    """Rows of a plane are split into chunks only when planes alone cannot keep
+    nt threads evenly busy (>= 8 items per thread); serial runs take whole planes."""
+    cdef long want, c
+    if nt <= 1:
+        return 1
+    want = 8 * nt
+    if planes >= want:
+        return 1
+    c = (want + planes - 1) // planes
+    if c > oh:
+        c = oh
+    return c
+
+
 cdef inline void _dw_item(long it, const float* xb, const float* w, const float* bias,
                           float* y, const float* res, const fcdw_geom_t* g,
-                          const fastcnn_act_t* act, int out_channels, fcdw_row_fn fn) noexcept nogil:
-    cdef long oy = it % g.oh
-    cdef long t = it // g.oh
+                          const fastcnn_act_t* act, int out_channels, fcdw_row_fn fn,
+                          long n_chunks) noexcept nogil:
+    cdef long c = it % n_chunks
+    cdef long t = it // n_chunks
+    cdef long oy = c * g.oh // n_chunks
+    cdef long oy_end = (c + 1) * g.oh // n_chunks
     cdef long oz = t % g.od
     t = t // g.od
     cdef long ob = t % g.cb_out
@@ -226,7 +245,7 @@ cdef inline void _dw_item(long it, const float* xb, const float* w, const float*
     fn(xb + (n * g.cb_in + ob) * s_in * _B, w + ob * K * _B,
        (bias + ob * _B) if bias != NULL else NULL,
        (res + yoff) if res != NULL else NULL,
-       y + yoff, g, oz, oy, act, ob * _B, nv)
+       y + yoff, g, oz, oy, oy_end, act, ob * _B, nv)
 
 
 cdef void dwconv_nchwc_c(const float* xb, const float* packed_w, const float* bias, float* out_b,
@@ -238,33 +257,38 @@ cdef void dwconv_nchwc_c(const float* xb, const float* packed_w, const float* bi
     act.p0 = act_p0
     act.p1 = act_p1
     act.slope = slope
-    cdef long total = g.n * g.cb_out * g.od * g.oh
-    cdef long macs = total * g.ow * g.kd * g.kh * g.kw * _B
+    cdef long planes = g.n * g.cb_out * g.od
+    cdef long macs = planes * g.oh * g.ow * g.kd * g.kh * g.kw * _B
     cdef fcdw_row_fn fn = fcdw_pick_row(_isa, g)
     cdef int nt = n_threads
     cdef long it
     cdef unsigned int ftz
-    if macs < _SERIAL_MACS or total < 2:
+    if macs < _SERIAL_MACS:
         nt = 1
+    cdef long n_chunks = _row_chunks(planes, g.oh, nt)
+    cdef long total = planes * n_chunks
     if nt <= 1:
         ftz = fastcnn_ftz_enter()
         for it in range(total):
-            _dw_item(it, xb, packed_w, bias, out_b, residual, g, &act, out_channels, fn)
+            _dw_item(it, xb, packed_w, bias, out_b, residual, g, &act, out_channels, fn, n_chunks)
         fastcnn_ftz_leave(ftz)
         return
     with parallel(num_threads=nt):
         ftz = fastcnn_ftz_enter()
         for it in prange(total, schedule='static'):
-            _dw_item(it, xb, packed_w, bias, out_b, residual, g, &act, out_channels, fn)
+            _dw_item(it, xb, packed_w, bias, out_b, residual, g, &act, out_channels, fn, n_chunks)
         fastcnn_ftz_leave(ftz)
 
 
 cdef inline void _g_item(long it, const float* xb, const float* w, long t_max,
                          const int* n_terms, const int* src, const int* mode, const int* idx,
                          const float* bias, float* y, const float* res, const fcdw_geom_t* g,
-                         const fastcnn_act_t* act, int out_channels, fcdw_grow_fn fn) noexcept nogil:
-    cdef long oy = it % g.oh
-    cdef long t = it // g.oh
+                         const fastcnn_act_t* act, int out_channels, fcdw_grow_fn fn,
+                         long n_chunks) noexcept nogil:
+    cdef long c = it % n_chunks
+    cdef long t = it // n_chunks
+    cdef long oy = c * g.oh // n_chunks
+    cdef long oy_end = (c + 1) * g.oh // n_chunks
     cdef long oz = t % g.od
     t = t // g.od
     cdef long ob = t % g.cb_out
@@ -286,7 +310,7 @@ cdef inline void _g_item(long it, const float* xb, const float* w, long t_max,
     fn(xb + n * g.cb_in * s_in * _B, w + ob * t_max * K * _B, &tm,
        (bias + ob * _B) if bias != NULL else NULL,
        (res + yoff) if res != NULL else NULL,
-       y + yoff, g, oz, oy, act, ob * _B, nv)
+       y + yoff, g, oz, oy, oy_end, act, ob * _B, nv)
 
 
 cdef void groupconv_nchwc_c(const float* xb, const float* packed_w, long t_max,
@@ -299,26 +323,28 @@ cdef void groupconv_nchwc_c(const float* xb, const float* packed_w, long t_max,
     act.p0 = act_p0
     act.p1 = act_p1
     act.slope = slope
-    cdef long total = g.n * g.cb_out * g.od * g.oh
-    cdef long macs = total * g.ow * g.kd * g.kh * g.kw * _B * t_max
+    cdef long planes = g.n * g.cb_out * g.od
+    cdef long macs = planes * g.oh * g.ow * g.kd * g.kh * g.kw * _B * t_max
     cdef fcdw_grow_fn fn = fcdw_pick_grow(_isa, g)
     cdef int nt = n_threads
     cdef long it
     cdef unsigned int ftz
-    if macs < _SERIAL_MACS or total < 2:
+    if macs < _SERIAL_MACS:
         nt = 1
+    cdef long n_chunks = _row_chunks(planes, g.oh, nt)
+    cdef long total = planes * n_chunks
     if nt <= 1:
         ftz = fastcnn_ftz_enter()
         for it in range(total):
             _g_item(it, xb, packed_w, t_max, n_terms, src, mode, idx, bias, out_b, residual, g,
-                    &act, out_channels, fn)
+                    &act, out_channels, fn, n_chunks)
         fastcnn_ftz_leave(ftz)
         return
     with parallel(num_threads=nt):
         ftz = fastcnn_ftz_enter()
         for it in prange(total, schedule='static'):
             _g_item(it, xb, packed_w, t_max, n_terms, src, mode, idx, bias, out_b, residual, g,
-                    &act, out_channels, fn)
+                    &act, out_channels, fn, n_chunks)
         fastcnn_ftz_leave(ftz)
 
 

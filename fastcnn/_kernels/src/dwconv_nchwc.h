@@ -78,10 +78,15 @@ static inline int fcdw_act_is_vector(int kind) {
 static inline void fcdw_krange(long o, long s, long p, long d, long k, long n, long *lo, long *hi) {
     long base = o * s - p;
     long l = 0, h = k;
-    if (base < 0) l = (-base + d - 1) / d;
     long lim = n - 1 - base;
-    if (lim < 0) h = 0;
-    else { long t = lim / d + 1; if (t < h) h = t; }
+    if (d == 1) {
+        if (base < 0) l = -base;
+        if (lim + 1 < h) h = lim < 0 ? 0 : lim + 1;
+    } else {
+        if (base < 0) l = (-base + d - 1) / d;
+        if (lim < 0) h = 0;
+        else { long t = lim / d + 1; if (t < h) h = t; }
+    }
     if (l > h) l = h;
     *lo = l; *hi = h;
 }
@@ -110,10 +115,11 @@ static inline void fcdw_epi_scalar(float *acc, const float *res, float *y, const
 /* Portable depthwise row.  x: (n, block) plane [S_in][8]; w: [K][8];
  * bias: [8] or NULL; res, y: output row [ow][8]. */
 static void fcdw_row_portable(const float *x, const float *w, const float *bias, const float *res,
-                              float *y, const fcdw_geom_t *g, long oz, long oy,
+                              float *y, const fcdw_geom_t *g, long oz, long oy, long oy_end,
                               const fastcnn_act_t *act, long c0, int n_valid) {
     long kz0, kz1, ky0, ky1;
     fcdw_krange(oz, g->sd, g->pd, g->dd, g->kd, g->id, &kz0, &kz1);
+    for (; oy < oy_end; oy++, y += g->ow * FCDW_B, res = res ? res + g->ow * FCDW_B : 0) {
     fcdw_krange(oy, g->sh, g->ph, g->dh, g->kh, g->ih, &ky0, &ky1);
     for (long ox = 0; ox < g->ow; ox++) {
         float acc[FCDW_B];
@@ -136,17 +142,19 @@ static void fcdw_row_portable(const float *x, const float *w, const float *bias,
         }
         fcdw_epi_scalar(acc, res ? res + ox * FCDW_B : 0, y + ox * FCDW_B, act, c0, n_valid);
     }
+    }
 }
 
 /* Portable grouped row.  xn: batch base [CB_in][S_in][8]; w: [T][K][8]. */
 static void fcdw_grow_portable(const float *xn, const float *w, const fcdw_terms_t *tm,
                                const float *bias, const float *res, float *y,
-                               const fcdw_geom_t *g, long oz, long oy,
+                               const fcdw_geom_t *g, long oz, long oy, long oy_end,
                                const fastcnn_act_t *act, long c0, int n_valid) {
     long kz0, kz1, ky0, ky1;
     long K = g->kd * g->kh * g->kw;
     long s_in = g->id * g->ih * g->iw;
     fcdw_krange(oz, g->sd, g->pd, g->dd, g->kd, g->id, &kz0, &kz1);
+    for (; oy < oy_end; oy++, y += g->ow * FCDW_B, res = res ? res + g->ow * FCDW_B : 0) {
     fcdw_krange(oy, g->sh, g->ph, g->dh, g->kh, g->ih, &ky0, &ky1);
     for (long ox = 0; ox < g->ow; ox++) {
         float acc[FCDW_B];
@@ -173,6 +181,7 @@ static void fcdw_grow_portable(const float *xn, const float *w, const fcdw_terms
             }
         }
         fcdw_epi_scalar(acc, res ? res + ox * FCDW_B : 0, y + ox * FCDW_B, act, c0, n_valid);
+    }
     }
 }
 
@@ -224,7 +233,7 @@ FASTCNN_TARGET_AVX2 FCDW_AI __m256 fcdw_act_avx2(const fcdw_epi_avx2_t *e, __m25
 FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_store_avx2(const fcdw_epi_avx2_t *e, __m256 *acc,
                                                   const float *res, float *y, const fastcnn_act_t *act,
                                                   long c0, const int NP) {
-#pragma GCC unroll 8
+#pragma GCC unroll 16
     for (int p = 0; p < NP; p++) {
         __m256 v = acc[p];
         if (res) v = _mm256_add_ps(v, _mm256_loadu_ps(res + p * FCDW_B));
@@ -253,10 +262,10 @@ FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_trow_avx2(const float *xp, const float *wr
         __m256 wv[8];
 #pragma GCC unroll 8
         for (int kx = 0; kx < KWc; kx++) wv[kx] = _mm256_loadu_ps(wr + kx * FCDW_B);
-#pragma GCC unroll 32
+#pragma GCC unroll 64
         for (int j = 0; j < (NP - 1) * SWc + KWc; j++) {
             __m256 xv = _mm256_loadu_ps(xp + j * FCDW_B);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
             for (int p = 0; p < NP; p++) {
                 int kx = j - p * SWc;
                 if (kx >= 0 && kx < KWc) acc[p] = _mm256_fmadd_ps(xv, wv[kx], acc[p]);
@@ -266,7 +275,7 @@ FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_trow_avx2(const float *xp, const float *wr
 #pragma GCC unroll 7
         for (long kx = 0; kx < kw; kx++) {
             __m256 wv = _mm256_loadu_ps(wr + kx * FCDW_B);
-#pragma GCC unroll 8
+#pragma GCC unroll 16
             for (int p = 0; p < NP; p++)
                 acc[p] = _mm256_fmadd_ps(_mm256_loadu_ps(xp + p * sw * FCDW_B), wv, acc[p]);
             xp += dwB;
@@ -285,7 +294,7 @@ FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_tile_avx2(const float *x, const float *w, 
     const long kw = KWc ? KWc : g->kw;
     const long dwB = g->dw * FCDW_B;
     const long rowB = g->iw * FCDW_B * g->dh;
-    __m256 b[8];
+    __m256 b[16];
     if (NP <= 4)
         for (int p = 0; p < NP; p++) b[p] = _mm256_setzero_ps();
     for (long kz = kz0; kz < kz1; kz++) {
@@ -312,33 +321,43 @@ FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_tile_avx2(const float *x, const float *w, 
 }
 
 /* Border pixel: clamped kx range, four partial sums (kx parity x ky parity). */
+FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_brow_avx2(const float *xr, const float *wr, long ix0, long dw,
+                                                 long kx0, long kx1, __m256 *a0, __m256 *a1) {
+    long kx = kx0;
+    for (; kx + 1 < kx1; kx += 2) {
+        *a0 = _mm256_fmadd_ps(_mm256_loadu_ps(xr + (ix0 + kx * dw) * FCDW_B),
+                              _mm256_loadu_ps(wr + kx * FCDW_B), *a0);
+        *a1 = _mm256_fmadd_ps(_mm256_loadu_ps(xr + (ix0 + (kx + 1) * dw) * FCDW_B),
+                              _mm256_loadu_ps(wr + (kx + 1) * FCDW_B), *a1);
+    }
+    if (kx < kx1)
+        *a0 = _mm256_fmadd_ps(_mm256_loadu_ps(xr + (ix0 + kx * dw) * FCDW_B),
+                              _mm256_loadu_ps(wr + kx * FCDW_B), *a0);
+}
+
 FASTCNN_TARGET_AVX2 FCDW_AI __m256 fcdw_border_avx2(const float *x, const float *w, const fcdw_geom_t *g,
                                                      long iz0, long iy0, long kz0, long kz1, long ky0,
                                                      long ky1, long ox, __m256 acc) {
     long kx0, kx1;
     fcdw_krange(ox, g->sw, g->pw, g->dw, g->kw, g->iw, &kx0, &kx1);
-    long ix0 = ox * g->sw - g->pw;
-    __m256 a[4] = {acc, _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    const long ix0 = ox * g->sw - g->pw;
+    const long rowB = g->iw * FCDW_B * g->dh;
+    const long wrow = g->kw * FCDW_B;
+    __m256 a0 = acc, a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
     for (long kz = kz0; kz < kz1; kz++) {
         long iz = iz0 + kz * g->dd;
-        for (long ky = ky0; ky < ky1; ky++) {
-            long iy = iy0 + ky * g->dh;
-            const float *xr = x + (iz * g->ih + iy) * g->iw * FCDW_B;
-            const float *wr = w + ((kz * g->kh + ky) * g->kw) * FCDW_B;
-            int q = (int)(ky & 1) * 2;
-            long kx = kx0;
-            for (; kx + 1 < kx1; kx += 2) {
-                a[q] = _mm256_fmadd_ps(_mm256_loadu_ps(xr + (ix0 + kx * g->dw) * FCDW_B),
-                                       _mm256_loadu_ps(wr + kx * FCDW_B), a[q]);
-                a[q + 1] = _mm256_fmadd_ps(_mm256_loadu_ps(xr + (ix0 + (kx + 1) * g->dw) * FCDW_B),
-                                           _mm256_loadu_ps(wr + (kx + 1) * FCDW_B), a[q + 1]);
-            }
-            if (kx < kx1)
-                a[q] = _mm256_fmadd_ps(_mm256_loadu_ps(xr + (ix0 + kx * g->dw) * FCDW_B),
-                                       _mm256_loadu_ps(wr + kx * FCDW_B), a[q]);
+        const float *xr = x + (iz * g->ih + iy0 + ky0 * g->dh) * g->iw * FCDW_B;
+        const float *wr = w + ((kz * g->kh + ky0) * g->kw) * FCDW_B;
+        long ky = ky0;
+        for (; ky + 1 < ky1; ky += 2) {
+            fcdw_brow_avx2(xr, wr, ix0, g->dw, kx0, kx1, &a0, &a1);
+            fcdw_brow_avx2(xr + rowB, wr + wrow, ix0, g->dw, kx0, kx1, &a2, &a3);
+            xr += 2 * rowB;
+            wr += 2 * wrow;
         }
+        if (ky < ky1) fcdw_brow_avx2(xr, wr, ix0, g->dw, kx0, kx1, &a0, &a1);
     }
-    return _mm256_add_ps(_mm256_add_ps(a[0], a[1]), _mm256_add_ps(a[2], a[3]));
+    return _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
 }
 
 #define FCDW_TILE_CASE(NPc)                                                                        \
@@ -358,24 +377,30 @@ FASTCNN_TARGET_AVX2 FCDW_AI __m256 fcdw_border_avx2(const float *x, const float 
 
 FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_row_avx2_impl(const float *x, const float *w, const float *bias,
                                                      const float *res, float *y, const fcdw_geom_t *g,
-                                                     long oz, long oy, const fastcnn_act_t *act,
+                                                     long oz, long oy, long oy_end, const fastcnn_act_t *act,
                                                      long c0, int n_valid, const int SWc,
-                                                     const int KWc) {
+                                                     const int KWc, const int NPMAX) {
     long kz0, kz1, ky0, ky1, lo, hi;
     fcdw_krange(oz, g->sd, g->pd, g->dd, g->kd, g->id, &kz0, &kz1);
-    fcdw_krange(oy, g->sh, g->ph, g->dh, g->kh, g->ih, &ky0, &ky1);
     fcdw_interior(g, &lo, &hi);
-    const long iz0 = oz * g->sd - g->pd, iy0 = oy * g->sh - g->ph;
+    const long iz0 = oz * g->sd - g->pd;
     const long sw = SWc ? SWc : g->sw;
     const int reuse = SWc && KWc && g->dw == 1 && !(fcdw_tune_flags & 1);
     fcdw_epi_avx2_t e;
     fcdw_epi_avx2_init(&e, act, c0, n_valid);
     const __m256 bv = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
+    for (; oy < oy_end; oy++, y += g->ow * FCDW_B, res = res ? res + g->ow * FCDW_B : 0) {
+    fcdw_krange(oy, g->sh, g->ph, g->dh, g->kh, g->ih, &ky0, &ky1);
+    const long iy0 = oy * g->sh - g->ph;
     long ox = 0;
     for (; ox < lo; ox++) {
         __m256 a = fcdw_border_avx2(x, w, g, iz0, iy0, kz0, kz1, ky0, ky1, ox, bv);
         fcdw_store_avx2(&e, &a, res ? res + ox * FCDW_B : 0, y + ox * FCDW_B, act, c0, 1);
     }
+    if (NPMAX >= 16 && !(fcdw_tune_flags & 2))
+        for (; ox + 16 <= hi;) {
+            switch (16) { FCDW_TILE_CASE(16) }
+        }
     while (ox < hi) {
         long r = hi - ox;
         switch (r >= 8 ? 8 : r) {
@@ -394,13 +419,19 @@ FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_row_avx2_impl(const float *x, const float 
         __m256 a = fcdw_border_avx2(x, w, g, iz0, iy0, kz0, kz1, ky0, ky1, ox, bv);
         fcdw_store_avx2(&e, &a, res ? res + ox * FCDW_B : 0, y + ox * FCDW_B, act, c0, 1);
     }
+    }
 }
 
 #define FCDW_ROW_INST(NAME, SWc, KWc)                                                               \
     FASTCNN_TARGET_AVX2 static void NAME(const float *x, const float *w, const float *bias,          \
                                          const float *res, float *y, const fcdw_geom_t *g, long oz,  \
-                                         long oy, const fastcnn_act_t *act, long c0, int n_valid) {  \
-        fcdw_row_avx2_impl(x, w, bias, res, y, g, oz, oy, act, c0, n_valid, SWc, KWc);               \
+                                         long oy, long oy_end, const fastcnn_act_t *act, long c0, int n_valid) {  \
+        fcdw_row_avx2_impl(x, w, bias, res, y, g, oz, oy, oy_end, act, c0, n_valid, SWc, KWc, 8);            \
+    }                                                                                               \
+    FASTCNN_TARGET_AVX512 static void NAME##_512(const float *x, const float *w, const float *bias,  \
+                                         const float *res, float *y, const fcdw_geom_t *g, long oz,  \
+                                         long oy, long oy_end, const fastcnn_act_t *act, long c0, int n_valid) {  \
+        fcdw_row_avx2_impl(x, w, bias, res, y, g, oz, oy, oy_end, act, c0, n_valid, SWc, KWc, 16);           \
     }
 FCDW_ROW_INST(fcdw_row_avx2_s1k3, 1, 3)
 FCDW_ROW_INST(fcdw_row_avx2_s1k5, 1, 5)
@@ -505,17 +536,19 @@ FASTCNN_TARGET_AVX2 FCDW_AI __m256 fcdw_gborder_avx2(const float *xn, const floa
 FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_grow_avx2_impl(const float *xn, const float *w,
                                                       const fcdw_terms_t *tm, const float *bias,
                                                       const float *res, float *y, const fcdw_geom_t *g,
-                                                      long oz, long oy, const fastcnn_act_t *act,
+                                                      long oz, long oy, long oy_end, const fastcnn_act_t *act,
                                                       long c0, int n_valid, const int SWc) {
     long kz0, kz1, ky0, ky1, lo, hi;
     fcdw_krange(oz, g->sd, g->pd, g->dd, g->kd, g->id, &kz0, &kz1);
-    fcdw_krange(oy, g->sh, g->ph, g->dh, g->kh, g->ih, &ky0, &ky1);
     fcdw_interior(g, &lo, &hi);
-    const long iz0 = oz * g->sd - g->pd, iy0 = oy * g->sh - g->ph;
+    const long iz0 = oz * g->sd - g->pd;
     const long sw = SWc ? SWc : g->sw;
     fcdw_epi_avx2_t e;
     fcdw_epi_avx2_init(&e, act, c0, n_valid);
     const __m256 bv = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
+    for (; oy < oy_end; oy++, y += g->ow * FCDW_B, res = res ? res + g->ow * FCDW_B : 0) {
+    fcdw_krange(oy, g->sh, g->ph, g->dh, g->kh, g->ih, &ky0, &ky1);
+    const long iy0 = oy * g->sh - g->ph;
     long ox = 0;
     for (; ox < lo; ox++) {
         __m256 a = fcdw_gborder_avx2(xn, w, tm, g, iz0, iy0, kz0, kz1, ky0, ky1, ox, bv);
@@ -537,14 +570,15 @@ FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_grow_avx2_impl(const float *xn, const floa
         __m256 a = fcdw_gborder_avx2(xn, w, tm, g, iz0, iy0, kz0, kz1, ky0, ky1, ox, bv);
         fcdw_store_avx2(&e, &a, res ? res + ox * FCDW_B : 0, y + ox * FCDW_B, act, c0, 1);
     }
+    }
 }
 
 #define FCDW_GROW_INST(NAME, SWc)                                                                   \
     FASTCNN_TARGET_AVX2 static void NAME(const float *xn, const float *w, const fcdw_terms_t *tm,    \
                                          const float *bias, const float *res, float *y,              \
-                                         const fcdw_geom_t *g, long oz, long oy,                     \
+                                         const fcdw_geom_t *g, long oz, long oy, long oy_end,                     \
                                          const fastcnn_act_t *act, long c0, int n_valid) {           \
-        fcdw_grow_avx2_impl(xn, w, tm, bias, res, y, g, oz, oy, act, c0, n_valid, SWc);              \
+        fcdw_grow_avx2_impl(xn, w, tm, bias, res, y, g, oz, oy, oy_end, act, c0, n_valid, SWc);              \
     }
 FCDW_GROW_INST(fcdw_grow_avx2_s1, 1)
 FCDW_GROW_INST(fcdw_grow_avx2_s2, 2)
@@ -553,34 +587,36 @@ FCDW_GROW_INST(fcdw_grow_avx2_sx, 0)
 
 /* ------------------------------------------------------------------------ */
 typedef void (*fcdw_row_fn)(const float *, const float *, const float *, const float *, float *,
-                            const fcdw_geom_t *, long, long, const fastcnn_act_t *, long, int);
+                            const fcdw_geom_t *, long, long, long, const fastcnn_act_t *, long, int);
 typedef void (*fcdw_grow_fn)(const float *, const float *, const fcdw_terms_t *, const float *,
-                             const float *, float *, const fcdw_geom_t *, long, long,
+                             const float *, float *, const fcdw_geom_t *, long, long, long,
                              const fastcnn_act_t *, long, int);
 
 /* Pick the row function once per call.  isa: FASTCNN_ISA_* actually usable. */
 static fcdw_row_fn fcdw_pick_row(int isa, const fcdw_geom_t *g) {
 #if FASTCNN_X86
+#define FCDW_PICK(NAME) return isa >= FASTCNN_ISA_AVX512 ? NAME##_512 : NAME
     if (isa >= FASTCNN_ISA_AVX2) {
         if (g->sw == 1) {
             switch (g->kw) {
-            case 1: return fcdw_row_avx2_s1k1;
-            case 3: return fcdw_row_avx2_s1k3;
-            case 5: return fcdw_row_avx2_s1k5;
-            case 7: return fcdw_row_avx2_s1k7;
-            default: return fcdw_row_avx2_s1kx;
+            case 1: FCDW_PICK(fcdw_row_avx2_s1k1);
+            case 3: FCDW_PICK(fcdw_row_avx2_s1k3);
+            case 5: FCDW_PICK(fcdw_row_avx2_s1k5);
+            case 7: FCDW_PICK(fcdw_row_avx2_s1k7);
+            default: FCDW_PICK(fcdw_row_avx2_s1kx);
             }
         }
         if (g->sw == 2) {
             switch (g->kw) {
-            case 3: return fcdw_row_avx2_s2k3;
-            case 5: return fcdw_row_avx2_s2k5;
-            case 7: return fcdw_row_avx2_s2k7;
-            default: return fcdw_row_avx2_s2kx;
+            case 3: FCDW_PICK(fcdw_row_avx2_s2k3);
+            case 5: FCDW_PICK(fcdw_row_avx2_s2k5);
+            case 7: FCDW_PICK(fcdw_row_avx2_s2k7);
+            default: FCDW_PICK(fcdw_row_avx2_s2kx);
             }
         }
-        return fcdw_row_avx2_sxkx;
+        FCDW_PICK(fcdw_row_avx2_sxkx);
     }
+#undef FCDW_PICK
 #endif
     (void)g;
     return fcdw_row_portable;
