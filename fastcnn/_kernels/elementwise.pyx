@@ -501,3 +501,99 @@ def affine_channel_p(uintptr_t x, uintptr_t scale, uintptr_t bias, uintptr_t out
     with nogil:
         affine_channel_c(<const float*>x, <const float*>scale, <const float*>bias, <float*>out,
                          outer, C, inner, act_kind, p0, p1, n_threads)
+
+
+# ---------------------------------------------------------------------------------------------
+# Native steps for the executor (executor.pxd): a C function + a malloc'd argument block,
+# run back to back with the GIL released.  `keep` holds the arrays the addresses point into.
+from libc.stdlib cimport malloc
+from fastcnn._kernels.executor cimport Call, call_fn, make_c_call
+
+ctypedef struct act_args_t:
+    const float* x
+    float* out
+    Py_ssize_t n
+    int kind
+    float p0, p1
+    const float* slope
+    Py_ssize_t channel_stride, n_channels
+    int n_threads
+
+ctypedef struct bin_args_t:
+    int op
+    const float* a
+    int a_mode
+    const float* b
+    int b_mode
+    float* out
+    Py_ssize_t outer, C, inner
+    int act_kind
+    float p0, p1
+    int n_threads
+
+ctypedef struct affine_args_t:
+    const float* x
+    const float* scale
+    const float* bias
+    float* out
+    Py_ssize_t outer, C, inner
+    int act_kind
+    float p0, p1
+    int n_threads
+
+
+cdef void _act_step(void* p) noexcept nogil:
+    cdef act_args_t* a = <act_args_t*>p
+    activation_c(a.x, a.out, a.n, a.kind, a.p0, a.p1, a.slope, a.channel_stride, a.n_channels,
+                 a.n_threads)
+
+
+cdef void _bin_step(void* p) noexcept nogil:
+    cdef bin_args_t* a = <bin_args_t*>p
+    binary_c(a.op, a.a, a.a_mode, a.b, a.b_mode, a.out, a.outer, a.C, a.inner, a.act_kind, a.p0,
+             a.p1, a.n_threads)
+
+
+cdef void _affine_step(void* p) noexcept nogil:
+    cdef affine_args_t* a = <affine_args_t*>p
+    affine_channel_c(a.x, a.scale, a.bias, a.out, a.outer, a.C, a.inner, a.act_kind, a.p0, a.p1,
+                     a.n_threads)
+
+
+def activation_call(uintptr_t x, uintptr_t out, Py_ssize_t n, int kind, float p0, float p1,
+                    uintptr_t slope, Py_ssize_t channel_stride, Py_ssize_t n_channels,
+                    int n_threads, keep):
+    """A native executor step running activation_p's computation (unchecked addresses)."""
+    cdef act_args_t* a = <act_args_t*>malloc(sizeof(act_args_t))
+    if a == NULL:
+        raise MemoryError()
+    a.x, a.out, a.n, a.kind, a.p0, a.p1 = <const float*>x, <float*>out, n, kind, p0, p1
+    a.slope, a.channel_stride, a.n_channels = <const float*>slope, channel_stride, n_channels
+    a.n_threads = n_threads
+    return make_c_call(_act_step, a, keep)
+
+
+def binary_call(int op, uintptr_t a_, int a_mode, uintptr_t b_, int b_mode, uintptr_t out,
+                Py_ssize_t outer, Py_ssize_t C, Py_ssize_t inner, int act_kind, float p0,
+                float p1, int n_threads, keep):
+    """A native executor step running binary_p's computation (unchecked addresses)."""
+    cdef bin_args_t* a = <bin_args_t*>malloc(sizeof(bin_args_t))
+    if a == NULL:
+        raise MemoryError()
+    a.op, a.a, a.a_mode, a.b, a.b_mode = op, <const float*>a_, a_mode, <const float*>b_, b_mode
+    a.out, a.outer, a.C, a.inner = <float*>out, outer, C, inner
+    a.act_kind, a.p0, a.p1, a.n_threads = act_kind, p0, p1, n_threads
+    return make_c_call(_bin_step, a, keep)
+
+
+def affine_channel_call(uintptr_t x, uintptr_t scale, uintptr_t bias, uintptr_t out,
+                        Py_ssize_t outer, Py_ssize_t C, Py_ssize_t inner, int act_kind, float p0,
+                        float p1, int n_threads, keep):
+    """A native executor step running affine_channel_p's computation (unchecked addresses)."""
+    cdef affine_args_t* a = <affine_args_t*>malloc(sizeof(affine_args_t))
+    if a == NULL:
+        raise MemoryError()
+    a.x, a.scale, a.bias, a.out = <const float*>x, <const float*>scale, <const float*>bias, <float*>out
+    a.outer, a.C, a.inner = outer, C, inner
+    a.act_kind, a.p0, a.p1, a.n_threads = act_kind, p0, p1, n_threads
+    return make_c_call(_affine_step, a, keep)

@@ -30,9 +30,20 @@ def kernel_code(name):
 
 
 def keep_alive(fn, *arrays):
-    """Attach arrays to a bound partial so the addresses it holds stay valid."""
+    """The executor step for a pre-bound kernel call `fn` (a partial of an `*_p` entry
+    point): a native executor `Call` (C function + argument block, run without the GIL
+    or any Python) when the kernel module provides one, else the partial itself.
+    Either way `arrays` are kept alive, so the addresses bound in stay valid."""
+    native = _NATIVE.get(fn.func) if _NATIVE else None
+    if native is not None:
+        return native(*fn.args, arrays)
     fn.keep = arrays
     return fn
+
+
+_NATIVE = {} if _k is None or not hasattr(_k, "activation_call") else {
+    _k.activation_p: _k.activation_call, _k.binary_p: _k.binary_call,
+    _k.affine_channel_p: _k.affine_channel_call}
 
 
 def _noop():
