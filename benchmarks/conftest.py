@@ -131,6 +131,8 @@ def pytest_configure(config):
 def pytest_collect_file(file_path, parent):
     """Collect benchmarks/bench_*.py (the suites live outside testpaths, named bench_*)."""
     if file_path.suffix == ".py" and file_path.name.startswith("bench_"):
+        if file_path in getattr(parent.session, "_initialpaths", ()):
+            return None       # named on the command line: pytest collects it already
         return pytest.Module.from_parent(parent, path=file_path)
     return None
 

@@ -139,3 +139,27 @@ def test_measure_interleaves():
 def test_peak_unknown_or_positive():
     p = benchmark.peak_gflops(1)
     assert p is None or p > 0
+
+
+def test_bench_table_writes_between_markers(tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).resolve().parents[1] / "tools" / "bench_table.py"
+    spec = importlib.util.spec_from_file_location("bench_table", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n{mod.START}\nold\n{mod.END}\ntail\n")
+    assert mod.main(["--models", "tiny", "--seconds", "0.05", "--warmup", "1",
+                     "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert "old" not in text and text.endswith(f"{mod.END}\ntail\n")
+    assert "| tiny | 1 | 1 |" in text and "| tiny | 1 | 2 |" in text
+    assert "AMD" in text or "CPUs" in text
+    bare = tmp_path / "NOMARKERS.md"
+    bare.write_text("# nothing\n")
+    assert mod.main(["--models", "tiny", "--threads", "1", "--seconds", "0.05",
+                     "--readme", str(bare)]) == 0
+    assert bare.read_text() == "# nothing\n"
+    assert "| tiny | 1 | 1 |" in capsys.readouterr().out
