@@ -11,8 +11,11 @@ and 0 for average, as onnxruntime does.  The
 average's divisor is the number of real taps (count_include_pad=0) or of the
 taps inside input + explicit pads (count_include_pad=1: cells that only
 ceil_mode reaches never count, as in the ONNX reference and onnxruntime).
-Accumulation in double.  Global pooling is the same kernel with a
-whole-plane window.
+Rows are the unit of work: for each output row the clipped edge columns go
+one output at a time (accumulating in double), the interior columns tap by tap
+with the columns innermost (vectorizable, accumulating in the output dtype).
+Max with indices and Lp with p ∉ {1, 2} take the per-output path everywhere.
+Global pooling is the same kernel with a whole-plane window.
 """
 from cython.parallel cimport prange
 from libc.math cimport fabs, pow, sqrt, INFINITY
@@ -49,86 +52,232 @@ cdef inline void _taps(long o, long stride, long pad, long dil, long k, long n_i
         n_incl[0] = b if b < k else k
 
 
+cdef inline void _pool_one(const real* x, real* y, long long* ind, long long base, long yi,
+                           long D, long H, long W, long d0, long h0, long w0,
+                           long sdd, long sdh, long sdw,
+                           long dlo, long dhi, long dn, long hlo, long hhi, long hn,
+                           long wlo, long whi, long wn,
+                           int mode, double p, int storage_order) noexcept nogil:
+    """One output from its tap ranges (any mode, clipped or not)."""
+    cdef long jd, jh, jw, best_j, cnt
+    cdef double acc, v
+    cdef double a0 = 0, a1 = 0, a2 = 0, a3 = 0
+    cdef real xv, bx
+    cdef const real* xh
+    cdef const real* xw
+    # x at the window's (virtual) origin; taps are origin + j·dil
+    cdef const real* xd = x + (d0 * H + h0) * W + w0
+    if dlo == dhi or hlo == hhi or wlo == whi:
+        if mode == 0:
+            # window entirely in padding: the lowest finite value, index -1 (onnxruntime)
+            if real is float:
+                y[yi] = -FLT_MAX
+            else:
+                y[yi] = -DBL_MAX
+            if ind != NULL:
+                ind[yi] = -1
+        else:
+            y[yi] = 0
+        return
+    if mode == 0:
+        best_j = dlo * sdd + hlo * sdh + wlo * sdw
+        bx = xd[best_j]
+        for jd in range(dlo, dhi):
+            for jh in range(hlo, hhi):
+                for jw in range(wlo, whi):
+                    xv = xd[jd * sdd + jh * sdh + jw * sdw]
+                    if xv > bx:          # first maximum in scan order wins ties
+                        bx = xv
+                        best_j = jd * sdd + jh * sdh + jw * sdw
+        y[yi] = bx
+        if ind != NULL:
+            best_j = best_j + (d0 * H + h0) * W + w0     # offset in the plane
+            if storage_order == 0:
+                ind[yi] = base + best_j
+            else:
+                ind[yi] = base + (best_j // (H * W)) + ((best_j // W) % H) * D \
+                    + (best_j % W) * D * H
+        return
+    acc = 0
+    for jd in range(dlo, dhi):
+        xh = xd + jd * sdd
+        for jh in range(hlo, hhi):
+            xw = xh + jh * sdh
+            if mode == 3:
+                if p == 2.0:
+                    for jw in range(wlo, whi):
+                        v = xw[jw * sdw]
+                        acc = acc + v * v
+                elif p == 1.0:
+                    for jw in range(wlo, whi):
+                        acc = acc + fabs(xw[jw * sdw])
+                else:
+                    for jw in range(wlo, whi):
+                        acc = acc + pow(fabs(xw[jw * sdw]), p)
+            elif sdw == 1:
+                # four independent chains: the sum is latency-bound otherwise
+                jw = wlo
+                while jw + 4 <= whi:
+                    a0 = a0 + xw[jw]
+                    a1 = a1 + xw[jw + 1]
+                    a2 = a2 + xw[jw + 2]
+                    a3 = a3 + xw[jw + 3]
+                    jw = jw + 4
+                while jw < whi:
+                    acc = acc + xw[jw]
+                    jw = jw + 1
+            else:
+                for jw in range(wlo, whi):
+                    acc = acc + xw[jw * sdw]
+    acc = acc + ((a0 + a1) + (a2 + a3))
+    if mode == 3:
+        if p == 2.0:
+            y[yi] = <real>sqrt(acc)
+        elif p == 1.0:
+            y[yi] = <real>acc
+        else:
+            y[yi] = <real>pow(acc, 1.0 / p)
+    else:
+        if mode == 2:
+            cnt = dn * hn * wn
+        else:
+            cnt = (dhi - dlo) * (hhi - hlo) * (whi - wlo)
+        y[yi] = <real>(acc / <double>cnt)
+
+
+cdef inline void _row_tap(real* yr, const real* xr, long a, long b, long SW, int mode,
+                          double p) noexcept nogil:
+    cdef long ow
+    cdef real xv
+    if mode == 0:
+        for ow in range(a, b):
+            xv = xr[ow * SW]
+            yr[ow] = xv if xv > yr[ow] else yr[ow]
+    elif mode == 3 and p == 2.0:
+        for ow in range(a, b):
+            xv = xr[ow * SW]
+            yr[ow] = yr[ow] + xv * xv
+    elif mode == 3:
+        for ow in range(a, b):
+            yr[ow] = yr[ow] + fabs(xr[ow * SW])
+    else:
+        for ow in range(a, b):
+            yr[ow] = yr[ow] + xr[ow * SW]
+
+
+cdef inline void _row_tap_unit(real* yr, const real* xr, long a, long b, int mode,
+                               double p) noexcept nogil:
+    # stride 1: contiguous loads, the compiler vectorizes these loops
+    cdef long ow
+    cdef real xv
+    if mode == 0:
+        for ow in range(a, b):
+            xv = xr[ow]
+            yr[ow] = xv if xv > yr[ow] else yr[ow]
+    elif mode == 3 and p == 2.0:
+        for ow in range(a, b):
+            xv = xr[ow]
+            yr[ow] = yr[ow] + xv * xv
+    elif mode == 3:
+        for ow in range(a, b):
+            yr[ow] = yr[ow] + fabs(xr[ow])
+    else:
+        for ow in range(a, b):
+            yr[ow] = yr[ow] + xr[ow]
+
+
 cdef void _pool_plane(const real* x, real* y, long long* ind, long long base,
                       const long* in_sp, const long* out_sp, const long* kernel,
                       const long* strides, const long* pads_begin, const long* pads_end,
                       const long* dil, int mode, double p, int storage_order) noexcept nogil:
     cdef long D = in_sp[0], H = in_sp[1], W = in_sp[2]
+    cdef long OW = out_sp[2], KW = kernel[2], SW = strides[2], PW = pads_begin[2]
+    cdef long sdd = dil[0] * H * W, sdh = dil[1] * W, sdw = dil[2]
     cdef long od, oh, ow, jd, jh, jw, dlo, dhi, dn, hlo, hhi, hn, wlo, whi, wn
-    cdef long idd, ih, iw, best_i, cnt
-    cdef double acc, v, best
-    cdef real xv, bx
-    cdef long yi = 0
+    cdef long d0, h0, a, b, cnt
+    cdef real xv, acc
+    cdef real scale
+    cdef real* yr
+    cdef const real* xr
+    cdef bint fast
+    # interior columns [a, b): every kernel column lands inside the row
+    a = (PW + SW - 1) // SW
+    if W - 1 + PW - (KW - 1) * sdw < 0:
+        b = 0
+    else:
+        b = (W - 1 + PW - (KW - 1) * sdw) // SW + 1
+    if b > OW:
+        b = OW
+    if a > b:
+        a = b
+    # the row path: taps outer, output columns inner (vectorizable); max without indices,
+    # averages and L1/L2.  Everything else, and the clipped edge columns, go one by one.
+    fast = (mode == 0 and ind == NULL) or mode == 1 or mode == 2 or \
+        (mode == 3 and (p == 1.0 or p == 2.0))
+    if OW == 1 and out_sp[0] == 1 and out_sp[1] == 1:
+        fast = False      # one window per plane (global pooling): contiguous, double accumulator
+    if not fast:
+        a = b = 0
     for od in range(out_sp[0]):
         _taps(od, strides[0], pads_begin[0], dil[0], kernel[0], D, pads_end[0], &dlo, &dhi, &dn)
+        d0 = od * strides[0] - pads_begin[0]
         for oh in range(out_sp[1]):
             _taps(oh, strides[1], pads_begin[1], dil[1], kernel[1], H, pads_end[1],
                   &hlo, &hhi, &hn)
-            for ow in range(out_sp[2]):
-                _taps(ow, strides[2], pads_begin[2], dil[2], kernel[2], W, pads_end[2],
-                      &wlo, &whi, &wn)
-                if mode == 0:
-                    bx = -INFINITY
-                    best_i = -1
-                    for jd in range(dlo, dhi):
-                        idd = od * strides[0] - pads_begin[0] + jd * dil[0]
-                        for jh in range(hlo, hhi):
-                            ih = oh * strides[1] - pads_begin[1] + jh * dil[1]
-                            for jw in range(wlo, whi):
-                                iw = ow * strides[2] - pads_begin[2] + jw * dil[2]
-                                xv = x[(idd * H + ih) * W + iw]
-                                if xv > bx or best_i < 0:
-                                    bx = xv
-                                    if ind != NULL:
-                                        if storage_order == 0:
-                                            best_i = (idd * H + ih) * W + iw
-                                        else:
-                                            best_i = idd + ih * D + iw * D * H
-                                    else:
-                                        best_i = 0
-                    if dlo == dhi or hlo == hhi or wlo == whi:
-                        # window entirely in padding: the lowest finite value, index -1
-                        # (onnxruntime's convention)
+            h0 = oh * strides[1] - pads_begin[1]
+            yr = y + (od * out_sp[1] + oh) * OW
+            for ow in range(OW):
+                if ow == a:
+                    if b > a:
+                        break
+                _taps(ow, SW, PW, sdw, KW, W, pads_end[2], &wlo, &whi, &wn)
+                _pool_one(x, y, ind, base, (od * out_sp[1] + oh) * OW + ow, D, H, W,
+                          d0, h0, ow * SW - PW, sdd, sdh, sdw, dlo, dhi, dn, hlo, hhi, hn,
+                          wlo, whi, wn, mode, p, storage_order)
+            if b <= a:
+                continue
+            for ow in range(b, OW):
+                _taps(ow, SW, PW, sdw, KW, W, pads_end[2], &wlo, &whi, &wn)
+                _pool_one(x, y, ind, base, (od * out_sp[1] + oh) * OW + ow, D, H, W,
+                          d0, h0, ow * SW - PW, sdd, sdh, sdw, dlo, dhi, dn, hlo, hhi, hn,
+                          wlo, whi, wn, mode, p, storage_order)
+            # interior: taps outer, columns inner
+            if dlo == dhi or hlo == hhi:
+                for ow in range(a, b):
+                    if mode == 0:
                         if real is float:
-                            bx = -FLT_MAX
+                            yr[ow] = -FLT_MAX
                         else:
-                            bx = -DBL_MAX
-                        best_i = -1
-                    y[yi] = bx
-                    if ind != NULL:
-                        ind[yi] = base + best_i if best_i >= 0 else -1
-                else:
-                    acc = 0
-                    for jd in range(dlo, dhi):
-                        idd = od * strides[0] - pads_begin[0] + jd * dil[0]
-                        for jh in range(hlo, hhi):
-                            ih = oh * strides[1] - pads_begin[1] + jh * dil[1]
-                            for jw in range(wlo, whi):
-                                iw = ow * strides[2] - pads_begin[2] + jw * dil[2]
-                                v = x[(idd * H + ih) * W + iw]
-                                if mode == 3:
-                                    if p == 2.0:
-                                        acc = acc + v * v
-                                    elif p == 1.0:
-                                        acc = acc + fabs(v)
-                                    else:
-                                        acc = acc + pow(fabs(v), p)
-                                else:
-                                    acc = acc + v
-                    if mode == 3:
-                        if p == 2.0:
-                            y[yi] = <real>sqrt(acc)
-                        elif p == 1.0:
-                            y[yi] = <real>acc
-                        else:
-                            y[yi] = <real>pow(acc, 1.0 / p)
+                            yr[ow] = -DBL_MAX
                     else:
-                        if mode == 2:
-                            cnt = dn * hn * wn
+                        yr[ow] = 0
+                continue
+            if mode == 0:
+                xr = x + ((d0 + dlo * dil[0]) * H + h0 + hlo * dil[1]) * W - PW
+                for ow in range(a, b):
+                    yr[ow] = xr[ow * SW]
+            else:
+                for ow in range(a, b):
+                    yr[ow] = 0
+            for jd in range(dlo, dhi):
+                for jh in range(hlo, hhi):
+                    for jw in range(KW):
+                        xr = x + ((d0 + jd * dil[0]) * H + h0 + jh * dil[1]) * W - PW + jw * sdw
+                        if SW == 1:
+                            _row_tap_unit(yr, xr, a, b, mode, p)
                         else:
-                            cnt = (dhi - dlo) * (hhi - hlo) * (whi - wlo)
-                        y[yi] = <real>(acc / <double>cnt) if cnt > 0 else 0
-                yi = yi + 1
+                            _row_tap(yr, xr, a, b, SW, mode, p)
+            if mode == 1 or mode == 2:
+                if mode == 2:
+                    cnt = dn * hn * KW
+                else:
+                    cnt = (dhi - dlo) * (hhi - hlo) * KW
+                scale = <real>(1.0 / <double>cnt)
+                for ow in range(a, b):
+                    yr[ow] = yr[ow] * scale
+            elif mode == 3 and p == 2.0:
+                for ow in range(a, b):
+                    yr[ow] = sqrt(yr[ow])
 
 
 cdef void pool_3d_c(const real* x, real* y, long long* indices, long NC,
