@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from .base import Op, TensorInfo, broadcast_shape, optional
+from .attrs import flag_attr, float_attr, int_attr  # noqa: F401
 from .registry import register
 
 try:
@@ -447,8 +448,8 @@ class IsInf(Unary):
     out_dtype = np.bool_
 
     def setup(self):
-        self.neg = int(self.attr("detect_negative", 1))
-        self.pos = int(self.attr("detect_positive", 1))
+        self.neg = flag_attr(self, "detect_negative", 1)
+        self.pos = flag_attr(self, "detect_positive", 1)
 
     def np_func(self, x):
         return np.isinf(x) & (((x < 0) & bool(self.neg)) | ((x > 0) & bool(self.pos)))

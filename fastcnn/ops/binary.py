@@ -17,6 +17,7 @@ import numpy as np
 
 from .activation import F32, _k, _noop, keep_alive
 from .base import Op, TensorInfo, broadcast_shape
+from .attrs import flag_attr, float_attr, int_attr  # noqa: F401
 from .registry import register
 
 
@@ -61,7 +62,7 @@ class Binary(Op):
     def setup(self):
         self.legacy = self.opset < 7 and "broadcast" in self.node.attrs
         if self.legacy:
-            self.broadcast = int(self.attr("broadcast", 0))
+            self.broadcast = flag_attr(self, "broadcast", 0)
             self.axis = self.attr("axis")
 
     def _legacy_b_shape(self, a, b):
@@ -189,7 +190,7 @@ class Pow(Binary):
 class Mod(Binary):
     def setup(self):
         super().setup()
-        self.fmod = int(self.attr("fmod", 0))
+        self.fmod = int_attr(self, "fmod", 0)
         if self.fmod not in (0, 1):
             raise self.error(f"fmod must be 0 or 1, got {self.fmod}")
 

@@ -11,16 +11,17 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Op, TensorInfo, broadcast_shape, optional
+from .attrs import flag_attr, float_attr, int_attr  # noqa: F401
 from .registry import register
 
 
 @register("Gemm", since_version=1)
 class Gemm(Op):
     def setup(self):
-        self.alpha = float(self.attr("alpha", 1.0))
-        self.beta = float(self.attr("beta", 1.0))
-        self.transA = int(self.attr("transA", 0))
-        self.transB = int(self.attr("transB", 0))
+        self.alpha = float_attr(self, "alpha", 1.0)
+        self.beta = float_attr(self, "beta", 1.0)
+        self.transA = flag_attr(self, "transA", 0)
+        self.transB = flag_attr(self, "transB", 0)
         if self.transA not in (0, 1) or self.transB not in (0, 1):
             raise self.error("transA and transB must be 0 or 1")
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from .activation import F32, _k, _noop, keep_alive
 from .base import Op, TensorInfo, optional
+from .attrs import flag_attr, float_attr, int_attr  # noqa: F401
 from .registry import register
 from .tensor_ops import norm_axis
 
@@ -31,11 +32,11 @@ class BatchNormalization(Op):
 
     def setup(self):
         self.eps = _eps(self)
-        if self.opset >= 14 and int(self.attr("training_mode", 0)):
+        if self.opset >= 14 and flag_attr(self, "training_mode", 0):
             raise self.error("training_mode=1 is not supported (fastcnn runs inference only)")
-        if self.opset < 7 and not int(self.attr("is_test", 1 if self.opset >= 6 else 1)):
-            pass  # is_test=0 (training) would update statistics; inference ignores it
-        self.spatial = int(self.attr("spatial", 1)) if self.opset < 9 else 1
+        if self.opset < 7:
+            flag_attr(self, "is_test", 0)   # training flag of BN-6: inference ignores it
+        self.spatial = flag_attr(self, "spatial", 1) if self.opset < 9 else 1
 
     def infer(self, inputs):
         if len(inputs) < 5 or any(x is None for x in inputs[:5]):
@@ -133,9 +134,9 @@ class LRN(Op):
         self.size = self.attr("size")
         if not isinstance(self.size, int) or self.size < 1:
             raise self.error(f"size must be a positive integer, got {self.size!r}")
-        self.alpha = float(self.attr("alpha", 1e-4))
-        self.beta = float(self.attr("beta", 0.75))
-        self.bias = float(self.attr("bias", 1.0))
+        self.alpha = float_attr(self, "alpha", 1e-4)
+        self.beta = float_attr(self, "beta", 0.75)
+        self.bias = float_attr(self, "bias", 1.0)
 
     def infer(self, inputs):
         x = inputs[0]

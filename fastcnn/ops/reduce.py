@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Op, TensorInfo
+from .attrs import flag_attr, float_attr, int_attr  # noqa: F401
 from .registry import register
 from .tensor_ops import norm_axis
 
@@ -19,8 +20,8 @@ class Reduce(Op):
     identity = 0.0
 
     def setup(self):
-        self.keepdims = int(self.attr("keepdims", 1))
-        self.noop = int(self.attr("noop_with_empty_axes", 0))
+        self.keepdims = flag_attr(self, "keepdims", 1)
+        self.noop = flag_attr(self, "noop_with_empty_axes", 0)
         if self.keepdims not in (0, 1) or self.noop not in (0, 1):
             raise self.error("keepdims and noop_with_empty_axes must be 0 or 1")
 
@@ -123,8 +124,8 @@ class _Arg(Op):
     func = None
 
     def setup(self):
-        self.keepdims = int(self.attr("keepdims", 1))
-        self.last = int(self.attr("select_last_index", 0)) if self.opset >= 12 else 0
+        self.keepdims = flag_attr(self, "keepdims", 1)
+        self.last = flag_attr(self, "select_last_index", 0) if self.opset >= 12 else 0
 
     def infer(self, inputs):
         x = inputs[0]

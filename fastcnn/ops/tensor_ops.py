@@ -14,6 +14,7 @@ import numpy as np
 import onnx
 
 from .base import Op, TensorInfo, broadcast_shape, optional
+from .attrs import flag_attr, float_attr, int_attr  # noqa: F401
 from .registry import register
 
 #: refuse shape-plumbing outputs above this many elements (before allocating)
@@ -259,7 +260,7 @@ class Pad(Op):
             pads = self.attr("pads", self.attr("paddings"))
             if pads is None:
                 raise self.error("attribute 'pads' is required")
-            value = float(self.attr("value", 0.0))
+            value = float_attr(self, "value", 0.0)
             axes = None
         else:
             pads = self.const_input(inputs, 1, "pads")
@@ -367,8 +368,10 @@ class Gather(Op):
     def compute(self, xs, ys, scratch=()):
         x, i = xs[0], xs[1]
         d = x.shape[self.ax]
+        if i.size and (i.min() < -d or i.max() >= d):
+            raise self.error(f"indices out of range [-{d}, {d - 1}] at run time")
         i = np.where(i < 0, i + d, i)
-        np.take(x, i, axis=self.ax, out=ys[0], mode="raise")
+        np.take(x, i, axis=self.ax, out=ys[0])
 
 
 @register("GatherElements", since_version=11)
@@ -384,7 +387,7 @@ class GatherElements(Op):
         x, i = xs[0], xs[1]
         d = x.shape[self.ax]
         if i.size and (i.min() < -d or i.max() >= d):
-            raise self.shape_error(f"indices out of range [-{d}, {d - 1}]")
+            raise self.error(f"indices out of range [-{d}, {d - 1}] at run time")
         i = np.where(i < 0, i + d, i)
         ys[0][...] = np.take_along_axis(x, i, axis=self.ax)
 
@@ -393,7 +396,7 @@ class GatherElements(Op):
 class GatherND(Op):
     def infer(self, inputs):
         x, i = inputs[0], inputs[1]
-        b = int(self.attr("batch_dims", 0)) if self.opset >= 12 else 0
+        b = int_attr(self, "batch_dims", 0) if self.opset >= 12 else 0
         if len(i.shape) < 1 or i.shape[-1] > len(x.shape) - b or b < 0 or \
                 x.shape[:b] != i.shape[:b]:
             raise self.shape_error(f"bad indices shape {list(i.shape)} for data {list(x.shape)}")
@@ -490,7 +493,7 @@ class Cast(Op):
         to = self.attr("to")
         if isinstance(to, str):
             to = getattr(onnx.TensorProto, to.upper(), None)
-        if to not in _CASTABLE:
+        if not isinstance(to, int) or to not in _CASTABLE:
             raise self.error(f"cast to ONNX type {to} is not supported")
         self.to = np.dtype(_CASTABLE[to])
 
@@ -526,14 +529,14 @@ class TopK(Op):
                 raise self.error("input K is required")
             k = ints(k)[0]
         else:
-            k = self.attr("k")
+            k = int_attr(self, "k")
             if k is None:
                 raise self.error("attribute 'k' is required")
         self.ax = norm_axis(self, self.attr("axis", -1), len(x.shape))
         if not 0 <= k <= x.shape[self.ax]:
             raise self.shape_error(f"k={k} out of range for axis of size {x.shape[self.ax]}")
         self.k = k
-        self.largest = int(self.attr("largest", 1)) if self.opset >= 11 else 1
+        self.largest = flag_attr(self, "largest", 1) if self.opset >= 11 else 1
         shape = list(x.shape)
         shape[self.ax] = k
         return [TensorInfo(tuple(shape), x.dtype), TensorInfo(tuple(shape), np.dtype(np.int64))]

@@ -229,3 +229,65 @@ def test_group_norm_errors():
 
 def test_mean_variance_normalization():
     check("MeanVarianceNormalization", [X], {}, 13, rtol=1e-4, atol=1e-5)
+
+
+# -- robustness: wrong attribute types/values raise fastcnn errors, never crash ------------------
+def _my_ops():
+    import fastcnn.ops  # noqa: F401  (registers)
+    from fastcnn.ops.registry import all_registered
+    mine = {"activation", "binary", "shape_ops", "tensor_ops", "reduce", "softmax", "matmul", "norm"}
+    return sorted({op for (d, op), vs in all_registered().items()
+                   if d == "" and any(c.__module__.rsplit(".", 1)[-1] in mine for _, c in vs)})
+
+
+@pytest.mark.parametrize("op", _my_ops())
+def test_bad_attributes_never_crash(op):
+    """For every attribute in the op's schema (opsets 7..21), values of the wrong type or
+    out of range give a FastCNNError (or a valid result), never a bare Python exception."""
+    import warnings
+
+    from onnx import AttributeProto, TensorProto, defs, helper
+
+    import fastcnn
+    from fastcnn.errors import FastCNNError
+
+    bad = {AttributeProto.INT: [-5, 10 ** 12, 3], AttributeProto.FLOAT: [float("nan"), -1.0, 1e30],
+           AttributeProto.INTS: [[], [10 ** 9], [-7, 0]], AttributeProto.STRING: ["bogus", ""],
+           AttributeProto.FLOATS: [[], [float("nan")]]}
+    wrong = ["str", [1, 2], 2.5, 7]
+    for opset in (7, 11, 13, 18, 21):
+        try:
+            sch = defs.get_schema(op, opset)
+        except Exception:
+            continue
+        ins = []
+        for k, f in enumerate(sch.inputs):
+            if f.option == defs.OpSchema.FormalParameterOption.Optional and k > 0:
+                break
+            allowed = next((tc.allowed_type_strs for tc in sch.type_constraints
+                            if tc.type_param_str == f.type_str), [f.type_str])
+            if "tensor(float)" in allowed:
+                ins.append(np.random.default_rng(k).random((2, 3, 4, 5)).astype(np.float32))
+            elif "tensor(int64)" in allowed:
+                ins.append(np.array([1, 2], np.int64))
+            elif "tensor(bool)" in allowed:
+                ins.append(np.ones((2, 3), bool))
+            else:
+                ins.append(np.ones((2, 3), np.float32))
+        names = [f"i{k}" for k in range(len(ins))]
+        vi = [helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(x.dtype), x.shape)
+              for n, x in zip(names, ins)]
+        for name, a in sch.attributes.items():
+            for v in bad.get(a.type, []) + wrong:
+                try:
+                    node = helper.make_node(op, names, ["y"], name="n0", **{name: v})
+                except Exception:
+                    continue
+                g = helper.make_graph([node], "g", vi, [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+                m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)
+                try:
+                    with np.errstate(all="ignore"), warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        fastcnn.InferenceSession(m, num_threads=1).run(None, dict(zip(names, ins)))
+                except FastCNNError as e:
+                    assert "n0" in str(e) or "input" in str(e), str(e)
