@@ -109,6 +109,10 @@ def resolve_shapes(model, batch: Optional[int] = None,
             if len(s) != len(dims):
                 raise ValueError(f"--shape {inp}: rank {len(s)} but the model's input has rank "
                                  f"{len(dims)} ({dims})")
+            for k, (g, d) in enumerate(zip(s, dims)):
+                if k > 0 and isinstance(d, int) and d > 0 and g != d:
+                    raise ValueError(f"--shape {inp}={'x'.join(map(str, s))}: dimension {k} is "
+                                     f"fixed to {d} in the model ({dims})")
         elif inp in defaults:
             s = list(defaults[inp])
         else:
@@ -513,9 +517,14 @@ def bench_model(model, threads: Sequence[int] = (1,), batches: Sequence[int] = (
             else:
                 runners["fastcnn"] = (lambda s=sess: s.run(None, feeds))
             if use_ort:
-                if t not in ort_sessions:
-                    ort_sessions[t] = ort_session(model, t)
-                o = ort_sessions[t]
+                try:
+                    if t not in ort_sessions:
+                        ort_sessions[t] = ort_session(model, t)
+                    o = ort_sessions[t]
+                    o.run(None, feeds)
+                except Exception as e:
+                    raise ValueError(f"onnxruntime cannot run this model with inputs "
+                                     f"{ {k: list(v) for k, v in shp.items()} }: {e}") from e
                 runners["onnxruntime"] = (lambda s=o: s.run(None, feeds))
             if "fastcnn" in runners:
                 try:

@@ -11,13 +11,23 @@ dimension is the symbolic "N".
     model = zoo.MODELS["resnet18"]()              # onnx.ModelProto
     feeds = zoo.random_inputs("resnet18", batch=1)
 
-| name               | input (batch 1)        | output          | params    | GFLOP (2·MAC) |
-|--------------------|------------------------|-----------------|-----------|---------------|
-| resnet18           | input 1×3×224×224      | 1×1000          | 11,689,512 | 3.64         |
-| mobilenet_v2       | input 1×3×224×224      | 1×1000          | 3,504,872 | 0.60          |
-| mobilenet_v3_small | input 1×3×224×224      | 1×1000          | 2,542,856 | 0.12          |
-| unet_decoder       | x 1×256×16×16          | 1×3×256×256     | see PARAMS | see FLOPS    |
-| ...                |                        |                 |           |               |
+| name               | input (batch 1)      | output          | params     | GFLOP (2·MAC) |
+|--------------------|----------------------|-----------------|------------|---------------|
+| resnet18           | input 1×3×224×224    | output 1×1000   | 11,689,512 | 3.628         |
+| mobilenet_v2       | input 1×3×224×224    | output 1×1000   | 3,504,872  | 0.602         |
+| mobilenet_v3_small | input 1×3×224×224    | output 1×1000   | 2,542,856  | 0.113         |
+| unet_decoder       | x 1×256×16×16        | y 1×3×256×256   | 805,264    | 1.741         |
+| wavenet1d          | x 1×1×8192           | y 1×256×8192    | 94,176     | 1.511         |
+| c3d_small          | x 1×3×8×56×56        | y 1×101         | 415,829    | 0.542         |
+| inception_kx1      | x 1×3×72×72          | y 1×1000        | 2,759,560  | 1.297         |
+| nhwc_input_net     | x 1×128×128×3 (NHWC) | y 1×1000        | 389,736    | 0.133         |
+| tiny               | x 1×3×24×24          | y 1×10          | 88,858     | 0.003         |
+| resnext_block      | x 1×256×56×56        | y 1×512×28×28   | 420,352    | 1.291         |
+| deeplab_atrous     | x 1×256×33×33        | y 1×21×264×264  | 1,125,085  | 2.412         |
+
+Opset 13, except mobilenet_v3_small (HardSwish) and unet_decoder at 17.  Params as
+torchvision counts them (BN running statistics excluded); GFLOP counts Conv, ConvTranspose,
+Gemm and MatMul.
 
 (`python -m fastcnn.zoo` prints the full, computed table.)
 """
@@ -386,8 +396,8 @@ def _inception_c(b: _Builder, x, cin, c7, name):
 
 
 def _inception_e(b: _Builder, x, cin, name):
-    """Inception-v3 'Figure 7' module: parallel 1×3 and 3×1 branches; out 1280+768=2048→ small
-    variant with 128/192 widths, out 704 channels."""
+    """Inception-v3 'Figure 7' module (narrowed): a 1×1 branch, a 1×1 → parallel 1×3 and 3×1
+    pair, and an AveragePool → 1×1 branch; out 128+96+96+192 = 512 channels."""
     b1 = b.conv_bn(x, cin, 128, 1, name=f"{name}.b1")
     b3 = b.conv_bn(x, cin, 192, 1, name=f"{name}.b3_1")
     b3a = b.conv_bn(b3, 192, 96, (1, 3), pad=(0, 1), name=f"{name}.b3_2a")
