@@ -115,7 +115,9 @@ def test_zoo_name_and_shape_parsing():
     assert name == "zoo:tiny" and m.graph.name == "tiny"
     assert benchmark.resolve_shapes(m, 8) == {"x": (8, 3, 24, 24)}
     assert benchmark.parse_shape_args(["x=2x3x24x24"]) == {"x": (2, 3, 24, 24)}
-    assert benchmark.resolve_shapes(m, None, {"x": (2, 3, 32, 32)}) == {"x": (2, 3, 32, 32)}
+    assert benchmark.resolve_shapes(m, None, {"x": (2, 3, 24, 24)}) == {"x": (2, 3, 24, 24)}
+    with pytest.raises(ValueError, match="fixed to 24"):
+        benchmark.resolve_shapes(m, None, {"x": (2, 3, 32, 32)})
     with pytest.raises(ValueError, match="unknown input"):
         benchmark.resolve_shapes(m, 1, {"nope": (1, 2)})
     with pytest.raises(ValueError, match="zoo"):
