@@ -349,3 +349,41 @@ def test_im2col_kernel_matches_numpy():
                     ref = sl[:out[0], :out[1], :out[2]]
                     np.testing.assert_array_equal(col[r].reshape(out), ref)
                     r += 1
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_conv_fuzz_never_crashes(data):
+    """Arbitrary (often invalid) attributes: run correctly or raise InvalidGraphError."""
+    nd = data.draw(st.integers(1, 3))
+    ints = st.integers(-2, 6)
+    attrs = {}
+    if data.draw(st.booleans()):
+        attrs["strides"] = [data.draw(ints) for _ in range(data.draw(st.integers(max(1, nd - 1), nd + 1)))]
+    if data.draw(st.booleans()):
+        attrs["dilations"] = [data.draw(ints) for _ in range(nd)]
+    if data.draw(st.booleans()):
+        attrs["pads"] = [data.draw(st.integers(-1, 9)) for _ in range(2 * nd)]
+    if data.draw(st.booleans()):
+        attrs["auto_pad"] = data.draw(st.sampled_from(["SAME_UPPER", "SAME_LOWER", "VALID",
+                                                       "NOTSET"]))
+    group = data.draw(st.integers(0, 3))
+    attrs["group"] = group
+    c = data.draw(st.integers(1, 4))
+    m_out = data.draw(st.integers(1, 4))
+    cw = data.draw(st.integers(1, 4))
+    kernel = [data.draw(st.integers(1, 5)) for _ in range(nd)]
+    spatial = [data.draw(st.integers(1, 6)) for _ in range(nd)]
+    x = np.random.default_rng(0).standard_normal((1, c, *spatial)).astype(np.float32)
+    w = np.random.default_rng(1).standard_normal((m_out, cw, *kernel)).astype(np.float32)
+    m = conv_model(x.shape, w, None, attrs)
+    try:
+        y = fastcnn.InferenceSession(m, num_threads=2).run(None, {"X": x})[0]
+    except InvalidGraphError as e:
+        assert "conv0" in str(e)
+        return
+    assert np.isfinite(y).all()
+    if attrs.get("auto_pad", "NOTSET") == "NOTSET":
+        r = R.conv(x, w, None, attrs.get("strides"), attrs.get("pads"), attrs.get("dilations"),
+                   group)
+        np.testing.assert_allclose(y, r, **TOL)

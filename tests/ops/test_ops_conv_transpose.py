@@ -213,3 +213,35 @@ def test_col2im_is_adjoint_of_im2col():
     y = np.empty_like(x)
     k.col2im_3d(c2, y, kern, s, p, d, out, 2)
     np.testing.assert_allclose(np.vdot(col, c2), np.vdot(x, y), rtol=1e-12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_conv_transpose_fuzz_never_crashes(data):
+    """Arbitrary (often invalid) attributes: run correctly or raise InvalidGraphError."""
+    nd = data.draw(st.integers(1, 3))
+    attrs = {"group": data.draw(st.integers(0, 2))}
+    for name, lo, hi, n in (("strides", -1, 4, nd), ("dilations", -1, 3, nd),
+                            ("pads", -1, 5, 2 * nd), ("output_padding", -1, 3, nd),
+                            ("output_shape", 0, 12, nd)):
+        if data.draw(st.booleans()):
+            attrs[name] = [data.draw(st.integers(lo, hi)) for _ in range(n)]
+    if data.draw(st.booleans()):
+        attrs["auto_pad"] = data.draw(st.sampled_from(["SAME_UPPER", "SAME_LOWER", "VALID"]))
+    c, mg = data.draw(st.integers(1, 4)), data.draw(st.integers(1, 3))
+    spatial = [data.draw(st.integers(1, 5)) for _ in range(nd)]
+    kernel = [data.draw(st.integers(1, 4)) for _ in range(nd)]
+    x = np.random.default_rng(0).standard_normal((2, c, *spatial)).astype(np.float32)
+    w = np.random.default_rng(1).standard_normal((c, mg, *kernel)).astype(np.float32)
+    m = ct_model(x.shape, w, None, attrs)
+    try:
+        y = fastcnn.InferenceSession(m, num_threads=2).run(None, {"X": x})[0]
+    except InvalidGraphError as e:
+        assert "ct0" in str(e)
+        return
+    assert np.isfinite(y).all()
+    if "output_shape" not in attrs and attrs.get("auto_pad") in (None, "VALID"):
+        pads = attrs.get("pads") if attrs.get("auto_pad") is None else None
+        r = R.conv_transpose(x, w, None, attrs.get("strides"), pads, attrs.get("dilations"),
+                             attrs["group"], attrs.get("output_padding"))
+        np.testing.assert_allclose(y, r, **TOL)

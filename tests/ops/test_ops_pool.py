@@ -260,3 +260,45 @@ def test_pool_invalid_rank_and_dtype():
     m = pool_model("MaxPool", (1, 2, 5, 5), dict(kernel_shape=[2, 2]), dtype=TensorProto.INT32)
     with pytest.raises(InvalidGraphError, match="pool0.*dtype"):
         fastcnn.InferenceSession(m)
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_pool_fuzz_never_crashes(data):
+    """Arbitrary (often invalid) attributes: run correctly or raise InvalidGraphError."""
+    nd = data.draw(st.integers(1, 3))
+    op = data.draw(st.sampled_from(["MaxPool", "AveragePool", "LpPool"]))
+    attrs = {"kernel_shape": [data.draw(st.integers(-1, 5)) for _ in range(nd)]}
+    if data.draw(st.booleans()):
+        attrs["strides"] = [data.draw(st.integers(-1, 4)) for _ in range(nd)]
+    if data.draw(st.booleans()):
+        attrs["dilations"] = [data.draw(st.integers(-1, 3)) for _ in range(nd)]
+    if data.draw(st.booleans()):
+        attrs["pads"] = [data.draw(st.integers(-1, 7)) for _ in range(2 * nd)]
+    if data.draw(st.booleans()):
+        attrs["auto_pad"] = data.draw(st.sampled_from(["SAME_UPPER", "SAME_LOWER", "VALID"]))
+    attrs["ceil_mode"] = data.draw(st.integers(0, 1))
+    if op == "AveragePool":
+        attrs["count_include_pad"] = data.draw(st.integers(0, 1))
+    spatial = [data.draw(st.integers(1, 6)) for _ in range(nd)]
+    x = np.random.default_rng(0).standard_normal((2, 2, *spatial)).astype(np.float32)
+    indices = op == "MaxPool" and data.draw(st.booleans())
+    m = pool_model(op, x.shape, attrs, opset=19 if op != "MaxPool" else 12, indices=indices)
+    try:
+        outs = fastcnn.InferenceSession(m, num_threads=2).run(None, {"X": x})
+    except InvalidGraphError as e:
+        assert "pool0" in str(e)
+        return
+    if indices:
+        i = outs[1]
+        assert ((i == -1) | ((i >= 0) & (i < x.size))).all()
+    if attrs.get("auto_pad") is None:
+        k, s, p, d, c = (attrs["kernel_shape"], attrs.get("strides"), attrs.get("pads"),
+                         attrs.get("dilations"), attrs["ceil_mode"])
+        if op == "MaxPool":
+            r = R.max_pool(x, k, s, p, d, c)
+        elif op == "AveragePool":
+            r = R.average_pool(x, k, s, p, d, c, attrs["count_include_pad"])
+        else:
+            r = R.lp_pool(x, k, s, p, d, c)
+        np.testing.assert_allclose(outs[0], r, **TOL)
