@@ -406,12 +406,13 @@ def _original_names(node) -> List[str]:
 
 def profile_nodes(sess, feeds, runs: int, flops_by_node: Dict[str, float],
                   plain_p50_ms: Optional[float] = None) -> dict:
-    """Average `run_profiled` step times over `runs`; per-node ms, GFLOP/s, share, sorted.
+    """Per-node times from `runs` calls of `run_profiled`: median ms (robust to a noisy,
+    shared machine), mean ms, GFLOP/s, share of the sum of medians; sorted, slowest first.
 
-    Returns {"nodes": [...], "sum_ms", "whole_ms", "coverage", "plain_p50_ms"}: `whole_ms` is
-    the median wall time of the same profiled runs and `coverage` the median over runs of
+    Returns {"nodes": [...], "sum_ms", "whole_ms", "coverage", ...}: `whole_ms` is the
+    median wall time of the same profiled runs and `coverage` the median over runs of
     (sum of node times) / (wall time) — the rest is feed/output copies and executor cost."""
-    sums: List[float] = []
+    per_run: List[List[float]] = []
     steps = None
     clock = time.perf_counter
     whole, cover = [], []
@@ -422,18 +423,18 @@ def profile_nodes(sess, feeds, runs: int, flops_by_node: Dict[str, float],
         whole.append(dt_run)
         if steps is None:
             steps = [st for st, _ in prof]
-            sums = [0.0] * len(prof)
-        run_sum = 0.0
-        for k, (_, dt) in enumerate(prof):
-            sums[k] += dt
-            run_sum += dt
-        cover.append(run_sum / dt_run if dt_run > 0 else 0.0)
-    n = max(1, runs)
-    total = sum(sums) / n
+        dts = [dt for _, dt in prof]
+        per_run.append(dts)
+        cover.append(sum(dts) / dt_run if dt_run > 0 else 0.0)
+    n = len(per_run)
+    arr = np.asarray(per_run, np.float64).reshape(n, len(steps or [])) * 1e3
+    med = np.median(arr, axis=0) if arr.size else np.zeros(0)
+    mean = arr.mean(axis=0) if arr.size else np.zeros(0)
+    total = float(med.sum())
     rows = []
-    for st, s in zip(steps or [], sums):
+    for k, st in enumerate(steps or []):
         node = st.node
-        ms = s / n * 1e3
+        ms = float(med[k])
         names = _original_names(node)
         fl = sum(flops_by_node.get(nm, 0.0) for nm in names)
         try:
@@ -442,13 +443,16 @@ def profile_nodes(sess, feeds, runs: int, flops_by_node: Dict[str, float],
             shape = None
         rows.append({"node": node.name, "op_type": node.op_type,
                      "fused": names if len(names) > 1 or names[0] != node.name else [],
-                     "shape": shape, "ms": ms, "flops": fl,
+                     "shape": shape, "ms": ms, "mean_ms": float(mean[k]), "flops": fl,
                      "gflops": (fl / (ms * 1e6)) if ms > 0 and fl else None,
-                     "share": (s / n) / total if total > 0 else 0.0})
+                     "share": ms / total if total > 0 else 0.0})
     rows.sort(key=lambda r: -r["ms"])
-    return {"nodes": rows, "sum_ms": total * 1e3, "whole_ms": float(np.mean(whole)) * 1e3,
+    whole_ms = float(np.median(whole)) * 1e3
+    return {"nodes": rows, "sum_ms": total, "whole_ms": whole_ms,
             "coverage": float(np.median(cover)), "plain_p50_ms": plain_p50_ms,
-            "runs": n}
+            "runs": n, "n_steps": len(rows),
+            # what the run costs beyond the steps (feed/output copies, loop, timer calls)
+            "outside_steps_us_per_step": 1e3 * max(0.0, whole_ms - total) / max(1, len(rows))}
 
 
 # ---------------------------------------------------------------------------------------
@@ -598,9 +602,11 @@ def format_report(res: dict, top: int = 15) -> str:
         lines.append("")
         cov = p["coverage"]
         lines.append(f"profile: threads {p['threads']}, batch {p['batch']}, {p['runs']} runs: "
-                     f"node times sum to {p['sum_ms']:.3f} ms of {p['whole_ms']:.3f} ms per "
-                     f"profiled run ({100 * cov:.0f}%); unprofiled p50 "
+                     f"node medians sum to {p['sum_ms']:.3f} ms; profiled run {p['whole_ms']:.3f} ms "
+                     f"(steps cover {100 * cov:.0f}%); unprofiled p50 "
                      f"{_f(p['plain_p50_ms'], '.3f')} ms" if cov else "profile:")
+        lines.append(f"  {p['n_steps']} steps; time outside the steps (copies, executor, "
+                     f"timers): {p['outside_steps_us_per_step']:.1f} us per step")
         if cov and abs(1 - cov) > PROFILE_TOLERANCE:
             lines.append(f"  note: node times miss the whole run by more than "
                          f"{100 * PROFILE_TOLERANCE:.0f}% (feed/output copies, executor cost)")
