@@ -235,7 +235,8 @@ def test_mean_variance_normalization():
 def _my_ops():
     import fastcnn.ops  # noqa: F401  (registers)
     from fastcnn.ops.registry import all_registered
-    mine = {"activation", "binary", "shape_ops", "tensor_ops", "reduce", "softmax", "matmul", "norm"}
+    mine = {"activation", "binary", "shape_ops", "tensor_ops", "reduce", "softmax", "matmul", "norm",
+            "misc"}
     return sorted({op for (d, op), vs in all_registered().items()
                    if d == "" and any(c.__module__.rsplit(".", 1)[-1] in mine for _, c in vs)})
 
@@ -291,3 +292,34 @@ def test_bad_attributes_never_crash(op):
                         fastcnn.InferenceSession(m, num_threads=1).run(None, dict(zip(names, ins)))
                 except FastCNNError as e:
                     assert "n0" in str(e) or "input" in str(e), str(e)
+
+
+# -- misc ops ---------------------------------------------------------------------------------
+def test_misc_ops():
+    x = rand(2, 3, 4, 5)
+    check("Shrink", [x], {"bias": 0.2, "lambd": 0.7}, 9)
+    # the reference evaluator's L1 norm sums x, not |x|: onnxruntime is the oracle
+    check("LpNormalization", [x], {"p": 1, "axis": 1}, 13, ref_check=False)
+    check("LpNormalization", [x], {}, 22)
+    check("RMSNormalization", [x, C(rand(5, seed=3))], {"epsilon": 1e-4}, 23, rtol=1e-4, atol=1e-5)
+    check("EyeLike", [rand(4, 6)], {"k": 1}, 9)
+    check("OneHot", [np.array([[0, 2], [-1, 1]], I64), C(np.array(3, I64)), C(np.array([0.0, 5.0], np.float32))],
+          {"axis": 1}, 11, out_types=[np.float32])
+    check("CumSum", [x, C(np.array(1, I64))], {"exclusive": 1, "reverse": 1}, 14)
+    check("CumSum", [x, C(np.array(-1, I64))], {}, 11)
+    check("ScatterND", [x, C(np.array([[0, 1], [1, 2]], I64)), rand(2, 4, 5, seed=4)], {}, 13)
+    check("ScatterND", [x, C(np.array([[0, 1], [1, 2]], I64)), rand(2, 4, 5, seed=4)], {"reduction": "add"}, 18)
+    idx = np.random.default_rng(0).integers(0, 3, (2, 2, 4, 5))
+    check("ScatterElements", [x, idx, rand(2, 2, 4, 5, seed=5)], {"axis": 1}, 13)
+    check("ScatterElements", [x, idx, rand(2, 2, 4, 5, seed=5)], {"axis": 1, "reduction": "max"}, 18)
+    a, b = np.arange(12, dtype=np.int32).reshape(3, 4), np.array([5, 6, 7, 8], np.int32)
+    for op in ("BitwiseAnd", "BitwiseOr", "BitwiseXor"):
+        check(op, [a, b], {}, 18)
+    check("BitwiseNot", [a], {}, 18)
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.5])
+def test_swish(alpha):
+    x = rand(2, 16, 40, 40)
+    got = run_fastcnn(*one_node("Swish", [x], {"alpha": alpha}, 24))[0]
+    np.testing.assert_allclose(got, x / (1 + np.exp(-alpha * x.astype(np.float64))), rtol=1e-5, atol=1e-6)
