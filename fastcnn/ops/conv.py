@@ -37,7 +37,8 @@ import numpy as np
 
 from ..runtime.threads import threads_for
 from .base import Op, TensorInfo, optional
-from .conv_util import Epilogue, Window, WindowAttrs, check_float, parse_epilogue
+from .conv_util import (Epilogue, Window, WindowAttrs, check_float, compute_dtype, converting,
+                        parse_epilogue)
 from .registry import register
 
 try:
@@ -249,7 +250,7 @@ class Conv(Op):
         x, w = inputs[0], inputs[1]
         if x is None or w is None:
             raise self.error("inputs X and W are required")
-        check_float(self, x, "X")
+        check_float(self, x, "X", extra=(np.float16,))
         if np.dtype(w.dtype) != np.dtype(x.dtype):
             raise self.error(f"W has dtype {np.dtype(w.dtype)} but X has {np.dtype(x.dtype)}")
         if len(x.shape) < 3:
@@ -289,7 +290,9 @@ class Conv(Op):
                 raise self.error("residual Z dtype differs from X")
         if self.epilogue.slope is not None and self.epilogue.slope.size not in (1, M):
             raise self.error(f"PRelu slopes: {self.epilogue.slope.size} values for {M} channels")
-        self.geom = ConvGeometry(int(N), int(C), int(M), G, window, np.dtype(x.dtype))
+        # float16 runs in float32 (converted on the way in and out, see bind)
+        self.io_dtype = np.dtype(x.dtype)
+        self.geom = ConvGeometry(int(N), int(C), int(M), G, window, compute_dtype(x.dtype))
         return [TensorInfo(out_shape, np.dtype(x.dtype))]
 
     # -- algorithm ----------------------------------------------------------------------
@@ -297,10 +300,11 @@ class Conv(Op):
         """The one place a convolution algorithm is picked (see the module docstring)."""
         w = inputs[1]
         b = optional(inputs, 2)
+        cd = self.geom.dtype
         problem = ConvProblem(
             geom=self.geom,
-            weight=w.value if w.is_const else None,
-            bias=b.value if (b is not None and b.is_const) else None,
+            weight=np.asarray(w.value, cd) if w.is_const else None,
+            bias=np.asarray(b.value, cd) if (b is not None and b.is_const) else None,
             has_bias=b is not None,
             epilogue=self.epilogue,
             n_threads=self.n_threads)
@@ -323,14 +327,33 @@ class Conv(Op):
         self.infer(inputs)          # geometry for exactly these shapes
         self.algorithm = self._choose(inputs, outputs)
 
+    def _converted(self):
+        """(shape, dtype) of the compute-dtype copies of X, Y (and Z) when io dtype differs."""
+        g = self.geom
+        if self.io_dtype == g.dtype:
+            return []
+        w = g.window
+        bufs = [((g.n, g.c_in) + w.in_spatial, g.dtype), ((g.n, g.c_out) + w.out_spatial, g.dtype)]
+        if self.epilogue.residual:
+            bufs.append(((g.n, g.c_out) + w.out_spatial, g.dtype))
+        return bufs
+
     def scratch(self, inputs, outputs):
-        return self.algorithm.scratch()
+        return list(self.algorithm.scratch()) + self._converted()
 
     def bind(self, xs, ys, scratch=()):
         x, w = xs[0], xs[1]
         b = xs[2] if len(xs) > 2 else None
         z = xs[3] if (self.epilogue.residual and len(xs) > 3) else None
-        return self.algorithm.bind(x, w, b, z, ys[0], scratch)
+        n_conv = len(self._converted())
+        if not n_conv:
+            return self.algorithm.bind(x, w, b, z, ys[0], scratch)
+        own, conv = list(scratch[:len(scratch) - n_conv]), scratch[len(scratch) - n_conv:]
+        xc, yc = conv[0], conv[1]
+        zc = conv[2] if z is not None else None
+        inner = self.algorithm.bind(xc, w, b, zc, yc, own)
+        ins = [(xc, x)] + ([(zc, z)] if z is not None else [])
+        return converting(inner, ins, [(ys[0], yc)])
 
     def compute(self, xs, ys, scratch=()):
         self.bind(xs, ys, scratch)()

@@ -30,7 +30,8 @@ import numpy as np
 from ..runtime.threads import threads_for
 from .base import Op, TensorInfo, optional
 from .conv import apply_epilogue
-from .conv_util import Epilogue, Window, WindowAttrs, _ints, check_float
+from .conv_util import (Epilogue, Window, WindowAttrs, _ints, check_float, compute_dtype,
+                        converting)
 from .registry import register
 
 try:
@@ -120,7 +121,7 @@ class ConvTranspose(Op):
         x, w = inputs[0], inputs[1]
         if x is None or w is None:
             raise self.error("inputs X and W are required")
-        check_float(self, x, "X")
+        check_float(self, x, "X", extra=(np.float16,))
         if np.dtype(w.dtype) != np.dtype(x.dtype):
             raise self.error(f"W has dtype {np.dtype(w.dtype)} but X has {np.dtype(x.dtype)}")
         if not 3 <= len(x.shape) <= 5:
@@ -145,8 +146,9 @@ class ConvTranspose(Op):
         self.window = self._window(tuple(int(v) for v in x.shape[2:]),
                                    tuple(int(k) for k in w.shape[2:]))
         self.N, self.C, self.M = N, C, M
-        self.dtype = np.dtype(x.dtype)
-        return [TensorInfo((N, M) + self.window.out_spatial, self.dtype)]
+        self.io_dtype = np.dtype(x.dtype)
+        self.dtype = compute_dtype(x.dtype)       # float16 runs in float32
+        return [TensorInfo((N, M) + self.window.out_spatial, self.io_dtype)]
 
     def prepare(self, inputs, outputs):
         self.infer(inputs)
@@ -170,10 +172,23 @@ class ConvTranspose(Op):
         return np.ascontiguousarray(
             np.asarray(w, dtype=self.dtype).reshape(G, Cg, Mg * self.K).transpose(0, 2, 1))
 
+    def _converted(self):
+        if self.io_dtype == self.dtype:
+            return []
+        return [((self.N, self.C) + self.window.in_spatial, self.dtype),
+                ((self.N, self.M) + self.window.out_spatial, self.dtype)]
+
     def scratch(self, inputs, outputs):
-        return [((self.M * self.K, self.P_in), self.dtype)]
+        return [((self.M * self.K, self.P_in), self.dtype)] + self._converted()
 
     def bind(self, xs, ys, scratch=()):
+        if self._converted():
+            xc, yc = scratch[1], scratch[2]
+            inner = self._bind([xc] + list(xs[1:]), [yc], scratch[:1])
+            return converting(inner, [(xc, xs[0])], [(ys[0], yc)])
+        return self._bind(xs, ys, scratch)
+
+    def _bind(self, xs, ys, scratch):
         x, w, y = xs[0], xs[1], ys[0]
         b = xs[2] if len(xs) > 2 else None
         N, G = self.N, self.group

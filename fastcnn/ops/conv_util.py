@@ -267,8 +267,35 @@ def parse_epilogue(op, n_out_channels: Optional[int] = None) -> Epilogue:
     return Epilogue(name, kind, p0, p1, None, residual)
 
 
-def check_float(op, info, what="X"):
-    """The generic kernels take float32 and float64."""
-    if np.dtype(info.dtype) not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise op.error(f"input {what} has dtype {np.dtype(info.dtype)}; only float32 and "
-                       "float64 are supported")
+FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def check_float(op, info, what="X", extra=()):
+    """The generic kernels take float32 and float64 (plus `extra` dtypes the op converts)."""
+    dt = np.dtype(info.dtype)
+    if dt not in FLOATS and dt not in [np.dtype(e) for e in extra]:
+        names = ", ".join(d.name for d in list(FLOATS) + [np.dtype(e) for e in extra])
+        raise op.error(f"input {what} has dtype {dt}; supported: {names}")
+
+
+def compute_dtype(dtype) -> np.dtype:
+    """The dtype the kernels run in: float16 computes in float32, small ints in float64."""
+    dt = np.dtype(dtype)
+    if dt in FLOATS:
+        return dt
+    if dt == np.float16:
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
+
+
+def converting(bound, pairs_in, pairs_out):
+    """Wrap a bound step that runs in another dtype: copy (cast) inputs in, outputs out."""
+    copyto = np.copyto
+
+    def run():
+        for dst, src in pairs_in:
+            copyto(dst, src, casting="unsafe")
+        bound()
+        for dst, src in pairs_out:
+            copyto(dst, src, casting="unsafe")
+    return run

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..runtime.threads import threads_for
 from .base import Op, TensorInfo
-from .conv_util import Window, WindowAttrs, check_float
+from .conv_util import Window, WindowAttrs, check_float, compute_dtype, converting
 from .registry import register
 
 try:
@@ -33,7 +33,8 @@ MODE_MAX, MODE_AVG_EXCLUDE, MODE_AVG_INCLUDE, MODE_LP = 0, 1, 2, 3
 def _check_x(op, x):
     if x is None:
         raise op.error("input X is required")
-    check_float(op, x, "X")
+    # float16 computes in float32; MaxPool's int8/uint8 (opset 12) in float64 (exact)
+    check_float(op, x, "X", extra=op.extra_dtypes)
     if not 3 <= len(x.shape) <= 5:
         raise op.shape_error(f"X must be (N, C, spatial...) with 1 to 3 spatial dims, got shape "
                              f"{list(x.shape)}")
@@ -43,6 +44,7 @@ class _Pool(Op):
     """Shared plumbing: a resolved Window, a mode, and the pool_3d kernel."""
     mode = MODE_MAX
     p = 2.0
+    extra_dtypes = (np.float16,)
 
     def _window(self, x) -> Window:
         raise NotImplementedError
@@ -71,8 +73,24 @@ class _Pool(Op):
         self.nc = int(x.shape[0]) * int(x.shape[1])
         work = self.nc * int(np.prod(w3.out_spatial)) * int(np.prod(w3.kernel))
         self.threads = threads_for(work, self.n_threads)
+        self.io_dtype = np.dtype(x.dtype)
+        self.dtype = compute_dtype(x.dtype)
+
+    def scratch(self, inputs, outputs):
+        if self.io_dtype == self.dtype:
+            return []
+        return [((self.nc,) + self.w3.in_spatial, self.dtype),
+                ((self.nc,) + self.w3.out_spatial, self.dtype)]
 
     def bind(self, xs, ys, scratch=()):
+        if self.io_dtype != self.dtype:
+            xc, yc = scratch[0], scratch[1]
+            inner = self._bind([xc], [yc] + list(ys[1:]))
+            return converting(inner, [(xc, xs[0].reshape(xc.shape))],
+                              [(ys[0].reshape(yc.shape), yc)])
+        return self._bind(xs, ys)
+
+    def _bind(self, xs, ys):
         w3 = self.w3
         x4 = xs[0].reshape((self.nc,) + w3.in_spatial)
         y4 = ys[0].reshape((self.nc,) + w3.out_spatial)
@@ -112,6 +130,7 @@ class _WindowPool(_Pool):
 @register("MaxPool", since_version=12)
 class MaxPool(_WindowPool):
     mode = MODE_MAX
+    extra_dtypes = (np.float16, np.int8, np.uint8)
 
     def setup(self):
         super().setup()

@@ -387,3 +387,26 @@ def test_conv_fuzz_never_crashes(data):
         r = R.conv(x, w, None, attrs.get("strides"), attrs.get("pads"), attrs.get("dilations"),
                    group)
         np.testing.assert_allclose(y, r, **TOL)
+
+
+@pytest.mark.parametrize("residual", [False, True])
+def test_conv_float16_runs_in_float32(residual):
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 4, 6, 5)).astype(np.float16)
+    w = rng.standard_normal((6, 2, 3, 3)).astype(np.float16)
+    b = rng.standard_normal(6).astype(np.float16)
+    z = rng.standard_normal((2, 6, 6, 5)).astype(np.float16)
+    extra = [helper.make_attribute("fastcnn_activation", "Relu")]
+    if residual:
+        extra.append(helper.make_attribute("fastcnn_residual", 1))
+    m = conv_model(x.shape, w, b, dict(pads=[1, 1, 1, 1], group=2), dtype=TensorProto.FLOAT16,
+                   extra=extra, inputs_extra=[("Z", z.shape)] if residual else ())
+    feeds = {"X": x, "Z": z} if residual else {"X": x}
+    y = fastcnn.InferenceSession(m, num_threads=2,
+                                 graph_optimization_level="none").run(None, feeds)[0]
+    assert y.dtype == np.float16
+    r = R.conv(x.astype(np.float32), w.astype(np.float32), b.astype(np.float32), None,
+               [1, 1, 1, 1], None, 2)
+    if residual:
+        r = r + z.astype(np.float32)
+    np.testing.assert_allclose(y.astype(np.float32), np.maximum(r, 0), rtol=2e-3, atol=2e-3)

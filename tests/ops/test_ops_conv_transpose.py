@@ -245,3 +245,15 @@ def test_conv_transpose_fuzz_never_crashes(data):
         r = R.conv_transpose(x, w, None, attrs.get("strides"), pads, attrs.get("dilations"),
                              attrs["group"], attrs.get("output_padding"))
         np.testing.assert_allclose(y, r, **TOL)
+
+
+def test_conv_transpose_float16():
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((1, 2, 4, 4)).astype(np.float16)
+    w = rng.standard_normal((2, 3, 3, 3)).astype(np.float16)
+    m = ct_model(x.shape, w, None, dict(strides=[2, 2], pads=[1, 1, 1, 1]),
+                 dtype=TensorProto.FLOAT16)
+    y = fastcnn.InferenceSession(m, num_threads=2).run(None, {"X": x})[0]
+    assert y.dtype == np.float16
+    r = R.conv_transpose(x.astype(np.float32), w.astype(np.float32), None, [2, 2], [1, 1, 1, 1])
+    np.testing.assert_allclose(y.astype(np.float32), r, rtol=3e-3, atol=3e-3)

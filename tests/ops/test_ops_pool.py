@@ -302,3 +302,31 @@ def test_pool_fuzz_never_crashes(data):
         else:
             r = R.lp_pool(x, k, s, p, d, c)
         np.testing.assert_allclose(outs[0], r, **TOL)
+
+
+@pytest.mark.parametrize("dtype,et", [(np.int8, TensorProto.INT8), (np.uint8, TensorProto.UINT8),
+                                      (np.float16, TensorProto.FLOAT16)])
+def test_maxpool_small_dtypes(dtype, et):
+    rng = np.random.default_rng(10)
+    info = np.iinfo(dtype) if dtype != np.float16 else None
+    x = (rng.integers(info.min, info.max + 1, (2, 3, 7, 6)) if info is not None
+         else rng.standard_normal((2, 3, 7, 6))).astype(dtype)
+    m = pool_model("MaxPool", x.shape, dict(kernel_shape=[3, 2], strides=[2, 1],
+                                            pads=[1, 0, 1, 1]), opset=12, indices=True, dtype=et)
+    y, i = run_fastcnn(m, x)
+    assert y.dtype == dtype
+    oy, oi = run_ort(m, x)
+    np.testing.assert_array_equal(y, oy)
+    ry, ri = R.max_pool(x, [3, 2], [2, 1], [1, 0, 1, 1], None, False, 0, True)
+    np.testing.assert_array_equal(y, ry)
+
+
+@pytest.mark.parametrize("op", ["AveragePool", "GlobalAveragePool"])
+def test_float16_pools(op):
+    x = np.random.default_rng(11).standard_normal((2, 3, 7, 6)).astype(np.float16)
+    attrs = dict(kernel_shape=[3, 3], pads=[1, 1, 1, 1]) if op == "AveragePool" else {}
+    m = pool_model(op, x.shape, attrs, dtype=TensorProto.FLOAT16)
+    (y,) = run_fastcnn(m, x)
+    assert y.dtype == np.float16
+    np.testing.assert_allclose(y.astype(np.float32), run_ort(m, x)[0].astype(np.float32),
+                               rtol=2e-3, atol=2e-3)
