@@ -51,8 +51,24 @@ def conv_model(C, M, group, H, W, k, s, p, d, w, b, n_nodes):
     return m.SerializeToString(), (Ho, Wo)
 
 
+def aligned(shape, align=64):
+    """Zeroed float32 array whose data starts on a 64-byte boundary (numpy's
+    malloc gives 16-byte alignment, which splits every second 32-byte load)."""
+    n = int(np.prod(shape))
+    buf = np.zeros(n + align // 4, np.float32)
+    off = (-buf.ctypes.data % align) // 4
+    return buf[off:off + n].reshape(shape)
+
+
+ORT_SPIN = False
+
+
 def session(model, threads):
     so = ort.SessionOptions()
+    if not ORT_SPIN:
+        # ORT's pool threads otherwise spin after each run and steal the 2 cores from the
+        # OpenMP team that runs next in the interleaved loop (and vice versa).
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -60,6 +76,7 @@ def session(model, threads):
 
 
 def timeit(fn, n):
+    fn()  # absorb the switch from the other engine (caches, sleeping/spinning threads)
     t = time.perf_counter()
     for _ in range(n):
         fn()
@@ -81,11 +98,12 @@ def bench(case, threads, rounds):
     ref = s1.run(None, {"x": x})[0]
 
     CB = (C + 7) // 8
-    xb = np.zeros((1, CB * 8, H * W), np.float32)
-    xb[:, :C] = x.reshape(1, C, -1)
-    xb = np.ascontiguousarray(xb.reshape(1, CB, 8, H * W).transpose(0, 1, 3, 2))
+    xp = np.zeros((1, CB * 8, H * W), np.float32)
+    xp[:, :C] = x.reshape(1, C, -1)
+    xb = aligned((1, CB, H * W, 8))
+    xb[...] = xp.reshape(1, CB, 8, H * W).transpose(0, 1, 3, 2)
     MB = (M + 7) // 8
-    yb = np.zeros((1, MB, Ho * Wo, 8), np.float32)
+    yb = aligned((1, MB, Ho * Wo, 8))
     if group == C and M == C:
         pw = dw.pack_dw_weights(w)
         fn = lambda: dw.dwconv_nchwc(xb, pw, b, yb, (1, H, W), (1, Ho, Wo), (1, k, k), (1, s, s),
@@ -121,7 +139,10 @@ def main():
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--isa", default="auto")
     ap.add_argument("--only", default="")
+    ap.add_argument("--ort-spin", action="store_true", help="leave ORT thread spinning on")
     a = ap.parse_args()
+    global ORT_SPIN
+    ORT_SPIN = a.ort_spin
     dw.set_isa(a.isa)
     print(f"isa={dw.get_isa()}  onnxruntime {ort.__version__}")
     print(f"{'case':30s} {'thr':>3s} {'fastcnn':>8s} {'ort_1node':>9s} {'ort_marg':>8s} "

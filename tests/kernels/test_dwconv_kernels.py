@@ -8,7 +8,7 @@ dw = pytest.importorskip("fastcnn._kernels.dwconv_nchwc")
 
 from hypothesis import given, settings, strategies as st, HealthCheck  # noqa: E402
 
-ISAS = ["portable"] + (["avx2"] if dw.get_isa() in ("avx2", "avx512") else [])
+ISAS = ["portable"] + {"portable": [], "avx2": ["avx2"], "avx512": ["avx2", "avx512"]}[dw.get_isa()]
 
 ACT_NONE, ACT_RELU, ACT_CLIP, ACT_LEAKY, ACT_HSIG, ACT_HSWISH = 0, 1, 2, 3, 4, 5
 ACT_SIGMOID, ACT_SILU, ACT_TANH, ACT_MISH, ACT_PRELU, ACT_ELU, ACT_GELU = 6, 7, 8, 9, 10, 11, 12

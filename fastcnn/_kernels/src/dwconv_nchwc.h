@@ -41,6 +41,7 @@
 #include "epilogue.h"
 
 #define FCDW_B 8
+#define FCDW_MAXBORDER 64   /* border columns per side whose kx range is tabulated */
 
 /* Developer A/B switch for benchmarks (0 = default kernels). */
 static int fcdw_tune_flags = 0;
@@ -337,9 +338,8 @@ FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_brow_avx2(const float *xr, const float *wr
 
 FASTCNN_TARGET_AVX2 FCDW_AI __m256 fcdw_border_avx2(const float *x, const float *w, const fcdw_geom_t *g,
                                                      long iz0, long iy0, long kz0, long kz1, long ky0,
-                                                     long ky1, long ox, __m256 acc) {
-    long kx0, kx1;
-    fcdw_krange(ox, g->sw, g->pw, g->dw, g->kw, g->iw, &kx0, &kx1);
+                                                     long ky1, long ox, long kx0, long kx1,
+                                                     __m256 acc) {
     const long ix0 = ox * g->sw - g->pw;
     const long rowB = g->iw * FCDW_B * g->dh;
     const long wrow = g->kw * FCDW_B;
@@ -389,12 +389,29 @@ FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_row_avx2_impl(const float *x, const float 
     fcdw_epi_avx2_t e;
     fcdw_epi_avx2_init(&e, act, c0, n_valid);
     const __m256 bv = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
+    /* kx ranges of the border columns, once per call (they need divisions when dilated) */
+    short kxt[2 * FCDW_MAXBORDER][2];
+    const int tab = lo <= FCDW_MAXBORDER && g->ow - hi <= FCDW_MAXBORDER;
+    if (tab) {
+        long a0, a1;
+        for (long ox = 0; ox < lo; ox++) {
+            fcdw_krange(ox, g->sw, g->pw, g->dw, g->kw, g->iw, &a0, &a1);
+            kxt[ox][0] = (short)a0; kxt[ox][1] = (short)a1;
+        }
+        for (long ox = hi; ox < g->ow; ox++) {
+            fcdw_krange(ox, g->sw, g->pw, g->dw, g->kw, g->iw, &a0, &a1);
+            kxt[FCDW_MAXBORDER + ox - hi][0] = (short)a0; kxt[FCDW_MAXBORDER + ox - hi][1] = (short)a1;
+        }
+    }
     for (; oy < oy_end; oy++, y += g->ow * FCDW_B, res = res ? res + g->ow * FCDW_B : 0) {
     fcdw_krange(oy, g->sh, g->ph, g->dh, g->kh, g->ih, &ky0, &ky1);
     const long iy0 = oy * g->sh - g->ph;
     long ox = 0;
     for (; ox < lo; ox++) {
-        __m256 a = fcdw_border_avx2(x, w, g, iz0, iy0, kz0, kz1, ky0, ky1, ox, bv);
+        long kx0, kx1;
+        if (tab) { kx0 = kxt[ox][0]; kx1 = kxt[ox][1]; }
+        else fcdw_krange(ox, g->sw, g->pw, g->dw, g->kw, g->iw, &kx0, &kx1);
+        __m256 a = fcdw_border_avx2(x, w, g, iz0, iy0, kz0, kz1, ky0, ky1, ox, kx0, kx1, bv);
         fcdw_store_avx2(&e, &a, res ? res + ox * FCDW_B : 0, y + ox * FCDW_B, act, c0, 1);
     }
     if (NPMAX >= 16 && !(fcdw_tune_flags & 2))
@@ -416,7 +433,10 @@ FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_row_avx2_impl(const float *x, const float 
         }
     }
     for (; ox < g->ow; ox++) {
-        __m256 a = fcdw_border_avx2(x, w, g, iz0, iy0, kz0, kz1, ky0, ky1, ox, bv);
+        long kx0, kx1;
+        if (tab) { kx0 = kxt[FCDW_MAXBORDER + ox - hi][0]; kx1 = kxt[FCDW_MAXBORDER + ox - hi][1]; }
+        else fcdw_krange(ox, g->sw, g->pw, g->dw, g->kw, g->iw, &kx0, &kx1);
+        __m256 a = fcdw_border_avx2(x, w, g, iz0, iy0, kz0, kz1, ky0, ky1, ox, kx0, kx1, bv);
         fcdw_store_avx2(&e, &a, res ? res + ox * FCDW_B : 0, y + ox * FCDW_B, act, c0, 1);
     }
     }
