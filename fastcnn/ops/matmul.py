@@ -1,18 +1,41 @@
 """Gemm, MatMul, Einsum.
 
 Gemm: Y = alpha * A' B' + beta * C with A' = transA ? A^T : A, B' likewise.
-A constant B is prepacked once at prepare time as a contiguous alpha * B'
-(so a run is one BLAS call plus, with C, one add of the pre-scaled,
-pre-broadcast beta * C).  MatMul follows numpy.matmul (batched, broadcast,
+A constant B is prepacked once at prepare time as alpha * B': float32 goes to
+the packed SGEMM kernel (`_kernels.gemm`, session threads) with beta * C folded
+into a per-column / per-row bias (or copied in and accumulated when it is a
+full matrix); other dtypes use numpy's matmul plus the pre-scaled,
+pre-broadcast beta * C.  MatMul with a constant 2-D float32 B uses the same
+kernel on the [prod(batch) * M, K] view of A.  MatMul follows numpy.matmul (batched, broadcast,
 1-D operands promoted and their axis removed).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .base import Op, TensorInfo, broadcast_shape, optional
 from .attrs import flag_attr, float_attr, int_attr  # noqa: F401
+from .base import Op, TensorInfo, broadcast_shape, optional
 from .registry import register
+
+try:
+    from .._kernels import gemm as _G
+except ImportError:   # no compiled kernels: numpy (BLAS) everywhere
+    _G = None
+
+F32 = np.dtype(np.float32)
+
+
+def _packed_gemm_step(a, pb, y, bias, bias_axis, accumulate, c_full, n_threads):
+    """y = a @ B (+ bias) (+ c_full) through the packed SGEMM, arguments pre-bound."""
+    sg = _G.sgemm_packed
+    if c_full is None:
+        return lambda: sg(a, pb, y, bias, bias_axis, 0, 0.0, 0.0, None, accumulate, n_threads)
+    copyto = np.copyto
+
+    def run():
+        copyto(y, c_full)
+        sg(a, pb, y, bias, bias_axis, 0, 0.0, 0.0, None, True, n_threads)
+    return run
 
 
 @register("Gemm", since_version=1)
@@ -47,6 +70,7 @@ class Gemm(Op):
     def prepare(self, inputs, outputs):
         b, c = inputs[1], optional(inputs, 2)
         self._b = None
+        self._packed = None
         if b.value is not None:
             bt = b.value.T if self.transB else b.value
             self._b = np.ascontiguousarray(bt * bt.dtype.type(self.alpha)
@@ -56,6 +80,23 @@ class Gemm(Op):
             cv = c.value * c.value.dtype.type(self.beta) if self.beta != 1.0 else c.value
             self._c = np.ascontiguousarray(np.broadcast_to(cv, outputs[0].shape)
                                            .astype(outputs[0].dtype))
+        # float32 with a constant B: the packed SGEMM kernel (session threads), C folded
+        # into a per-column or per-row bias when it is one, else copied in and accumulated
+        if _G is not None and self._b is not None and not self.transA and \
+                inputs[0].dtype == F32 and self._b.dtype == F32 and outputs[0].size:
+            m, n = outputs[0].shape
+            bias, axis, full = None, 1, None
+            if self._c is not None:
+                cs = tuple(c.shape)
+                if len(cs) <= 1 and (not cs or cs[0] in (1, n)) or cs == (1, n) or cs == (1, 1):
+                    bias = np.ascontiguousarray(self._c[0], F32)
+                elif cs == (m, 1):
+                    bias, axis = np.ascontiguousarray(self._c[:, 0], F32), 0
+                else:
+                    full = self._c
+            elif c is not None and c.value is None and self.beta != 0.0:
+                return          # runtime C: numpy path
+            self._packed = (_G.pack_b(self._b), bias, axis, full)
 
     def compute(self, xs, ys, scratch=()):
         a = xs[0].T if self.transA else xs[0]
@@ -73,6 +114,9 @@ class Gemm(Op):
             y += (xs[2] * xs[2].dtype.type(self.beta)).astype(y.dtype, copy=False)
 
     def bind(self, xs, ys, scratch=()):
+        if self._packed is not None and xs[0].flags.c_contiguous:
+            pb, bias, axis, full = self._packed
+            return _packed_gemm_step(xs[0], pb, ys[0], bias, axis, False, full, self.n_threads)
         if self._b is not None:
             a = xs[0].T if self.transA else xs[0]
             b, y, c, mm = self._b, ys[0], self._c, np.matmul
@@ -109,6 +153,13 @@ class MatMul(Op):
             del shape[-1]
         return [TensorInfo(tuple(shape), a.dtype)]
 
+    def prepare(self, inputs, outputs):
+        a, b, y = inputs[0], inputs[1], outputs[0]
+        self._pb = None
+        if _G is not None and b.value is not None and len(b.shape) == 2 and len(a.shape) >= 2 \
+                and a.dtype == F32 and b.dtype == F32 and y.size:
+            self._pb = _G.pack_b(np.ascontiguousarray(b.value))
+
     def compute(self, xs, ys, scratch=()):
         if xs[0].ndim >= 2 and xs[1].ndim >= 2:
             np.matmul(xs[0], xs[1], out=ys[0])
@@ -117,6 +168,11 @@ class MatMul(Op):
 
     def bind(self, xs, ys, scratch=()):
         a, b, y = xs[0], xs[1], ys[0]
+        if self._pb is not None and a.flags.c_contiguous:
+            # [..., M, K] @ B[K, N] is one [prod(...) * M, K] @ [K, N] product
+            return _packed_gemm_step(a.reshape(-1, a.shape[-1]), self._pb,
+                                     y.reshape(-1, y.shape[-1]), None, 1, False, None,
+                                     self.n_threads)
         if a.ndim >= 2 and b.ndim >= 2:
             mm = np.matmul
             return lambda: mm(a, b, out=y)
