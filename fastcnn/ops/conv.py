@@ -36,6 +36,7 @@ from typing import Callable, List, Optional
 import numpy as np
 
 from ..runtime.threads import threads_for
+from .attrs import int_attr
 from .base import Op, TensorInfo, optional
 from .conv_util import (Epilogue, Window, WindowAttrs, check_float, compute_dtype, converting,
                         parse_epilogue)
@@ -230,10 +231,7 @@ class Conv(Op):
 
     def setup(self):
         self.win_attrs = WindowAttrs(self, kernel_required=False)
-        group = self.attr("group", 1)
-        if not isinstance(group, int) or group < 1:
-            raise self.error(f"group must be a positive integer, got {group!r}")
-        self.group = group
+        self.group = int_attr(self, "group", 1, lo=1)
         self.epilogue = parse_epilogue(self)
         n_in = len(self.node.inputs)
         if n_in < 2:

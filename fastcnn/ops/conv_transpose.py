@@ -28,6 +28,7 @@ from typing import Optional
 import numpy as np
 
 from ..runtime.threads import threads_for
+from .attrs import int_attr
 from .base import Op, TensorInfo, optional
 from .conv import apply_epilogue
 from .conv_util import (Epilogue, Window, WindowAttrs, _ints, check_float, compute_dtype,
@@ -45,10 +46,7 @@ except ImportError:
 class ConvTranspose(Op):
     def setup(self):
         self.win_attrs = WindowAttrs(self, kernel_required=False)
-        group = self.attr("group", 1)
-        if not isinstance(group, int) or group < 1:
-            raise self.error(f"group must be a positive integer, got {group!r}")
-        self.group = group
+        self.group = int_attr(self, "group", 1, lo=1)
         self.output_padding = _ints(self, "output_padding", self.attr("output_padding"))
         self.output_shape = _ints(self, "output_shape", self.attr("output_shape"))
         if self.output_padding is not None and any(p < 0 for p in self.output_padding):

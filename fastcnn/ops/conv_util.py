@@ -24,6 +24,8 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .attrs import flag_attr
+
 AUTO_PADS = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
 
 
@@ -85,7 +87,7 @@ class WindowAttrs:
         self.strides = _ints(op, "strides", op.attr("strides"))
         self.pads = _ints(op, "pads", op.attr("pads"))
         self.dilations = _ints(op, "dilations", op.attr("dilations")) if allow_dilations else None
-        self.ceil_mode = bool(op.attr("ceil_mode", 0)) if allow_ceil else False
+        self.ceil_mode = bool(flag_attr(op, "ceil_mode", 0)) if allow_ceil else False
         if self.kernel_shape is not None:
             if len(self.kernel_shape) == 0:
                 raise op.error("kernel_shape is empty")
@@ -250,8 +252,11 @@ def parse_epilogue(op, n_out_channels: Optional[int] = None) -> Epilogue:
                        f"{sorted(k for k in ACTIVATIONS if k)}")
     kind, defaults = ACTIVATIONS[name]
     params = op.attr("fastcnn_activation_params", None)
+    if params is not None and (not isinstance(params, (list, tuple)) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in params)):
+        raise op.error(f"fastcnn_activation_params must be a list of floats, got {params!r}")
     params = list(defaults) if params is None else [float(v) for v in params]
-    residual = bool(op.attr("fastcnn_residual", 0))
+    residual = bool(flag_attr(op, "fastcnn_residual", 0))
     slope = None
     if kind == 10:
         if not params:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..runtime.threads import threads_for
+from .attrs import flag_attr
 from .base import Op, TensorInfo
 from .conv_util import Window, WindowAttrs, check_float, compute_dtype, converting
 from .registry import register
@@ -134,10 +135,7 @@ class MaxPool(_WindowPool):
 
     def setup(self):
         super().setup()
-        so = self.attr("storage_order", 0)
-        if so not in (0, 1):
-            raise self.error(f"storage_order must be 0 (row major) or 1 (column major), got {so!r}")
-        self.storage_order = int(so)
+        self.storage_order = flag_attr(self, "storage_order", 0)   # 1: column major
         if len(self.node.outputs) > 2:
             raise self.error(f"MaxPool has at most 2 outputs, got {len(self.node.outputs)}")
         if len(self.node.outputs) == 2 and self.node.outputs[1] and self.opset < 8:
@@ -155,15 +153,13 @@ class MaxPool(_WindowPool):
 class AveragePool(_WindowPool):
     def setup(self):
         super().setup()
-        cip = self.attr("count_include_pad", 0)
-        if cip not in (0, 1):
-            raise self.error(f"count_include_pad must be 0 or 1, got {cip!r}")
+        cip = flag_attr(self, "count_include_pad", 0)
         self.mode = MODE_AVG_INCLUDE if cip else MODE_AVG_EXCLUDE
 
 
 def _parse_p(op):
     p = op.attr("p", 2)
-    if not isinstance(p, (int, float)) or p <= 0 or p != p:
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 < p < float("inf"):
         raise op.error(f"p must be a positive number, got {p!r}")
     return float(p)
 

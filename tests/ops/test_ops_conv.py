@@ -410,3 +410,47 @@ def test_conv_float16_runs_in_float32(residual):
     if residual:
         r = r + z.astype(np.float32)
     np.testing.assert_allclose(y.astype(np.float32), np.maximum(r, 0), rtol=2e-3, atol=2e-3)
+
+
+MY_OPS = ["Conv", "ConvTranspose", "MaxPool", "AveragePool", "LpPool", "GlobalAveragePool",
+          "GlobalMaxPool", "GlobalLpPool"]
+
+
+@pytest.mark.parametrize("op", MY_OPS)
+def test_schema_bad_attributes_never_crash(op):
+    """Every schema attribute set to wrong-typed or out-of-range values: a valid result or a
+    FastCNNError naming the node, never a bare Python exception."""
+    import warnings
+
+    from onnx import AttributeProto, defs
+
+    from fastcnn.errors import FastCNNError
+
+    bad = {AttributeProto.INT: [-5, 10 ** 12, 3, 0], AttributeProto.FLOAT: [float("nan"), -1.0],
+           AttributeProto.INTS: [[], [10 ** 9], [-7, 0], [2, 2], [0, 0, 0, 0]],
+           AttributeProto.STRING: ["bogus", "", "SAME_UPPER", "VALID"]}
+    wrong = ["str", [1, 2], 2.5, 7]
+    rng = np.random.default_rng(0)
+    x = rng.random((2, 4, 5, 6)).astype(np.float32)
+    w = rng.random((4, 2, 3, 3)).astype(np.float32)
+    for opset in (7, 11, 18, 19):
+        try:
+            sch = defs.get_schema(op, opset)
+        except Exception:
+            continue
+        ins = [x] + ([w] if op.startswith("Conv") else [])
+        names = [f"i{k}" for k in range(len(ins))]
+        for name, a in sch.attributes.items():
+            for v in bad.get(a.type, []) + wrong:
+                try:
+                    node = helper.make_node(op, names, ["y"], name="n0", **{name: v})
+                except Exception:
+                    continue
+                m = make_model([node], [(n, F, list(t.shape)) for n, t in zip(names, ins)],
+                               [("y", F, None)], opset=opset)
+                try:
+                    with np.errstate(all="ignore"), warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        fastcnn.InferenceSession(m, num_threads=2).run(None, dict(zip(names, ins)))
+                except FastCNNError as e:
+                    assert "n0" in str(e), str(e)
