@@ -129,6 +129,8 @@ class ConvTranspose(Op):
             raise self.shape_error(f"W has rank {len(w.shape)} (shape {list(w.shape)}) but X has "
                                    f"rank {len(x.shape)}")
         N, C = (int(v) for v in x.shape[:2])
+        if any(int(d) <= 0 for d in x.shape[2:]):
+            raise self.shape_error(f"X has an empty spatial dim (shape {list(x.shape)})")
         G = self.group
         if int(w.shape[0]) != C:
             raise self.shape_error(f"channel mismatch: X has {C} channels but W (shape "
@@ -194,7 +196,7 @@ class ConvTranspose(Op):
         w3 = self.w3
         x4 = x.reshape(N, G, Cg, P)
         y5 = y.reshape((N, self.M) + w3.out_spatial)
-        y3 = y.reshape(N, self.M, -1)
+        y3 = y.reshape(N, self.M, int(np.prod(w3.out_spatial)))
         col = scratch[0]
         colg = col.reshape(G, Mg * K, P)
         wt_const, b_const, has_bias = self.wt, self.b, self.has_bias

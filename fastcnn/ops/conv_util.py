@@ -130,6 +130,9 @@ class WindowAttrs:
         n = len(in_spatial)
         if n < 1:
             raise op.shape_error("input has no spatial dimensions")
+        if any(int(d) <= 0 for d in in_spatial):
+            raise op.shape_error(f"input has an empty spatial dim (spatial shape "
+                                 f"{list(in_spatial)})")
         self.check_rank(n)
         if kernel is None:
             kernel = self.kernel_shape

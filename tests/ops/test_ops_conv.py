@@ -454,3 +454,12 @@ def test_schema_bad_attributes_never_crash(op):
                         fastcnn.InferenceSession(m, num_threads=2).run(None, dict(zip(names, ins)))
                 except FastCNNError as e:
                     assert "n0" in str(e), str(e)
+
+
+def test_conv_empty_batch_and_empty_spatial():
+    w = np.ones((4, 3, 3, 3), np.float32)
+    y = fastcnn.InferenceSession(conv_model((0, 3, 5, 5), w)).run(
+        None, {"X": np.ones((0, 3, 5, 5), np.float32)})[0]
+    assert y.shape == (0, 4, 3, 3)
+    with pytest.raises(InvalidGraphError, match="conv0.*empty"):
+        fastcnn.InferenceSession(conv_model((2, 3, 0, 5), w, None, dict(pads=[1, 1, 1, 1])))

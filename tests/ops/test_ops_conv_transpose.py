@@ -257,3 +257,12 @@ def test_conv_transpose_float16():
     assert y.dtype == np.float16
     r = R.conv_transpose(x.astype(np.float32), w.astype(np.float32), None, [2, 2], [1, 1, 1, 1])
     np.testing.assert_allclose(y.astype(np.float32), r, rtol=3e-3, atol=3e-3)
+
+
+def test_empty_batch_and_empty_spatial():
+    w = np.ones((3, 2, 3, 3), np.float32)
+    y = fastcnn.InferenceSession(ct_model((0, 3, 5, 5), w)).run(
+        None, {"X": np.ones((0, 3, 5, 5), np.float32)})[0]
+    assert y.shape == (0, 2, 7, 7)
+    with pytest.raises(InvalidGraphError, match="ct0.*empty"):
+        fastcnn.InferenceSession(ct_model((2, 3, 0, 5), w))
