@@ -38,13 +38,14 @@ PAIRS: Dict[Tuple[str, str, int], dict] = {}
 SESSION_STATS: list = []
 
 
-@functools.lru_cache(maxsize=None)
+# tests run model by model (runtime and threads vary fastest): keep a few sessions only
+@functools.lru_cache(maxsize=4)
 def _fastcnn_session(key, threads):
     model = _MODELS[key]
     return B.fastcnn_session(model, threads)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=4)
 def _ort_session(key, threads):
     return B.ort_session(_MODELS[key], threads)
 

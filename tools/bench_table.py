@@ -65,6 +65,13 @@ def measure(models, threads, batches, seconds, warmup, session_stats=False, log=
     return rows, stats, machine
 
 
+def _short(err: str, n: int = 200) -> str:
+    """One line: the error without onnxruntime-style supported-op lists, cut to n chars."""
+    text = err.split("Supported ops:")[0]
+    text = " ".join(x.strip() for x in text.splitlines() if x.strip())
+    return (text[:n - 1] + "…" if len(text) > n else text).replace("|", "/")
+
+
 def markdown(rows, stats, machine, seconds) -> str:
     peaks = ", ".join(f"{t} thread{'s' if t != '1' else ''}: {_f(p, '.0f')}"
                       for t, p in machine["peak_gflops"].items())
@@ -89,8 +96,7 @@ def markdown(rows, stats, machine, seconds) -> str:
         gm = math.exp(sum(map(math.log, ratios)) / len(ratios))
         out += ["", f"Geometric mean fastcnn/ORT over {len(ratios)} configurations: "
                     f"**{gm:.2f}×**."]
-    missing = sorted({(r["model"], " ".join(x.strip() for x in r["error"].splitlines()[:4])[:200])
-                      for r in rows if r["error"]})
+    missing = sorted({(r["model"], _short(r["error"])) for r in rows if r["error"]})
     if missing:
         out += ["", "Not yet runnable by fastcnn: " +
                 "; ".join(f"{m} ({e})" for m, e in missing) + "."]
@@ -99,7 +105,8 @@ def markdown(rows, stats, machine, seconds) -> str:
                 "|---|---|---:|---:|---:|"]
         for s in stats:
             if "error" in s:
-                out.append(f"| {s['model']} | {s['runtime']} | — | — | — |")
+                out.append(f"| {s['model']} | {s['runtime']} | failed: {_short(s['error'], 80)} "
+                           "| — | — |")
             else:
                 out.append(f"| {s['model']} | {s['runtime']} | {s['create_ms']:.1f} | "
                            f"{s['first_run_ms']:.1f} | {s['peak_rss_mb']:.0f} |")
