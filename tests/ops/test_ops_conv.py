@@ -176,13 +176,26 @@ def _act(name, y, params):
         return np.tanh(y)
     if name == "Elu":
         return np.where(y >= 0, y, params[0] * np.expm1(y))
+    if name == "Silu":
+        return y / (1 + np.exp(-y))
+    if name == "Mish":
+        return y * np.tanh(np.log1p(np.exp(y)))
+    if name == "Gelu":
+        from math import erf, sqrt
+        return 0.5 * y * (1 + np.vectorize(erf)(y / sqrt(2)))
+    if name == "PRelu":
+        s = np.broadcast_to(np.asarray(params), (y.shape[1],)).reshape(1, -1, 1, 1)
+        return np.where(y >= 0, y, y * s)
     raise AssertionError(name)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("act,params", [("Relu", []), ("Clip", [-0.5, 1.5]), ("LeakyRelu", [0.1]),
                                         ("HardSigmoid", [0.2, 0.5]), ("HardSwish", []),
-                                        ("Sigmoid", []), ("Tanh", []), ("Elu", [0.7])])
+                                        ("Sigmoid", []), ("Tanh", []), ("Elu", [0.7]),
+                                        ("Silu", []), ("Mish", []), ("Gelu", []),
+                                        ("PRelu", [0.25]),
+                                        ("PRelu", [0.1, -0.2, 0.3, 0.4, 0.5, 0.6])])
 @pytest.mark.parametrize("residual", [False, True])
 def test_conv_fused_epilogue(act, params, residual, dtype):
     rng = np.random.default_rng(5)
