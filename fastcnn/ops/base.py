@@ -26,10 +26,20 @@ from ..errors import InvalidGraphError, ShapeError, node_error
 
 @dataclass
 class TensorInfo:
-    """What the planner knows about a value: shape, dtype, and its value if constant."""
+    """What the planner knows about a value: shape, dtype, and its value if constant.
+
+    `layout` is 0 for plain NCHW (ONNX's layout) or a block size B for the
+    channel-blocked layout, whose buffer has the *physical* shape
+    [N, ceil(C/B), *spatial, B] while `shape` stays the logical ONNX shape.
+    """
     shape: Tuple[int, ...]
     dtype: np.dtype
     value: Optional[np.ndarray] = None
+    layout: int = 0
+
+    @property
+    def physical_shape(self) -> Tuple[int, ...]:
+        return physical_shape(self.shape, self.layout)
 
     @property
     def is_const(self) -> bool:
@@ -45,6 +55,14 @@ class TensorInfo:
         return TensorInfo(tuple(int(d) for d in arr.shape), arr.dtype, arr)
 
 
+def physical_shape(shape, layout: int) -> Tuple[int, ...]:
+    """Buffer shape of a value of logical `shape` in `layout` (see TensorInfo)."""
+    if not layout:
+        return tuple(shape)
+    n, c = shape[0], shape[1]
+    return (n, -(-c // layout)) + tuple(shape[2:]) + (layout,)
+
+
 class Op:
     """Base class of every op.  Subclasses override what they need."""
 
@@ -54,6 +72,11 @@ class Op:
     is_view = False
     #: outputs computed at plan time from input shapes alone (Shape, Size)
     shape_only = False
+    #: elementwise op that computes correctly on channel-blocked buffers when all
+    #: its operands share the layout; the planner then hands it *physical* infos
+    #: and arrays.  Only ops that map finite values to finite values qualify
+    #: (padding lanes must stay finite: they meet zero weights in the next conv).
+    layout_agnostic = False
 
     def __init__(self, node, opset: int):
         self.node = node
@@ -80,6 +103,16 @@ class Op:
 
     def prepare(self, inputs, outputs) -> None:
         """Choose the algorithm and prepack constants (override)."""
+
+    def layouts(self, inputs: List[Optional[TensorInfo]], block: int):
+        """Layout negotiation for layout-aware ops (Conv, pools, Concat, ...).
+
+        `inputs` carry their current `layout`.  Return None to run in plain
+        NCHW, or (input layouts wanted, output layouts): the planner inserts
+        reorders where an input's layout differs (constant inputs are left
+        alone) and passes logical infos with `layout` set to `prepare`.
+        """
+        return None
 
     def scratch(self, inputs, outputs) -> List[Tuple[Tuple[int, ...], np.dtype]]:
         return []

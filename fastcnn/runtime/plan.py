@@ -20,7 +20,9 @@ import numpy as np
 from .._kernels.executor import Program
 from ..errors import InvalidGraphError, ShapeError, UnsupportedOpError, node_error
 from ..ops import lookup, supported_ops
+from ..ir.graph import Node
 from ..ops.base import TensorInfo
+from .layout import BLOCK, Reorder, agnostic_layouts, blocked_const, physical
 from .memory import Buffer, plan_offsets
 
 MAX_ELEMENTS = 1 << 34   # refuse any planned tensor above 16 Gi elements
@@ -55,8 +57,10 @@ class Step:
 
 
 class Plan:
-    def __init__(self, graph, input_shapes: Dict[str, Tuple[int, ...]], n_threads: int = 1):
+    def __init__(self, graph, input_shapes: Dict[str, Tuple[int, ...]], n_threads: int = 1,
+                 blocked: bool = True):
         self.graph = graph
+        self.blocked = blocked and BLOCK > 0
         self.n_threads = n_threads
         self.input_names = [v.name for v in graph.inputs]
         self.output_names = graph.output_names()
@@ -66,6 +70,8 @@ class Plan:
         for v in graph.inputs:
             infos[v.name] = TensorInfo(tuple(input_shapes[v.name]), v.dtype)
         self.steps: List[Step] = []
+        self.infos = infos
+        self._converted: Dict[Tuple[str, int], str] = {}
         for node in graph.nodes:
             op = make_op(node, graph)
             op.n_threads = n_threads
@@ -97,23 +103,78 @@ class Plan:
                     if name and o is not None:
                         infos[name] = o
                 continue
-            op.prepare(ins, outs)
-            for name, o in zip(node.outputs, outs):
-                if name:
-                    if o is None:
-                        raise node_error(node, f"no shape inferred for output '{name}'")
-                    infos[name] = TensorInfo(o.shape, o.dtype)
-            scratch = [(tuple(s), np.dtype(d)) for s, d in op.scratch(ins, outs)]
-            self.steps.append(Step(op, node, list(node.inputs), list(node.outputs), ins,
-                                   [infos[n] if n else None for n in node.outputs], scratch))
+            self._place(op, node, ins, outs)
         self.infos = infos
         for name in self.output_names:
             if name not in infos:
                 raise InvalidGraphError(f"graph output '{name}' is never computed")
+        # graph outputs leave in plain NCHW
+        self.output_values = [self._in_layout(n, 0) for n in self.output_names]
         self._plan_memory()
         self._lock = threading.Lock()
         self._pool: List["_Bound"] = []
         self._pool.append(_Bound(self))   # pre-faulted at prepare time
+
+    # -- layouts ------------------------------------------------------------------------
+    def _place(self, op, node, ins, outs):
+        """Negotiate layouts, insert reorders, prepare the op and append its step."""
+        infos = self.infos
+        block = BLOCK if self.blocked else 0
+        neg = op.layouts(ins, block) if block else None
+        agnostic = False
+        if neg is None and op.layout_agnostic and block:
+            neg = agnostic_layouts(op, ins, outs, block)
+            agnostic = neg is not None
+        n_in, n_out = len(ins), len(outs)
+        want_in, out_l = neg if neg is not None else ([0] * n_in, [0] * n_out)
+        names = list(node.inputs)
+        for k, name in enumerate(names):
+            if not name or ins[k] is None:
+                continue
+            if ins[k].is_const:
+                if agnostic and want_in[k] == 0 and block:
+                    ref = next(o for o in outs if o is not None)
+                    value = blocked_const(ins[k].value, len(ref.shape), ref.shape[1], block)
+                    cname = f"{name}@const_b{block}_{node.name}"
+                    infos[cname] = TensorInfo(tuple(value.shape), value.dtype, value, block)
+                    names[k], ins[k] = cname, infos[cname]
+                continue
+            if ins[k].layout != want_in[k]:
+                names[k] = self._in_layout(name, want_in[k])
+                ins[k] = infos[names[k]]
+        outs = [None if o is None else TensorInfo(o.shape, o.dtype, None, l)
+                for o, l in zip(outs, out_l)]
+        if agnostic:
+            p_ins = [None if x is None else (x if x.is_const else physical(x)) for x in ins]
+            p_outs = [None if o is None else physical(o) for o in outs]
+        else:
+            p_ins, p_outs = ins, outs
+        op.prepare(p_ins, p_outs)
+        for name, o in zip(node.outputs, outs):
+            if name:
+                if o is None:
+                    raise node_error(node, f"no shape inferred for output '{name}'")
+                infos[name] = o
+        scratch = [(tuple(sh), np.dtype(d)) for sh, d in op.scratch(p_ins, p_outs)]
+        self.steps.append(Step(op, node, names, list(node.outputs), ins,
+                               [infos[n] if n else None for n in node.outputs], scratch))
+
+    def _in_layout(self, name: str, layout: int) -> str:
+        """The value `name` in `layout`, adding one shared reorder step if needed."""
+        info = self.infos[name]
+        if info.layout == layout or info.is_const:
+            return name
+        key = (name, layout)
+        if key not in self._converted:
+            new = f"{name}@{'b%d' % layout if layout else 'nchw'}"
+            node = Node("Reorder", new, [name], [new])
+            op = Reorder(node, layout, self.n_threads)
+            op.logical = info.shape
+            out = TensorInfo(info.shape, info.dtype, None, layout)
+            self.infos[new] = out
+            self.steps.append(Step(op, node, [name], [new], [info], [out], []))
+            self._converted[key] = new
+        return self._converted[key]
 
     # -- memory -------------------------------------------------------------------------
     def _plan_memory(self):
@@ -125,15 +186,18 @@ class Plan:
             for i in st.inputs:
                 if i and i not in const:
                     last_use[i] = s
-        for name in self.output_names:
+        for name in self.output_values:
             last_use[name] = n_steps          # read by the final copy-out
         storage: Dict[str, int] = {}          # value -> buffer index
         buffers: List[Buffer] = []
         members: List[List[str]] = []
 
-        def new_buffer(name, first):
+        def nbytes(name):
             info = infos[name]
-            buffers.append(Buffer(info.size * info.dtype.itemsize, first, first))
+            return int(np.prod(info.physical_shape, dtype=np.int64)) * info.dtype.itemsize
+
+        def new_buffer(name, first):
+            buffers.append(Buffer(nbytes(name), first, first))
             members.append([name])
             storage[name] = len(buffers) - 1
 
@@ -152,12 +216,11 @@ class Plan:
                     cand = st.inputs[op.inplace[k]] if op.inplace[k] < len(st.inputs) else ""
                     if cand and cand not in const and cand in storage:
                         b = storage[cand]
-                        same = (infos[cand].size * infos[cand].dtype.itemsize ==
-                                infos[name].size * infos[name].dtype.itemsize)
+                        same = nbytes(cand) == nbytes(name)
                         dies = all(last_use.get(m, -1) <= s for m in members[b])
                         only_once = st.inputs.count(cand) == 1
-                        if same and dies and only_once and name not in self.output_names \
-                                and cand not in self.output_names:
+                        if same and dies and only_once and name not in self.output_values \
+                                and cand not in self.output_values:
                             src = cand
                 if src is not None:
                     b = storage[src]
@@ -182,8 +245,9 @@ class Plan:
     def view(self, arena: np.ndarray, name: str) -> np.ndarray:
         info = self.infos[name]
         b = self.buffers[self.storage[name]]
-        n = info.size
-        return np.frombuffer(arena, info.dtype, n, b.offset).reshape(info.shape)
+        shape = info.physical_shape
+        n = int(np.prod(shape, dtype=np.int64))
+        return np.frombuffer(arena, info.dtype, n, b.offset).reshape(shape)
 
     # -- running ------------------------------------------------------------------------
     def run(self, feeds: Sequence[np.ndarray], wanted: Optional[Sequence[int]] = None,
@@ -225,7 +289,7 @@ class _Bound:
                   for shape, dt, b in st.scratch]
             calls.append(st.op.bind(xs, ys, sc))
         self.program = Program(calls)
-        self.outputs = [get(n) for n in plan.output_names]
+        self.outputs = [get(n) for n in plan.output_values]
 
     def run(self, feeds, wanted, profile):
         for dst, src in zip(self.inputs, feeds):
