@@ -415,7 +415,7 @@ def profile_nodes(sess, feeds, runs: int, flops_by_node: Dict[str, float],
     per_run: List[List[float]] = []
     steps = None
     clock = time.perf_counter
-    whole, cover = [], []
+    whole, cover, outside = [], [], []
     for _ in range(max(1, runs)):
         t0 = clock()
         _, prof = sess.run_profiled(feeds)
@@ -426,6 +426,7 @@ def profile_nodes(sess, feeds, runs: int, flops_by_node: Dict[str, float],
         dts = [dt for _, dt in prof]
         per_run.append(dts)
         cover.append(sum(dts) / dt_run if dt_run > 0 else 0.0)
+        outside.append((dt_run - sum(dts)) / max(1, len(dts)))
     n = len(per_run)
     arr = np.asarray(per_run, np.float64).reshape(n, len(steps or [])) * 1e3
     med = np.median(arr, axis=0) if arr.size else np.zeros(0)
@@ -452,7 +453,7 @@ def profile_nodes(sess, feeds, runs: int, flops_by_node: Dict[str, float],
             "coverage": float(np.median(cover)), "plain_p50_ms": plain_p50_ms,
             "runs": n, "n_steps": len(rows),
             # what the run costs beyond the steps (feed/output copies, loop, timer calls)
-            "outside_steps_us_per_step": 1e3 * max(0.0, whole_ms - total) / max(1, len(rows))}
+            "outside_steps_us_per_step": 1e6 * float(np.median(outside)) if outside else 0.0}
 
 
 # ---------------------------------------------------------------------------------------
@@ -572,6 +573,17 @@ def _f(v, fmt):
     return "-" if v is None else format(v, fmt)
 
 
+def _fused_label(node: str, fused: Sequence[str]) -> str:
+    """'layer1.0.conv1.conv' + ['layer1.0.conv1.bn', 'Relu_3'] → 'layer1.0.conv1.conv+bn+Relu_3'."""
+    head = node.rsplit(".", 1)[0] + "." if "." in node else None
+    extra = []
+    for f in fused:
+        if f == node:
+            continue
+        extra.append(f[len(head):] if head and f.startswith(head) else f)
+    return node + "".join("+" + e for e in extra)
+
+
 def format_report(res: dict, top: int = 15) -> str:
     lines = [f"model: {res['model']}"]
     for b, shp in res["inputs"].items():
@@ -610,13 +622,12 @@ def format_report(res: dict, top: int = 15) -> str:
         if cov and abs(1 - cov) > PROFILE_TOLERANCE:
             lines.append(f"  note: node times miss the whole run by more than "
                          f"{100 * PROFILE_TOLERANCE:.0f}% (feed/output copies, executor cost)")
-        lines.append(f"  {'node (+fused)':32s} {'op':18s} {'out shape':18s} {'ms':>8s} {'share':>6s} "
+        lines.append(f"  {'node (+fused)':44s} {'op':14s} {'out shape':18s} {'ms':>8s} {'share':>6s} "
                      f"{'GFLOP/s':>8s}")
         for row in p["nodes"][:top]:
-            extra = [f for f in row["fused"] if f != row["node"]]
-            nm = row["node"] + ("+" + "+".join(extra) if extra else "")
+            nm = _fused_label(row["node"], row["fused"])
             shp = "x".join(map(str, row["shape"])) if row["shape"] else "?"
-            lines.append(f"  {nm[:32]:32s} {row['op_type'][:18]:18s} {shp[:18]:18s} "
+            lines.append(f"  {nm[:44]:44s} {row['op_type'][:14]:14s} {shp[:18]:18s} "
                          f"{row['ms']:8.3f} {100 * row['share']:5.1f}% "
                          f"{_f(row['gflops'], '8.2f')}")
         if len(p["nodes"]) > top:

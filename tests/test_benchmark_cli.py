@@ -165,3 +165,10 @@ def test_bench_table_writes_between_markers(tmp_path, capsys):
                      "--readme", str(bare)]) == 0
     assert bare.read_text() == "# nothing\n"
     assert "| tiny | 1 | 1 |" in capsys.readouterr().out
+
+
+def test_fused_label():
+    assert benchmark._fused_label("layer1.0.conv1.conv",
+                                  ["layer1.0.conv1.conv", "layer1.0.conv1.bn", "Relu_3"]) == \
+        "layer1.0.conv1.conv+bn+Relu_3"
+    assert benchmark._fused_label("conv", []) == "conv"
