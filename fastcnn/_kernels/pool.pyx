@@ -336,3 +336,85 @@ def pool_3d(const real[:, :, :, ::1] x, real[:, :, :, ::1] y, indices, kernel, s
     with nogil:
         pool_3d_c(&x[0, 0, 0, 0], &y[0, 0, 0, 0], ip, x.shape[0], in_sp, out_sp, k, s, pb, pe,
                   d, mode, p, storage_order, n_threads)
+
+
+# ---- native executor step (executor.pxd): C function + argument block, run without the GIL
+from libc.stdlib cimport malloc, free
+from fastcnn._kernels.executor cimport Call, call_fn, make_c_call
+
+ctypedef struct pool_args_t:
+    const void* x
+    void* y
+    long long* ind
+    long nc
+    long in_sp[3]
+    long out_sp[3]
+    long k[3]
+    long s[3]
+    long pb[3]
+    long pe[3]
+    long d[3]
+    int mode
+    double p
+    int storage_order
+    int n_threads
+    int is_double
+
+
+cdef void _pool_step(void* args) noexcept nogil:
+    cdef pool_args_t* a = <pool_args_t*>args
+    if a.nc == 0 or a.out_sp[0] * a.out_sp[1] * a.out_sp[2] == 0:
+        return
+    if a.is_double:
+        pool_3d_c(<const double*>a.x, <double*>a.y, a.ind, a.nc, a.in_sp, a.out_sp, a.k, a.s,
+                  a.pb, a.pe, a.d, a.mode, a.p, a.storage_order, a.n_threads)
+    else:
+        pool_3d_c(<const float*>a.x, <float*>a.y, a.ind, a.nc, a.in_sp, a.out_sp, a.k, a.s,
+                  a.pb, a.pe, a.d, a.mode, a.p, a.storage_order, a.n_threads)
+
+
+def pool_call(x, y, indices, kernel, strides, pads_begin, pads_end, dilations, int mode,
+              double p=2.0, int storage_order=0, int n_threads=1):
+    """pool_3d as a native executor step (same arguments; arrays checked here, once)."""
+    cdef cnp.ndarray xa = x
+    cdef cnp.ndarray ya = y
+    cdef cnp.ndarray ia
+    cdef int i
+    if xa.ndim != 4 or ya.ndim != 4 or xa.dtype != ya.dtype or \
+            xa.dtype not in (np.float32, np.float64) or \
+            not xa.flags.c_contiguous or not ya.flags.c_contiguous or \
+            not ya.flags.writeable or xa.shape[0] != ya.shape[0]:
+        raise ValueError("pool_call: x and y must be C-contiguous 4-D float32/float64 "
+                         "arrays of one dtype with the same N*C")
+    if mode < 0 or mode > 3:
+        raise ValueError("pool_call: mode must be 0..3")
+    cdef pool_args_t* a = <pool_args_t*>malloc(sizeof(pool_args_t))
+    if a == NULL:
+        raise MemoryError()
+    a.ind = NULL
+    if indices is not None:
+        ia = indices
+        if mode != 0 or ia.dtype != np.int64 or not ia.flags.c_contiguous or ia.ndim != 4 or \
+                ia.shape[0] != ya.shape[0] or ia.shape[1] != ya.shape[1] or \
+                ia.shape[2] != ya.shape[2] or ia.shape[3] != ya.shape[3]:
+            free(a)
+            raise ValueError("pool_call: indices must be a C-contiguous int64 array shaped "
+                             "like y (max pooling only)")
+        a.ind = <long long*>cnp.PyArray_DATA(ia)
+    a.x = cnp.PyArray_DATA(xa)
+    a.y = cnp.PyArray_DATA(ya)
+    a.nc = xa.shape[0]
+    for i in range(3):
+        a.in_sp[i] = xa.shape[1 + i]
+        a.out_sp[i] = ya.shape[1 + i]
+        a.k[i] = kernel[i]
+        a.s[i] = strides[i]
+        a.pb[i] = pads_begin[i]
+        a.pe[i] = pads_end[i]
+        a.d[i] = dilations[i]
+        if a.k[i] <= 0 or a.s[i] <= 0 or a.d[i] <= 0:
+            free(a)
+            raise ValueError("pool_call: kernel, strides and dilations must be positive")
+    a.mode, a.p, a.storage_order, a.n_threads = mode, p, storage_order, n_threads
+    a.is_double = xa.dtype == np.float64
+    return make_c_call(_pool_step, a, (x, y, indices))

@@ -100,6 +100,8 @@ class _Pool(Op):
             ind = ys[1].reshape((self.nc,) + w3.out_spatial)
         args = (w3.kernel, w3.strides, w3.pads_begin, w3.pads_end, w3.dilations, self.mode,
                 float(self.p), int(getattr(self, "storage_order", 0)), self.threads)
+        if hasattr(_k, "pool_call"):     # native executor step: no Python per run
+            return _k.pool_call(x4, y4, ind, *args)
         pool = _k.pool_3d
         return lambda: pool(x4, y4, ind, *args)
 

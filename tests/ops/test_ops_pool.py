@@ -330,3 +330,25 @@ def test_float16_pools(op):
     assert y.dtype == np.float16
     np.testing.assert_allclose(y.astype(np.float32), run_ort(m, x)[0].astype(np.float32),
                                rtol=2e-3, atol=2e-3)
+
+
+def test_pool_native_step_matches_def_kernel():
+    from fastcnn._kernels import pool as k
+    rng = np.random.default_rng(12)
+    for dt in (np.float32, np.float64):
+        x = rng.standard_normal((6, 3, 7, 8)).astype(dt)
+        geo = ((2, 3, 2), (1, 2, 2), (1, 1, 0), (0, 1, 1), (1, 1, 2))
+        for mode in range(4):
+            y1 = np.empty((6, 4, 4, 4), dt)
+            y2 = np.empty_like(y1)
+            i1 = np.empty(y1.shape, np.int64) if mode == 0 else None
+            i2 = np.empty(y1.shape, np.int64) if mode == 0 else None
+            k.pool_3d(x, y1, i1, *geo, mode, 3.0, 1, 2)
+            k.pool_call(x, y2, i2, *geo, mode, 3.0, 1, 2)()
+            np.testing.assert_array_equal(y1, y2)
+            if mode == 0:
+                np.testing.assert_array_equal(i1, i2)
+    with pytest.raises(ValueError):
+        k.pool_call(x, np.empty((5, 4, 4, 4)), None, *geo, 1)
+    with pytest.raises(ValueError):
+        k.pool_call(x, np.empty((6, 4, 4, 4)), np.empty((6, 4, 4, 4), np.int64), *geo, 1)
