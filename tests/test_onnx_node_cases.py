@@ -171,6 +171,45 @@ def test_node_case(case):
         run_case(case)
 
 
+#: older opsets the single-op cases are converted down to (onnx.version_converter), so the
+#: attribute-vs-input forms (Slice/Clip/TopK < 10 and 11, Split/Squeeze/Unsqueeze/ReduceSum
+#: < 13, Reduce*/Pad/Split < 18) run too
+OLDER_OPSETS = (10, 12, 17)
+#: the converter relabels Softmax-13 as -12 without rewriting the axis semantics
+#: (single axis vs coerce-to-2D), so the converted model means something else
+NOT_CONVERTIBLE = {"Softmax", "LogSoftmax", "Hardmax"}
+
+
+def _older_params():
+    out = []
+    for c, op in selected_cases():
+        if "_expanded" in c.name or op in NOT_CONVERTIBLE:
+            continue
+        v0 = _opset(c.model)
+        for t in OLDER_OPSETS:
+            if t < v0:
+                out.append(pytest.param(c, t, id=f"{c.name}@opset{t}"))
+    return out
+
+
+@pytest.mark.parametrize("case,target", _older_params())
+def test_node_case_older_opset(case, target):
+    """The case's model converted down to `target` must give the same outputs."""
+    if case.name in SKIPS:
+        pytest.skip(SKIPS[case.name])
+    from onnx import version_converter
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = version_converter.convert_version(case.model, target)
+        onnx.checker.check_model(model)
+    except Exception:
+        pytest.skip("onnx.version_converter cannot express this case at that opset")
+    older = type(case)(**{**case.__dict__, "model": model, "name": f"{case.name}@{target}"})
+    with np.errstate(all="ignore"):
+        run_case(older)
+
+
 def test_skip_list_is_current():
     """Every skip names a real case (stale entries are removed, not accumulated)."""
     names = {c.name for c in all_cases()}
@@ -197,8 +236,55 @@ def summary(verbose=False):
     return counts, failures
 
 
+def older_summary():
+    """{op: [passed, not convertible/skipped, failed]} over the down-converted cases."""
+    from onnx import version_converter
+    counts, failures = {}, []
+    for p in _older_params():
+        case, target = p.values
+        op = dict((c.name, o) for c, o in selected_cases())[case.name]
+        row = counts.setdefault(op, [0, 0, 0])
+        if case.name in SKIPS:
+            row[1] += 1
+            continue
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                model = version_converter.convert_version(case.model, target)
+            onnx.checker.check_model(model)
+        except Exception:
+            row[1] += 1
+            continue
+        try:
+            with np.errstate(all="ignore"):
+                run_case(type(case)(**{**case.__dict__, "model": model,
+                                       "name": f"{case.name}@{target}"}))
+            row[0] += 1
+        except Exception as e:  # noqa: BLE001
+            row[2] += 1
+            failures.append((f"{case.name}@opset{target}", op, f"{type(e).__name__}: {e}"[:300]))
+    return counts, failures
+
+
 def main(argv=None):
+    """Print passed/skipped/failed per op; `--older` also runs the down-converted cases."""
+    argv = sys.argv[1:] if argv is None else argv
     counts, failures = summary()
+    if "--older" in argv:
+        older, older_failures = older_summary()
+        print("Down-converted to opsets", OLDER_OPSETS, "(skipped = skip list or not convertible)")
+        _print_table(older)
+        failures += older_failures
+        print()
+    _print_table(counts)
+    if failures:
+        print("\nFailures:")
+        for name, op, msg in failures:
+            print(f"  {name} [{op}]: {msg}")
+    return 1 if failures else 0
+
+
+def _print_table(counts):
     tot = [0, 0, 0]
     print(f"{'op':32s} {'passed':>7s} {'skipped':>8s} {'failed':>7s}")
     for op in sorted(counts):
@@ -206,11 +292,6 @@ def main(argv=None):
         tot = [tot[0] + p, tot[1] + s, tot[2] + f]
         print(f"{op:32s} {p:7d} {s:8d} {f:7d}")
     print(f"{'TOTAL':32s} {tot[0]:7d} {tot[1]:8d} {tot[2]:7d}")
-    if failures:
-        print("\nFailures:")
-        for name, op, msg in failures:
-            print(f"  {name} [{op}]: {msg}")
-    return 1 if failures else 0
 
 
 if __name__ == "__main__":

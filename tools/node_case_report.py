@@ -1,6 +1,7 @@
 """Per-op summary of the ONNX backend node cases: passed / skipped / failed.
 
-    python tools/node_case_report.py
+    python tools/node_case_report.py            # the cases at their own opset
+    python tools/node_case_report.py --older    # also down-converted to opsets 10, 12, 17
 """
 import os
 import sys
