@@ -1,0 +1,183 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""DepthToSpace / SpaceToDepth (pixel shuffle / unshuffle) copy kernels, float32.
+
+Design: the unit of work is one row of the big (spatial) tensor, (n, c, y) with
+y = h*b + i; it interleaves (DepthToSpace) or de-interleaves (SpaceToDepth) the
+b rows small[n, chan(c, i, j), h, :] for j < b.  Rows are contiguous on the big
+side, so every thread writes (or reads) whole cache lines there; the small side
+is read (written) as b sequential streams.  b == 2 and b == 3 have unrolled
+bodies (the PixelShuffle x2/x3 heads); any b has a generic loop.  Parallel axis:
+the N*C*H*b rows, prange(schedule='static'); below SERIAL_ELEMENTS elements the
+calling thread does it all.  No allocation, GIL released.
+"""
+from cython.parallel cimport prange
+from libc.stdint cimport uintptr_t
+from libc.stdlib cimport malloc
+
+from fastcnn._kernels.executor cimport Call, call_fn, make_c_call
+
+SERIAL_ELEMENTS = 32768
+cdef Py_ssize_t _SERIAL = 32768
+MODES = dict(DCR=PS_DCR, CRD=PS_CRD)
+
+
+cdef inline Py_ssize_t _chan(Py_ssize_t c, Py_ssize_t i, Py_ssize_t j, Py_ssize_t C,
+                             Py_ssize_t b, int mode) noexcept nogil:
+    if mode == PS_CRD:
+        return c * b * b + i * b + j
+    return (i * b + j) * C + c
+
+
+cdef void _d2s_row(const float* small, float* big, Py_ssize_t row, Py_ssize_t C,
+                   Py_ssize_t H, Py_ssize_t W, Py_ssize_t b, int mode) noexcept nogil:
+    # row = (n*C + c)*H*b + y
+    cdef Py_ssize_t Hb = H * b
+    cdef Py_ssize_t y = row % Hb
+    cdef Py_ssize_t nc = row // Hb
+    cdef Py_ssize_t c = nc % C
+    cdef Py_ssize_t n = nc // C
+    cdef Py_ssize_t h = y // b, i = y % b, j, w
+    cdef Py_ssize_t plane = H * W
+    cdef const float* base = small + n * C * b * b * plane + h * W
+    cdef float* out = big + row * W * b
+    cdef const float* s0
+    cdef const float* s1
+    cdef const float* s2
+    if b == 2:
+        s0 = base + _chan(c, i, 0, C, b, mode) * plane
+        s1 = base + _chan(c, i, 1, C, b, mode) * plane
+        for w in range(W):
+            out[2 * w] = s0[w]
+            out[2 * w + 1] = s1[w]
+    elif b == 3:
+        s0 = base + _chan(c, i, 0, C, b, mode) * plane
+        s1 = base + _chan(c, i, 1, C, b, mode) * plane
+        s2 = base + _chan(c, i, 2, C, b, mode) * plane
+        for w in range(W):
+            out[3 * w] = s0[w]
+            out[3 * w + 1] = s1[w]
+            out[3 * w + 2] = s2[w]
+    else:
+        for j in range(b):
+            s0 = base + _chan(c, i, j, C, b, mode) * plane
+            for w in range(W):
+                out[w * b + j] = s0[w]
+
+
+cdef void _s2d_row(const float* big, float* small, Py_ssize_t row, Py_ssize_t C,
+                   Py_ssize_t H, Py_ssize_t W, Py_ssize_t b, int mode) noexcept nogil:
+    cdef Py_ssize_t Hb = H * b
+    cdef Py_ssize_t y = row % Hb
+    cdef Py_ssize_t nc = row // Hb
+    cdef Py_ssize_t c = nc % C
+    cdef Py_ssize_t n = nc // C
+    cdef Py_ssize_t h = y // b, i = y % b, j, w
+    cdef Py_ssize_t plane = H * W
+    cdef float* base = small + n * C * b * b * plane + h * W
+    cdef const float* src = big + row * W * b
+    cdef float* d0
+    cdef float* d1
+    cdef float* d2
+    if b == 2:
+        d0 = base + _chan(c, i, 0, C, b, mode) * plane
+        d1 = base + _chan(c, i, 1, C, b, mode) * plane
+        for w in range(W):
+            d0[w] = src[2 * w]
+            d1[w] = src[2 * w + 1]
+    elif b == 3:
+        d0 = base + _chan(c, i, 0, C, b, mode) * plane
+        d1 = base + _chan(c, i, 1, C, b, mode) * plane
+        d2 = base + _chan(c, i, 2, C, b, mode) * plane
+        for w in range(W):
+            d0[w] = src[3 * w]
+            d1[w] = src[3 * w + 1]
+            d2[w] = src[3 * w + 2]
+    else:
+        for j in range(b):
+            d0 = base + _chan(c, i, j, C, b, mode) * plane
+            for w in range(W):
+                d0[w] = src[w * b + j]
+
+
+cdef void depth_to_space_f32(const float* small, float* big, Py_ssize_t N, Py_ssize_t C,
+                             Py_ssize_t H, Py_ssize_t W, Py_ssize_t b, int mode,
+                             int n_threads) noexcept nogil:
+    cdef Py_ssize_t rows = N * C * H * b, r
+    if rows * W * b < _SERIAL or n_threads <= 1:
+        for r in range(rows):
+            _d2s_row(small, big, r, C, H, W, b, mode)
+    else:
+        for r in prange(rows, schedule='static', num_threads=n_threads):
+            _d2s_row(small, big, r, C, H, W, b, mode)
+
+
+cdef void space_to_depth_f32(const float* big, float* small, Py_ssize_t N, Py_ssize_t C,
+                             Py_ssize_t H, Py_ssize_t W, Py_ssize_t b, int mode,
+                             int n_threads) noexcept nogil:
+    cdef Py_ssize_t rows = N * C * H * b, r
+    if rows * W * b < _SERIAL or n_threads <= 1:
+        for r in range(rows):
+            _s2d_row(big, small, r, C, H, W, b, mode)
+    else:
+        for r in prange(rows, schedule='static', num_threads=n_threads):
+            _s2d_row(big, small, r, C, H, W, b, mode)
+
+
+# ---------------------------------------------------------------------------------------------
+# Python entry points: checked (arrays) for tests, and native executor steps (addresses).
+def depth_to_space(const float[:, :, :, ::1] small, float[:, :, :, ::1] big, Py_ssize_t b,
+                   int mode, int n_threads=1):
+    """big[N, C, H*b, W*b] = pixel-shuffle of small[N, C*b*b, H, W] (mode: MODES)."""
+    cdef Py_ssize_t N = small.shape[0], C = small.shape[1] // (b * b)
+    cdef Py_ssize_t H = small.shape[2], W = small.shape[3]
+    if b < 1 or small.shape[1] != C * b * b or big.shape[0] != N or big.shape[1] != C \
+            or big.shape[2] != H * b or big.shape[3] != W * b:
+        raise ValueError("depth_to_space: shapes do not match the blocksize")
+    if big.size == 0:
+        return
+    with nogil:
+        depth_to_space_f32(&small[0, 0, 0, 0], &big[0, 0, 0, 0], N, C, H, W, b, mode, n_threads)
+
+
+def space_to_depth(const float[:, :, :, ::1] big, float[:, :, :, ::1] small, Py_ssize_t b,
+                   int mode, int n_threads=1):
+    """small[N, C*b*b, H, W] = pixel-unshuffle of big[N, C, H*b, W*b] (mode: MODES)."""
+    cdef Py_ssize_t N = big.shape[0], C = big.shape[1]
+    cdef Py_ssize_t H = big.shape[2] // b if b > 0 else 0, W = big.shape[3] // b if b > 0 else 0
+    if b < 1 or big.shape[2] != H * b or big.shape[3] != W * b or small.shape[0] != N \
+            or small.shape[1] != C * b * b or small.shape[2] != H or small.shape[3] != W:
+        raise ValueError("space_to_depth: shapes do not match the blocksize")
+    if big.size == 0:
+        return
+    with nogil:
+        space_to_depth_f32(&big[0, 0, 0, 0], &small[0, 0, 0, 0], N, C, H, W, b, mode, n_threads)
+
+
+ctypedef struct ps_args_t:
+    const float* src
+    float* dst
+    Py_ssize_t N, C, H, W, b
+    int mode, n_threads
+
+
+cdef void _d2s_step(void* p) noexcept nogil:
+    cdef ps_args_t* a = <ps_args_t*>p
+    depth_to_space_f32(a.src, a.dst, a.N, a.C, a.H, a.W, a.b, a.mode, a.n_threads)
+
+
+cdef void _s2d_step(void* p) noexcept nogil:
+    cdef ps_args_t* a = <ps_args_t*>p
+    space_to_depth_f32(a.src, a.dst, a.N, a.C, a.H, a.W, a.b, a.mode, a.n_threads)
+
+
+def pixel_shuffle_call(bint to_space, uintptr_t src, uintptr_t dst, Py_ssize_t N, Py_ssize_t C,
+                       Py_ssize_t H, Py_ssize_t W, Py_ssize_t b, int mode, int n_threads, keep):
+    """A native executor step (unchecked addresses; `keep` holds the arrays alive).
+    to_space: DepthToSpace (src small, dst big); else SpaceToDepth (src big, dst small).
+    C is the big tensor's channel count, H, W the small tensor's spatial dims."""
+    cdef ps_args_t* a = <ps_args_t*>malloc(sizeof(ps_args_t))
+    if a == NULL:
+        raise MemoryError()
+    a.src, a.dst = <const float*>src, <float*>dst
+    a.N, a.C, a.H, a.W, a.b, a.mode, a.n_threads = N, C, H, W, b, mode, n_threads
+    return make_c_call(_d2s_step if to_space else _s2d_step, a, keep)
