@@ -239,8 +239,9 @@ cdef void conv_nchwc_exec(fc_conv_params *p, long N, int n_threads) noexcept nog
     cdef double flops
     cdef int nt = n_threads
     cdef unsigned int ftz = 0
+    cdef bint flat = rows == 1 and p.K == 1
     if seg > 256:
-        seg = 96
+        seg = _SEG
     nseg = (p.ow + seg - 1) // seg
     items = N * G * n_oct * rows * nseg
     flops = 2.0 * N * p.Mb * 8 * p.od * p.oh * p.ow * p.cbg * p.icb * p.K
@@ -249,14 +250,25 @@ cdef void conv_nchwc_exec(fc_conv_params *p, long N, int n_threads) noexcept nog
     with parallel(num_threads=nt):
         ftz = fastcnn_ftz_enter()
         for it in prange(items, schedule='static'):
-            s = it % nseg
-            rest = it // nseg
-            r = rest % rows
-            rest = rest // rows
-            t = rest % n_oct
-            rest = rest // n_oct
-            g = rest % G
-            n = rest // G
+            if flat:
+                # pointwise: oc tiles innermost, so one input segment stays in cache
+                t = it % n_oct
+                rest = it // n_oct
+                g = rest % G
+                rest = rest // G
+                s = rest % nseg
+                n = rest // nseg
+                r = 0
+            else:
+                # rows innermost: the oc tile's weights stay in cache, input rows slide
+                s = it % nseg
+                rest = it // nseg
+                r = rest % rows
+                rest = rest // rows
+                t = rest % n_oct
+                rest = rest // n_oct
+                g = rest % G
+                n = rest // G
             ocb0 = g * p.mbg + t * ocbm
             nocb = p.mbg - t * ocbm
             if nocb > ocbm:
@@ -280,6 +292,13 @@ cdef long _chunk_for(long ocbm, long K, long icb, long cbg, long l1_bytes) noexc
 
 
 _L1_CHUNK = [16384]
+cdef long _SEG = 96
+
+
+def _set_seg(long s):
+    """Tuning knob: pixels per row segment for long (flattened pointwise) rows."""
+    global _SEG
+    _SEG = s
 
 
 def _set_chunk_bytes(long b):

@@ -26,6 +26,11 @@
 #include "conv_nchwc_params.h"
 
 #define FC_MAX_ROWS 1024   /* max kd*kh */
+#define FC_PRAGMA_S(x) _Pragma(#x)
+#define FC_PRAGMA_X(x) FC_PRAGMA_S(x)
+#ifndef FC_IC_UNROLL
+#define FC_IC_UNROLL 8
+#endif
 
 /* portable */
 #define FC_SUF(name) name##_portable

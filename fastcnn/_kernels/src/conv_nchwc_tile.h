@@ -44,7 +44,7 @@
  * BLK=0: x is plain NCHW (icb channels, stride s_in).  first: start from 0
  * (else accumulate into y); last: apply the fused epilogue. */
 FC_ALWAYS_INLINE FC_TGT void FC_SUF(fc_conv_tile)(
-    const fc_conv_params *FC_RESTRICT p, const int OCB, const int P, const int BLK,
+    const fc_conv_params *FC_RESTRICT p, const int OCB, const int P, const int BLK, const int SW1,
     const float *FC_RESTRICT xg, const float *FC_RESTRICT wt, long wocb, long cb0, long cb1,
     const long *FC_RESTRICT rowoff, const long *FC_RESTRICT rowk, long nrows,
     long ix0, long kw0, long kw1, float *FC_RESTRICT yt, const float *FC_RESTRICT rt, long ys,
@@ -56,7 +56,7 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fc_conv_tile)(
     const long unit = BLK ? 8 : 1;
     const long icn = BLK ? 8 : p->icb;
     const long ics = BLK ? 1 : s_in;
-    const long pstep = p->sw * unit;
+    const long pstep = (BLK && SW1) ? 8 : p->sw * unit;   /* constant for unit stride */
     const long kstep = p->dw * unit;
     const long wk = icn * 8;          /* floats per kernel tap in the weights */
     const long wcb = p->K * wk;       /* floats per input-channel block */
@@ -82,7 +82,7 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fc_conv_tile)(
             for (kw = kw0; kw < kw1; kw++) {
                 const float *xp = xr + kw * kstep;
                 const float *wp = wr + kw * wk;
-                _Pragma("GCC unroll 8")
+                FC_PRAGMA_X(GCC unroll FC_IC_UNROLL)
                 for (ic = 0; ic < icn; ic++) {
                     VT wv[FC_OCB_MAX];
                     _Pragma("GCC unroll 8")
@@ -139,7 +139,7 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fc_conv_tile)(
 }
 
 #define FC_TILE_CASE(OCB_, P_, BLK_)                                                              \
-    FC_SUF(fc_conv_tile)(p, OCB_, P_, BLK_, xg, wt, wocb, cb0, cb1, rowoff, rowk, nrows, ix0, kw0, \
+    FC_SUF(fc_conv_tile)(p, OCB_, P_, BLK_, SW1_, xg, wt, wocb, cb0, cb1, rowoff, rowk, nrows, ix0, kw0, \
                          kw1, yt, rt, ys, first, last, bptr, sptr, oc0)
 
 #define FC_TILE_P_SWITCH(OCB_, BLK_)                                       \
@@ -162,6 +162,7 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fc_conv_tile)(
     default: break;                                                        \
     }
 
+#define SW1_ 0
 static FC_TGT void FC_SUF(fc_conv_tile_blk)(
     const fc_conv_params *p, int OCB, int P, const float *xg, const float *wt, long wocb,
     long cb0, long cb1, const long *rowoff, const long *rowk, long nrows, long ix0, long kw0,
@@ -171,6 +172,19 @@ static FC_TGT void FC_SUF(fc_conv_tile_blk)(
     FC_TILE_OCB_SWITCH(1)
 }
 
+#undef SW1_
+#define SW1_ 1
+static FC_TGT void FC_SUF(fc_conv_tile_blk1)(
+    const fc_conv_params *p, int OCB, int P, const float *xg, const float *wt, long wocb,
+    long cb0, long cb1, const long *rowoff, const long *rowk, long nrows, long ix0, long kw0,
+    long kw1, float *yt, const float *rt, long ys, int first, int last,
+    const float *const *bptr, const float *const *sptr, long oc0)
+{
+    FC_TILE_OCB_SWITCH(1)
+}
+
+#undef SW1_
+#define SW1_ 0
 static FC_TGT void FC_SUF(fc_conv_tile_plain)(
     const fc_conv_params *p, int OCB, int P, const float *xg, const float *wt, long wocb,
     long cb0, long cb1, const long *rowoff, const long *rowk, long nrows, long ix0, long kw0,
@@ -261,7 +275,11 @@ static FC_TGT void FC_SUF(fc_conv_row)(const fc_conv_params *p, long n, long ocb
                 }
                 if (kw1 < kw0) kw1 = kw0;
             }
-            if (p->blocked)
+            if (p->blocked && p->sw == 1)
+                FC_SUF(fc_conv_tile_blk1)(p, (int)nocb, (int)np, xg, wt, wocb, cb0, cb1, rowoff, rowk,
+                                          nrows, ix0, kw0, kw1, y0 + ow * 8,
+                                          r0 ? r0 + ow * 8 : 0, ys, first, last, bptr, sptr, oc0);
+            else if (p->blocked)
                 FC_SUF(fc_conv_tile_blk)(p, (int)nocb, (int)np, xg, wt, wocb, cb0, cb1, rowoff, rowk,
                                          nrows, ix0, kw0, kw1, y0 + (ow - 0) * 8,
                                          r0 ? r0 + ow * 8 : 0, ys, first, last, bptr, sptr, oc0);
@@ -288,3 +306,4 @@ static FC_TGT void FC_SUF(fc_conv_row)(const fc_conv_params *p, long n, long ocb
 #undef FC_TILE_CASE
 #undef FC_TILE_P_SWITCH
 #undef FC_TILE_OCB_SWITCH
+#undef SW1_
