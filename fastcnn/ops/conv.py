@@ -44,8 +44,26 @@ from .registry import register
 
 try:
     from .._kernels import conv_generic as _k
-except ImportError:  # not built: the reference path below still works (slowly)
+except ImportError:  # not built: numpy im2col below (slower, same results)
     _k = None
+
+
+def im2col_numpy(x, col, kernel, strides, pads_begin, dilations, out_spatial, n_threads=1):
+    """Fallback twin of conv_generic.im2col_3d: x (C, D, H, W) -> col (C·K, OD·OH·OW)."""
+    C = x.shape[0]
+    need = [(out_spatial[i] - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1
+            for i in range(3)]
+    width = [(0, 0)] + [(pads_begin[i], max(0, need[i] - x.shape[1 + i] - pads_begin[i]))
+                        for i in range(3)]
+    xp = np.pad(x, width)
+    c4 = col.reshape((C,) + tuple(kernel) + tuple(out_spatial))
+    for kd in range(kernel[0]):
+        for kh in range(kernel[1]):
+            for kw in range(kernel[2]):
+                o = (kd * dilations[0], kh * dilations[1], kw * dilations[2])
+                c4[:, kd, kh, kw] = xp[:, o[0]:o[0] + need[0] - (kernel[0] - 1) * dilations[0]:strides[0],
+                                       o[1]:o[1] + need[1] - (kernel[1] - 1) * dilations[1]:strides[1],
+                                       o[2]:o[2] + need[2] - (kernel[2] - 1) * dilations[2]:strides[2]]
 
 
 @dataclass(frozen=True)
@@ -171,8 +189,7 @@ class Im2colGemm(ConvAlgorithm):
         g = self.geom
         N, G, Mg = g.n, g.group, g.c_out_per_group
         CgK, P = g.c_in_per_group * g.kernel_size, g.out_size
-        w3 = self.w3 if self.w3 is not None else None
-        bias = self.b
+        w3, bias = self.w3, self.b
         wv = self.w3d
         x4 = x.reshape((N, g.c_in) + wv.in_spatial)
         y4 = y.reshape(N, G, Mg, P)
@@ -188,7 +205,7 @@ class Im2colGemm(ConvAlgorithm):
         kernel, strides, pads, dil, outs = (wv.kernel, wv.strides, wv.pads_begin, wv.dilations,
                                             wv.out_spatial)
         matmul = np.matmul
-        im2col = _k.im2col_3d if _k is not None else None
+        im2col = _k.im2col_3d if _k is not None else im2col_numpy
         has_bias = self.has_bias
 
         def run():

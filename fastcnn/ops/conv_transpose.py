@@ -37,8 +37,27 @@ from .registry import register
 
 try:
     from .._kernels import conv_generic as _k
-except ImportError:
+except ImportError:  # not built: numpy col2im below (slower, same results)
     _k = None
+
+
+def col2im_numpy(col, y, kernel, strides, pads_begin, dilations, in_spatial, n_threads=1):
+    """Fallback twin of conv_generic.col2im_3d: col (C·K, ID·IH·IW) -> y (C, OD, OH, OW)."""
+    C = y.shape[0]
+    c6 = col.reshape((C,) + tuple(kernel) + tuple(in_spatial))
+    y[...] = 0
+    for off in np.ndindex(*kernel):
+        src, dst = [slice(None)], [slice(None)]     # channel axis, then d, h, w
+        for i in range(3):
+            s, base = strides[i], off[i] * dilations[i] - pads_begin[i]
+            lo = max(0, -(base // s))                      # first input with i·s + base >= 0
+            hi = min(in_spatial[i], (y.shape[1 + i] - 1 - base) // s + 1)
+            if hi <= lo:
+                break
+            src.append(slice(lo, hi))
+            dst.append(slice(lo * s + base, (hi - 1) * s + base + 1, s))
+        else:
+            y[tuple(dst)] += c6[(slice(None),) + tuple(off)][tuple(src)]
 
 
 @register("ConvTranspose", since_version=1)
@@ -202,7 +221,7 @@ class ConvTranspose(Op):
         wt_const, b_const, has_bias = self.wt, self.b, self.has_bias
         args = (w3.kernel, w3.strides, w3.pads_begin, w3.dilations, w3.in_spatial,
                 self.col2im_threads)
-        col2im, matmul = _k.col2im_3d, np.matmul
+        col2im, matmul = (_k.col2im_3d if _k is not None else col2im_numpy), np.matmul
         ep, nt, transpose_w, dtype = self.epilogue, self.n_threads, self._transpose_w, self.dtype
 
         def run():

@@ -100,10 +100,28 @@ class _Pool(Op):
             ind = ys[1].reshape((self.nc,) + w3.out_spatial)
         args = (w3.kernel, w3.strides, w3.pads_begin, w3.pads_end, w3.dilations, self.mode,
                 float(self.p), int(getattr(self, "storage_order", 0)), self.threads)
+        if _k is None:                   # kernels not built: the numpy reference
+            return lambda: self._reference(x4, y4, ind)
         if hasattr(_k, "pool_call"):     # native executor step: no Python per run
             return _k.pool_call(x4, y4, ind, *args)
         pool = _k.pool_3d
         return lambda: pool(x4, y4, ind, *args)
+
+    def _reference(self, x4, y4, ind):
+        from ..reference.conv import average_pool, lp_pool, max_pool
+        w3 = self.w3
+        ceil = bool(getattr(getattr(self, "win_attrs", None), "ceil_mode", False))
+        geo = (w3.kernel, w3.strides, w3.pads, w3.dilations, ceil)
+        x5 = x4[None]
+        if self.mode == MODE_MAX:
+            y, i = max_pool(x5, *geo, int(getattr(self, "storage_order", 0)), True)
+            if ind is not None:
+                ind[...] = i[0]
+        elif self.mode == MODE_LP:
+            y = lp_pool(x5, *geo, self.p)
+        else:
+            y = average_pool(x5, *geo, int(self.mode == MODE_AVG_INCLUDE))
+        y4[...] = y[0]
 
     def compute(self, xs, ys, scratch=()):
         self.bind(xs, ys, scratch)()

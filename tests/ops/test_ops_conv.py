@@ -476,3 +476,40 @@ def test_conv_empty_batch_and_empty_spatial():
     assert y.shape == (0, 4, 3, 3)
     with pytest.raises(InvalidGraphError, match="conv0.*empty"):
         fastcnn.InferenceSession(conv_model((2, 3, 0, 5), w, None, dict(pads=[1, 1, 1, 1])))
+
+
+def test_numpy_fallbacks_without_kernels(monkeypatch):
+    """With the Cython kernels missing, conv, transposed conv and pools still compute the
+    same results through numpy (im2col_numpy, col2im_numpy, the reference pools)."""
+    from fastcnn.ops import conv_transpose as ct_mod
+    from fastcnn.ops import pool as pool_mod
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((2, 4, 7, 6)).astype(np.float32)
+    w = rng.standard_normal((6, 2, 3, 2)).astype(np.float32)
+    b = rng.standard_normal(6).astype(np.float32)
+    attrs = dict(strides=[2, 1], pads=[1, 0, 0, 1], dilations=[1, 2], group=2)
+    expected = {}
+    m_conv = conv_model(x.shape, w, b, attrs)
+    wt = rng.standard_normal((4, 3, 2, 3)).astype(np.float32)
+    m_ct = make_model([helper.make_node("ConvTranspose", ["X", "W"], ["Y"], strides=[2, 2],
+                                        pads=[1, 0, 0, 1], output_padding=[1, 0])],
+                      [("X", F, list(x.shape))], [("Y", F, None)], {"W": wt}, opset=17)
+    m_pool = make_model([helper.make_node("MaxPool", ["X"], ["Y", "I"], kernel_shape=[3, 2],
+                                          strides=[2, 2], pads=[1, 1, 1, 0], ceil_mode=1,
+                                          storage_order=1)],
+                        [("X", F, list(x.shape))], [("Y", F, None), ("I", TensorProto.INT64, None)],
+                        opset=12)
+    m_avg = make_model([helper.make_node("AveragePool", ["X"], ["Y"], kernel_shape=[3, 3],
+                                         pads=[1, 1, 1, 1], count_include_pad=1, ceil_mode=1,
+                                         strides=[2, 2])],
+                       [("X", F, list(x.shape))], [("Y", F, None)], opset=19)
+    models = {"conv": m_conv, "ct": m_ct, "pool": m_pool, "avg": m_avg}
+    for k, m in models.items():
+        expected[k] = fastcnn.InferenceSession(m).run(None, {"X": x})
+    monkeypatch.setattr(conv_mod, "_k", None)
+    monkeypatch.setattr(ct_mod, "_k", None)
+    monkeypatch.setattr(pool_mod, "_k", None)
+    for k, m in models.items():
+        got = fastcnn.InferenceSession(m, num_threads=2).run(None, {"X": x})
+        for g, e in zip(got, expected[k]):
+            np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-5)
