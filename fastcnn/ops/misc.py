@@ -7,10 +7,10 @@ import numpy as np
 
 from .activation import Unary
 from .attrs import flag_attr, float_attr, int_attr, str_attr
-from .base import Op, TensorInfo, optional
+from .base import Op, TensorInfo
 from .binary import Binary
 from .registry import register
-from .tensor_ops import _CASTABLE, check_size, ints, norm_axis
+from .tensor_ops import _CASTABLE, check_size, norm_axis
 
 
 @register("Swish", since_version=24)

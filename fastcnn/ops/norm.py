@@ -12,7 +12,7 @@ import functools
 
 import numpy as np
 
-from .activation import F32, _k, _noop, keep_alive
+from .activation import F32, _k, keep_alive
 from .base import Op, TensorInfo, optional
 from .attrs import flag_attr, float_attr, int_attr  # noqa: F401
 from .registry import register

@@ -7,7 +7,6 @@ test_ops_misc.py).
 from __future__ import annotations
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 import pytest
 from hypothesis import given, settings, strategies as st

@@ -10,7 +10,7 @@ import pytest
 from onnx import TensorProto, helper
 
 import fastcnn
-from fastcnn.errors import InvalidGraphError, ShapeError
+from fastcnn.errors import ShapeError
 
 from test_ops_elementwise import C, check, expect_error, one_node, rand, run_fastcnn
 
