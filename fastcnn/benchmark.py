@@ -302,9 +302,18 @@ def fastcnn_session(model, threads: int):
     return InferenceSession(model, num_threads=threads)
 
 
-def ort_session(model, threads: int):
+def ort_session(model, threads: int, spinning: Optional[bool] = None):
+    """onnxruntime session: intra_op = threads, inter_op 1, sequential, CPU provider.
+
+    `spinning` None keeps onnxruntime's default (worker threads spin between and briefly
+    after runs); False sets session.intra_op.allow_spinning = 0.  The default follows env
+    FASTCNN_BENCH_ORT_SPINNING (0/1) when set."""
     import onnxruntime as ort
+    if spinning is None and os.environ.get("FASTCNN_BENCH_ORT_SPINNING", "") in ("0", "1"):
+        spinning = os.environ["FASTCNN_BENCH_ORT_SPINNING"] == "1"
     so = ort.SessionOptions()
+    if spinning is not None:
+        so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
