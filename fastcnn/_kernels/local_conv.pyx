@@ -1,0 +1,326 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Kernels of the com.fastcnn custom ops: LocallyConnected, TiledConv (one kernel) and
+WeightedAveragePool.
+
+Design (local_conv_c): the output is a set of rows, one per (image n, output position
+p), each tied to a filter bank: the position itself for a locally connected layer, the
+position's tile phase (o mod T per axis) for a tiled convolution.  The ops layer sorts
+the rows by bank and cuts them into items of ≤ 4 rows sharing a bank (LC: the images
+of one position; TiledConv: positions of one phase, i.e. one strided convolution with
+its own weights).  prange (static) over items, GIL released, FTZ/DAZ in each worker.
+Per item and group: gather the rows' im2col patches (K = C/G·Πk floats each) into a
+per-thread buffer, then the register-tiled rows × output-channel product of
+local_conv.h against the bank's packed weights [K][Mgp] (m contiguous, FMA over m in
+16-lane vectors), then scatter to y[n, m, p] with the bias.  A locally connected bank
+is a contiguous K·Mgp block read once per item: with N ≤ 4 images once per image
+batch, so the loop streams its weights at memory bandwidth.
+
+Design (wavg_pool_c): N·C planes of (D, H, W); parallel over output rows (plane, od,
+oh).  The kernel is normalized once (kn = K / ΣK); each output is Σ over its valid
+taps of kn·x times a per-border-case factor (ΣK / Σ_valid K when count_include_pad=0,
+1 otherwise), tabulated per combination of per-axis border cases, so interior windows
+all use kn unchanged.  Interior columns of a row run tap by tap with the columns
+innermost (stride-1 specialization: vectorizable), border columns one by one.
+"""
+from cython.parallel cimport parallel, prange
+from libc.stdlib cimport malloc, free
+
+cimport numpy as cnp
+import numpy as np
+
+cdef extern from "local_conv.h" nogil:
+    enum:
+        LC_ROWS
+        LC_LANES
+    void lc_gemm_rows(int isa, int R, long n_mb, long K, const float *w, long ldw,
+                      const float *x, long ldx, float *out, long ldo)
+    void lc_gather(const float *x, long Cg, const long *in_sp, const long *k, const long *s,
+                   const long *dil, const long *pb, long od, long oh, long ow, float *col)
+
+cdef extern from "cpu.h" nogil:
+    int fastcnn_cpu_level()
+    unsigned int fastcnn_ftz_enter()
+    void fastcnn_ftz_leave(unsigned int old)
+
+ROWS = LC_ROWS
+LANES = LC_LANES
+_ISA_NAMES = {0: "portable", 1: "avx2", 2: "avx512"}
+cdef int _hw_isa = fastcnn_cpu_level()
+cdef int _isa = _hw_isa
+
+
+def set_isa(name):
+    """Force the dispatched ISA ('portable', 'avx2', 'avx512'; tests); returns the previous."""
+    global _isa
+    prev = _ISA_NAMES[_isa]
+    inv = {v: k for k, v in _ISA_NAMES.items()}
+    if name not in inv:
+        raise ValueError("unknown isa %r" % (name,))
+    if inv[name] > _hw_isa:
+        raise ValueError("isa %r not supported by this CPU (%s)" % (name, _ISA_NAMES[_hw_isa]))
+    _isa = inv[name]
+    return prev
+
+
+def isa_name():
+    return _ISA_NAMES[_isa]
+
+
+# ------------------------------------------------------------------------ local / tiled conv
+
+cdef inline void _lc_item(const float* x, const float* wpack, const float* bias, long bms,
+                          long bps, float* y, const long long* rows, long bank, long r0,
+                          long nr, long N, long C, long M, long G, const long* in_sp,
+                          const long* out_sp, const long* kernel, const long* strides,
+                          const long* pads_begin, const long* dilations, float* col,
+                          float* out, int isa) noexcept nogil:
+    cdef long Cg = C // G, Mg = M // G
+    cdef long KK = kernel[0] * kernel[1] * kernel[2]
+    cdef long K = Cg * KK
+    cdef long Mgp = (Mg + LC_LANES - 1) // LC_LANES * LC_LANES
+    cdef long P = out_sp[0] * out_sp[1] * out_sp[2]
+    cdef long plane = in_sp[0] * in_sp[1] * in_sp[2]
+    cdef long OHW = out_sp[1] * out_sp[2]
+    cdef long g, r, n, p, m, code
+    cdef float* yp
+    cdef const float* orow
+    for g in range(G):
+        for r in range(nr):
+            code = rows[r0 + r]
+            n = code // P
+            p = code - n * P
+            lc_gather(x + (n * C + g * Cg) * plane, Cg, in_sp, kernel, strides, dilations,
+                      pads_begin, p // OHW, (p // out_sp[2]) % out_sp[1], p % out_sp[2],
+                      col + r * K)
+        lc_gemm_rows(isa, <int>nr, Mgp // LC_LANES, K, wpack + (bank * G + g) * K * Mgp, Mgp,
+                     col, K, out, Mgp)
+        for r in range(nr):
+            code = rows[r0 + r]
+            n = code // P
+            p = code - n * P
+            yp = y + (n * M + g * Mg) * P + p
+            orow = out + r * Mgp
+            if bias != NULL:
+                for m in range(Mg):
+                    yp[m * P] = orow[m] + bias[(g * Mg + m) * bms + p * bps]
+            else:
+                for m in range(Mg):
+                    yp[m * P] = orow[m]
+
+
+cdef void local_conv_c(const float* x, const float* wpack, const float* bias, long bms, long bps,
+                       float* y, const long long* rows, const long long* items, long n_items,
+                       long N, long C, long M, long G,
+                       const long* in_sp, const long* out_sp, const long* kernel,
+                       const long* strides, const long* pads_begin, const long* dilations,
+                       int n_threads) noexcept nogil:
+    cdef long K = (C // G) * kernel[0] * kernel[1] * kernel[2]
+    cdef long Mgp = (M // G + LC_LANES - 1) // LC_LANES * LC_LANES
+    cdef long it
+    cdef float* col = NULL
+    cdef float* out = NULL
+    cdef unsigned int ftz = 0
+    cdef int isa = _isa
+    cdef int nt = n_threads if n_items > 1 else 1
+    with parallel(num_threads=nt):
+        ftz = fastcnn_ftz_enter()
+        col = <float*>malloc(LC_ROWS * K * sizeof(float))
+        out = <float*>malloc(LC_ROWS * Mgp * sizeof(float))
+        if col != NULL and out != NULL:
+            for it in prange(n_items, schedule='static'):
+                _lc_item(x, wpack, bias, bms, bps, y, rows, items[3 * it], items[3 * it + 1],
+                         items[3 * it + 2], N, C, M, G, in_sp, out_sp, kernel, strides,
+                         pads_begin, dilations, col, out, isa)
+        free(col)
+        free(out)
+        fastcnn_ftz_leave(ftz)
+
+
+cdef inline void _3(tuple t, long* a):
+    a[0], a[1], a[2] = t[0], t[1], t[2]
+
+
+def local_conv(const float[:, :, :, :, ::1] x, const float[::1] wpack, bias, long bms, long bps,
+               float[:, :, ::1] y, const long long[::1] rows, const long long[:, ::1] items,
+               long group, tuple kernel, tuple strides, tuple pads_begin, tuple pads_end,
+               tuple dilations, int n_threads):
+    """Checked entry: x (N, C, D, H, W), wpack flat [banks·G·K·Mgp], bias flat float32 or None
+    (element (m, p) at m·bms + p·bps), y (N, M, P) written in place, rows/items as in the pxd."""
+    cdef long N = x.shape[0], C = x.shape[1], M = y.shape[1]
+    cdef long in_sp[3]
+    cdef long out_sp[3]
+    cdef long k[3]
+    cdef long s[3]
+    cdef long pb[3]
+    cdef long d[3]
+    cdef long pe[3]
+    _3(pads_end, pe)
+    _3((x.shape[2], x.shape[3], x.shape[4]), in_sp)
+    _3(kernel, k)
+    _3(strides, s)
+    _3(pads_begin, pb)
+    _3(dilations, d)
+    cdef long a
+    for a in range(3):
+        out_sp[a] = (in_sp[a] + pb[a] + pe[a] - (k[a] - 1) * d[a] - 1) // s[a] + 1
+    if y.shape[0] != N or out_sp[0] * out_sp[1] * out_sp[2] != y.shape[2]:
+        raise ValueError("y shape does not match x and the window")
+    if C % group or M % group:
+        raise ValueError("group does not divide the channels")
+    cdef long K = (C // group) * k[0] * k[1] * k[2]
+    cdef long Mgp = (M // group + LC_LANES - 1) // LC_LANES * LC_LANES
+    if wpack.shape[0] % (group * K * Mgp):
+        raise ValueError("wpack size is not a multiple of G·K·Mgp")
+    cdef long n_banks = wpack.shape[0] // (group * K * Mgp)
+    cdef long it
+    for it in range(items.shape[0]):
+        if not (0 <= items[it, 0] < n_banks and 1 <= items[it, 2] <= LC_ROWS
+                and 0 <= items[it, 1] and items[it, 1] + items[it, 2] <= rows.shape[0]):
+            raise ValueError("bad item %d" % it)
+    cdef const float[::1] b
+    cdef const float* bp = NULL
+    if bias is not None:
+        b = bias
+        bp = &b[0]
+    cdef const float* xp = &x[0, 0, 0, 0, 0]
+    cdef const float* wp = &wpack[0]
+    cdef float* yp = &y[0, 0, 0]
+    cdef const long long* rp = &rows[0]
+    cdef const long long* ip = &items[0, 0]
+    cdef long n_items = items.shape[0]
+    with nogil:
+        local_conv_c(xp, wp, bp, bms, bps, yp, rp, ip, n_items, N, C, M, group, in_sp, out_sp,
+                     k, s, pb, d, n_threads)
+
+
+# ------------------------------------------------------------------------ weighted avg pool
+
+cdef inline void _range(long start, long k, long n_in, long* lo, long* hi) noexcept nogil:
+    # taps j in [lo, hi) with 0 <= start + j < n_in
+    cdef long a = 0, b = k
+    if start < 0:
+        a = -start
+    if start + k > n_in:
+        b = n_in - start
+    if a > k:
+        a = k
+    if b < a:
+        b = a
+    lo[0] = a
+    hi[0] = b
+
+
+cdef inline void _wavg_row(const real* x, real* y, const real* kn, const real* scale,
+                           const int* case_d, const int* case_h, const int* case_w,
+                           long n_ch, long n_cw, long row, const long* in_sp,
+                           const long* out_sp, const long* kernel, const long* strides,
+                           const long* pads_begin) noexcept nogil:
+    cdef long D = in_sp[0], H = in_sp[1], W = in_sp[2]
+    cdef long OD = out_sp[0], OH = out_sp[1], OW = out_sp[2]
+    cdef long kd_n = kernel[0], kh_n = kernel[1], kw_n = kernel[2]
+    cdef long sw = strides[2], pw = pads_begin[2]
+    cdef long oh = row % OH
+    cdef long od = (row // OH) % OD
+    cdef long nc = row // (OH * OD)
+    cdef const real* xp = x + nc * D * H * W
+    cdef real* yr = y + row * OW
+    cdef long d0 = od * strides[0] - pads_begin[0], h0 = oh * strides[1] - pads_begin[1]
+    cdef long dlo, dhi, hlo, hhi, wlo, whi, kd, kh, kw, ow, w0, off
+    _range(d0, kd_n, D, &dlo, &dhi)
+    _range(h0, kh_n, H, &hlo, &hhi)
+    cdef long base_case = (case_d[od] * n_ch + case_h[oh]) * n_cw
+    # interior columns: every kw tap inside [0, W)
+    cdef long lo = (pw + sw - 1) // sw
+    cdef long hi = 0
+    if W - kw_n + pw >= 0:
+        hi = (W - kw_n + pw) // sw + 1
+    if hi > OW:
+        hi = OW
+    if lo > hi:
+        lo = hi
+    cdef real kv, acc, sc
+    cdef const real* xr
+    cdef const real* xs
+    for ow in range(lo, hi):
+        yr[ow] = 0
+    if hi > lo:
+        for kd in range(dlo, dhi):
+            for kh in range(hlo, hhi):
+                xr = xp + ((d0 + kd) * H + (h0 + kh)) * W
+                for kw in range(kw_n):
+                    kv = kn[(kd * kh_n + kh) * kw_n + kw]
+                    off = kw - pw
+                    if sw == 1:
+                        xs = xr + off
+                        for ow in range(lo, hi):
+                            yr[ow] += kv * xs[ow]
+                    else:
+                        for ow in range(lo, hi):
+                            yr[ow] += kv * xr[ow * sw + off]
+        sc = scale[base_case + case_w[lo]]
+        if sc != 1:
+            for ow in range(lo, hi):
+                yr[ow] *= sc
+    # border columns
+    for ow in range(OW):
+        if lo <= ow < hi:
+            continue
+        w0 = ow * sw - pw
+        _range(w0, kw_n, W, &wlo, &whi)
+        acc = 0
+        for kd in range(dlo, dhi):
+            for kh in range(hlo, hhi):
+                xr = xp + ((d0 + kd) * H + (h0 + kh)) * W + w0
+                for kw in range(wlo, whi):
+                    acc = acc + kn[(kd * kh_n + kh) * kw_n + kw] * xr[kw]
+        yr[ow] = acc * scale[base_case + case_w[ow]]
+
+
+cdef void wavg_pool_c(const real* x, real* y, const real* kn, const real* scale,
+                      const int* case_d, const int* case_h, const int* case_w,
+                      long n_ch, long n_cw, long NC, const long* in_sp, const long* out_sp,
+                      const long* kernel, const long* strides, const long* pads_begin,
+                      int n_threads) noexcept nogil:
+    cdef long n_rows = NC * out_sp[0] * out_sp[1]
+    cdef long row
+    cdef unsigned int ftz = 0
+    cdef int nt = n_threads if n_rows > 1 else 1
+    with parallel(num_threads=nt):
+        ftz = fastcnn_ftz_enter()
+        for row in prange(n_rows, schedule='static'):
+            _wavg_row(x, y, kn, scale, case_d, case_h, case_w, n_ch, n_cw, row, in_sp, out_sp,
+                      kernel, strides, pads_begin)
+        fastcnn_ftz_leave(ftz)
+
+
+def wavg_pool(const real[:, :, :, ::1] x, real[:, :, :, ::1] y, const real[::1] kn,
+              const real[::1] scale, const int[::1] case_d, const int[::1] case_h,
+              const int[::1] case_w, tuple kernel, tuple strides, tuple pads_begin,
+              int n_threads):
+    """Checked entry: x (NC, D, H, W), y (NC, OD, OH, OW) written in place; kn the
+    normalized kernel (flat), scale[case_d, case_h, case_w] flat; see wavg_pool_c."""
+    cdef long in_sp[3]
+    cdef long out_sp[3]
+    cdef long k[3]
+    cdef long s[3]
+    cdef long pb[3]
+    _3((x.shape[1], x.shape[2], x.shape[3]), in_sp)
+    _3((y.shape[1], y.shape[2], y.shape[3]), out_sp)
+    _3(kernel, k)
+    _3(strides, s)
+    _3(pads_begin, pb)
+    if x.shape[0] != y.shape[0]:
+        raise ValueError("x and y have different plane counts")
+    if kn.shape[0] != k[0] * k[1] * k[2]:
+        raise ValueError("kn has the wrong size")
+    if case_d.shape[0] != out_sp[0] or case_h.shape[0] != out_sp[1] or case_w.shape[0] != out_sp[2]:
+        raise ValueError("case tables do not match the output")
+    cdef long n_cd = max(np.max(case_d), 0) + 1
+    cdef long n_ch = max(np.max(case_h), 0) + 1
+    cdef long n_cw = max(np.max(case_w), 0) + 1
+    if scale.shape[0] < n_cd * n_ch * n_cw or min(np.min(case_d), np.min(case_h), np.min(case_w)) < 0:
+        raise ValueError("scale table too small for the cases")
+    cdef long NC = x.shape[0]
+    with nogil:
+        wavg_pool_c(&x[0, 0, 0, 0], &y[0, 0, 0, 0], &kn[0], &scale[0], &case_d[0], &case_h[0],
+                    &case_w[0], n_ch, n_cw, NC, in_sp, out_sp, k, s, pb, n_threads)
