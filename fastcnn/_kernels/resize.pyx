@@ -1,0 +1,436 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Resize kernels (float32): separable passes from precomputed tap tables.
+
+Design:
+* resize_axis_f32 -- one axis of any rank, viewed as [outer, n_in, inner].
+  inner == 1 (the last axis): work items are (row, chunk of outputs); each output
+  is a K-tap gather-dot along the row (K == 1 and K == 2 unrolled).  inner > 1:
+  items are (outer, o); the output row of `inner` elements is a weighted sum of K
+  contiguous input rows, a vectorizable axpy chain.
+* bilinear2d_f32 -- linear on the last two axes in one pass over each plane:
+  horizontal interpolation of the (at most two) input rows an output row needs
+  into a per-thread 2-row cache (a row computed for one output row is reused by
+  the next, so an x2 upsample does each horizontal pass once), then a vertical
+  blend written straight into the output.  Items are (plane, block of output
+  rows); per-thread row buffers are malloc'd and freed inside the parallel block.
+* nearest2d_f32 -- nearest on the last two axes: an output row equal to the one
+  before it is a memcpy; otherwise a gather, with an unrolled duplicate loop when
+  the column map is o // f (integer upsampling, f = 2 and 3 specialized).
+Parallel axis: the items above, prange(schedule='static'); below SERIAL_ELEMENTS
+output elements the calling thread does everything.  GIL released, and every
+kernel has a native executor step (`*_call`) so a run costs no Python.
+"""
+from cython.parallel cimport parallel, prange
+from libc.stdint cimport uintptr_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
+
+from fastcnn._kernels.executor cimport Call, call_fn, make_c_call
+
+SERIAL_ELEMENTS = 32768
+cdef Py_ssize_t _SERIAL = 32768
+
+
+# ---------------------------------------------------------------------------------------------
+# one axis
+cdef void _axis_last_item(const float* x, float* out, Py_ssize_t n_in, Py_ssize_t n_out,
+                          const Py_ssize_t* idx, const float* w, Py_ssize_t K,
+                          const unsigned char* ext, float e, Py_ssize_t row,
+                          Py_ssize_t o0, Py_ssize_t o1) noexcept nogil:
+    cdef const float* src = x + row * n_in
+    cdef float* dst = out + row * n_out
+    cdef Py_ssize_t o, k
+    cdef float acc
+    if K == 1:
+        for o in range(o0, o1):
+            dst[o] = src[idx[o]]
+    elif K == 2:
+        for o in range(o0, o1):
+            dst[o] = w[2 * o] * src[idx[2 * o]] + w[2 * o + 1] * src[idx[2 * o + 1]]
+    else:
+        for o in range(o0, o1):
+            acc = 0.0
+            for k in range(K):
+                acc = acc + w[o * K + k] * src[idx[o * K + k]]
+            dst[o] = acc
+    if ext != NULL:
+        for o in range(o0, o1):
+            if ext[o]:
+                dst[o] = e
+
+
+cdef void _axis_inner_item(const float* x, float* out, Py_ssize_t n_in, Py_ssize_t inner,
+                           Py_ssize_t n_out, const Py_ssize_t* idx, const float* w, Py_ssize_t K,
+                           const unsigned char* ext, float e, Py_ssize_t item) noexcept nogil:
+    cdef Py_ssize_t o = item % n_out, ou = item // n_out, i, k
+    cdef float* dst = out + item * inner
+    cdef const float* base = x + ou * n_in * inner
+    cdef const float* s0
+    cdef const float* s1
+    cdef float w0, w1
+    if ext != NULL and ext[o]:
+        for i in range(inner):
+            dst[i] = e
+        return
+    if K == 1:
+        memcpy(dst, base + idx[o] * inner, inner * sizeof(float))
+        return
+    s0 = base + idx[o * K] * inner
+    s1 = base + idx[o * K + 1] * inner
+    w0 = w[o * K]
+    w1 = w[o * K + 1]
+    for i in range(inner):
+        dst[i] = w0 * s0[i] + w1 * s1[i]
+    for k in range(2, K):
+        s0 = base + idx[o * K + k] * inner
+        w0 = w[o * K + k]
+        for i in range(inner):
+            dst[i] = dst[i] + w0 * s0[i]
+
+
+cdef void resize_axis_f32(const float* x, float* out, Py_ssize_t outer, Py_ssize_t n_in,
+                          Py_ssize_t inner, Py_ssize_t n_out, const Py_ssize_t* idx,
+                          const float* w, Py_ssize_t K, const unsigned char* ext, float e,
+                          int n_threads) noexcept nogil:
+    cdef Py_ssize_t n_items, chunk, n_chunks, it, o0, o1
+    cdef int nt = n_threads
+    if outer * n_out * inner * K < _SERIAL:
+        nt = 1
+    if inner == 1:
+        n_chunks = 1
+        if nt > 1 and outer < 4 * nt:
+            n_chunks = (4 * nt + outer - 1) // outer
+            if n_chunks > n_out:
+                n_chunks = n_out
+        chunk = (n_out + n_chunks - 1) // n_chunks
+        n_items = outer * n_chunks
+        if nt <= 1:
+            for it in range(outer):
+                _axis_last_item(x, out, n_in, n_out, idx, w, K, ext, e, it, 0, n_out)
+        else:
+            for it in prange(n_items, schedule='static', num_threads=nt):
+                o0 = (it % n_chunks) * chunk
+                o1 = o0 + chunk
+                if o1 > n_out:
+                    o1 = n_out
+                if o0 < o1:
+                    _axis_last_item(x, out, n_in, n_out, idx, w, K, ext, e, it // n_chunks, o0, o1)
+    else:
+        n_items = outer * n_out
+        if nt <= 1:
+            for it in range(n_items):
+                _axis_inner_item(x, out, n_in, inner, n_out, idx, w, K, ext, e, it)
+        else:
+            for it in prange(n_items, schedule='static', num_threads=nt):
+                _axis_inner_item(x, out, n_in, inner, n_out, idx, w, K, ext, e, it)
+
+
+# ---------------------------------------------------------------------------------------------
+# bilinear on the last two axes
+cdef inline void _hrow(const float* src, float* dst, Py_ssize_t OW, const Py_ssize_t* ix,
+                       const float* wx) noexcept nogil:
+    cdef Py_ssize_t o
+    for o in range(OW):
+        dst[o] = wx[2 * o] * src[ix[2 * o]] + wx[2 * o + 1] * src[ix[2 * o + 1]]
+
+
+cdef void _bilinear_item(const float* x, float* out, Py_ssize_t H, Py_ssize_t W,
+                         Py_ssize_t OH, Py_ssize_t OW, const Py_ssize_t* iy, const float* wy,
+                         const Py_ssize_t* ix, const float* wx, Py_ssize_t rows_per_item,
+                         Py_ssize_t n_blocks, Py_ssize_t item, float* buf) noexcept nogil:
+    cdef Py_ssize_t p = item // n_blocks
+    cdef Py_ssize_t r0 = (item % n_blocks) * rows_per_item
+    cdef Py_ssize_t r1 = r0 + rows_per_item
+    cdef const float* plane = x + p * H * W
+    cdef float* dst
+    cdef float* ra = buf
+    cdef float* rb = buf + OW
+    cdef float* tmp
+    cdef Py_ssize_t ta = -1, tb = -1, t, oy, o, y0, y1
+    cdef float w0, w1
+    if r1 > OH:
+        r1 = OH
+    for oy in range(r0, r1):
+        y0 = iy[2 * oy]
+        y1 = iy[2 * oy + 1]
+        w0 = wy[2 * oy]
+        w1 = wy[2 * oy + 1]
+        # slot a holds row y0, slot b row y1 (reusing what the previous output row computed)
+        if ta != y0:
+            if tb == y0:
+                tmp = ra; ra = rb; rb = tmp
+                t = ta; ta = tb; tb = t
+            else:
+                if ta == y1:   # keep y1's row: move it to slot b first
+                    tmp = ra; ra = rb; rb = tmp
+                    t = ta; ta = tb; tb = t
+                _hrow(plane + y0 * W, ra, OW, ix, wx)
+                ta = y0
+        dst = out + (p * OH + oy) * OW
+        if y1 == y0 or w1 == 0.0:
+            if w0 == 1.0 and w1 == 0.0:
+                memcpy(dst, ra, OW * sizeof(float))
+            else:
+                for o in range(OW):
+                    dst[o] = w0 * ra[o] + w1 * ra[o]
+            continue
+        if tb != y1:
+            _hrow(plane + y1 * W, rb, OW, ix, wx)
+            tb = y1
+        for o in range(OW):
+            dst[o] = w0 * ra[o] + w1 * rb[o]
+
+
+cdef void bilinear2d_f32(const float* x, float* out, Py_ssize_t P, Py_ssize_t H, Py_ssize_t W,
+                         Py_ssize_t OH, Py_ssize_t OW, const Py_ssize_t* iy, const float* wy,
+                         const Py_ssize_t* ix, const float* wx, Py_ssize_t rows_per_item,
+                         int n_threads) noexcept nogil:
+    cdef Py_ssize_t n_blocks = (OH + rows_per_item - 1) // rows_per_item
+    cdef Py_ssize_t n_items = P * n_blocks, it
+    cdef float* buf
+    cdef int nt = n_threads
+    if P * OH * OW < _SERIAL:
+        nt = 1
+    if nt <= 1:
+        buf = <float*>malloc(2 * OW * sizeof(float))
+        if buf == NULL:
+            return
+        for it in range(n_items):
+            _bilinear_item(x, out, H, W, OH, OW, iy, wy, ix, wx, rows_per_item, n_blocks, it, buf)
+        free(buf)
+    else:
+        with parallel(num_threads=nt):
+            buf = <float*>malloc(2 * OW * sizeof(float))
+            if buf != NULL:
+                for it in prange(n_items, schedule='static'):
+                    _bilinear_item(x, out, H, W, OH, OW, iy, wy, ix, wx, rows_per_item,
+                                   n_blocks, it, buf)
+                free(buf)
+
+
+# ---------------------------------------------------------------------------------------------
+# nearest on the last two axes
+cdef void _nearest_item(const float* x, float* out, Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH,
+                        Py_ssize_t OW, const Py_ssize_t* iy, const Py_ssize_t* ix, Py_ssize_t fx,
+                        Py_ssize_t rows_per_item, Py_ssize_t n_blocks,
+                        Py_ssize_t item) noexcept nogil:
+    cdef Py_ssize_t p = item // n_blocks
+    cdef Py_ssize_t r0 = (item % n_blocks) * rows_per_item
+    cdef Py_ssize_t r1 = r0 + rows_per_item
+    cdef Py_ssize_t oy, o, n_full
+    cdef const float* src
+    cdef float* dst
+    cdef float v
+    if r1 > OH:
+        r1 = OH
+    for oy in range(r0, r1):
+        dst = out + (p * OH + oy) * OW
+        if oy > r0 and iy[oy] == iy[oy - 1]:
+            memcpy(dst, dst - OW, OW * sizeof(float))
+            continue
+        src = x + (p * H + iy[oy]) * W
+        if fx == 2:
+            n_full = OW // 2
+            for o in range(n_full):
+                v = src[o]
+                dst[2 * o] = v
+                dst[2 * o + 1] = v
+            for o in range(2 * n_full, OW):
+                dst[o] = src[ix[o]]
+        elif fx == 3:
+            n_full = OW // 3
+            for o in range(n_full):
+                v = src[o]
+                dst[3 * o] = v
+                dst[3 * o + 1] = v
+                dst[3 * o + 2] = v
+            for o in range(3 * n_full, OW):
+                dst[o] = src[ix[o]]
+        elif fx == 1:
+            memcpy(dst, src, OW * sizeof(float))
+        else:
+            for o in range(OW):
+                dst[o] = src[ix[o]]
+
+
+cdef void nearest2d_f32(const float* x, float* out, Py_ssize_t P, Py_ssize_t H, Py_ssize_t W,
+                        Py_ssize_t OH, Py_ssize_t OW, const Py_ssize_t* iy, const Py_ssize_t* ix,
+                        Py_ssize_t fx, Py_ssize_t rows_per_item, int n_threads) noexcept nogil:
+    cdef Py_ssize_t n_blocks = (OH + rows_per_item - 1) // rows_per_item
+    cdef Py_ssize_t n_items = P * n_blocks, it
+    cdef int nt = n_threads
+    if P * OH * OW < _SERIAL:
+        nt = 1
+    if nt <= 1:
+        for it in range(n_items):
+            _nearest_item(x, out, H, W, OH, OW, iy, ix, fx, rows_per_item, n_blocks, it)
+    else:
+        for it in prange(n_items, schedule='static', num_threads=nt):
+            _nearest_item(x, out, H, W, OH, OW, iy, ix, fx, rows_per_item, n_blocks, it)
+
+
+# ---------------------------------------------------------------------------------------------
+# Python entry points (checked arrays: tests and one-off use)
+def resize_axis(const float[::1] x, float[::1] out, Py_ssize_t outer, Py_ssize_t n_in,
+                Py_ssize_t inner, Py_ssize_t n_out, const Py_ssize_t[:, ::1] idx,
+                const float[:, ::1] w, const unsigned char[::1] ext=None, float e=0.0,
+                int n_threads=1):
+    """out[outer, n_out, inner] from x[outer, n_in, inner] along the middle axis."""
+    cdef Py_ssize_t K = idx.shape[1]
+    if x.shape[0] != outer * n_in * inner or out.shape[0] != outer * n_out * inner or \
+            idx.shape[0] != n_out or w.shape[0] != n_out or w.shape[1] != K or K < 1 or \
+            (ext is not None and ext.shape[0] != n_out):
+        raise ValueError("resize_axis: inconsistent extents")
+    for i in range(n_out * K):
+        if not 0 <= idx[i // K, i % K] < n_in:
+            raise ValueError("resize_axis: tap index out of range")
+    if out.shape[0] == 0:
+        return
+    with nogil:
+        resize_axis_f32(&x[0], &out[0], outer, n_in, inner, n_out, &idx[0, 0], &w[0, 0], K,
+                        NULL if ext is None else &ext[0], e, n_threads)
+
+
+def _check_taps(const Py_ssize_t[:, ::1] t, Py_ssize_t n_out, Py_ssize_t n_in, Py_ssize_t K):
+    if t.shape[0] != n_out or t.shape[1] != K:
+        raise ValueError("tap table has the wrong shape")
+    for i in range(n_out):
+        for k in range(K):
+            if not 0 <= t[i, k] < n_in:
+                raise ValueError("tap index out of range")
+
+
+def bilinear2d(const float[:, :, ::1] x, float[:, :, ::1] out, const Py_ssize_t[:, ::1] iy,
+               const float[:, ::1] wy, const Py_ssize_t[:, ::1] ix, const float[:, ::1] wx,
+               Py_ssize_t rows_per_item=0, int n_threads=1):
+    """out[P, OH, OW] = separable 2-tap interpolation of x[P, H, W]."""
+    cdef Py_ssize_t P = x.shape[0], H = x.shape[1], W = x.shape[2]
+    cdef Py_ssize_t OH = out.shape[1], OW = out.shape[2]
+    if out.shape[0] != P or wy.shape[0] != OH or wx.shape[0] != OW or wy.shape[1] != 2 \
+            or wx.shape[1] != 2:
+        raise ValueError("bilinear2d: inconsistent extents")
+    _check_taps(iy, OH, H, 2)
+    _check_taps(ix, OW, W, 2)
+    if out.size == 0:
+        return
+    if rows_per_item <= 0:
+        rows_per_item = OH
+    with nogil:
+        bilinear2d_f32(&x[0, 0, 0], &out[0, 0, 0], P, H, W, OH, OW, &iy[0, 0], &wy[0, 0],
+                       &ix[0, 0], &wx[0, 0], rows_per_item, n_threads)
+
+
+def nearest2d(const float[:, :, ::1] x, float[:, :, ::1] out, const Py_ssize_t[::1] iy,
+              const Py_ssize_t[::1] ix, Py_ssize_t fx=0, Py_ssize_t rows_per_item=0,
+              int n_threads=1):
+    """out[P, OH, OW] = x[P, iy[oy], ix[ox]]; fx > 0 promises ix[o] == o // fx."""
+    cdef Py_ssize_t P = x.shape[0], H = x.shape[1], W = x.shape[2]
+    cdef Py_ssize_t OH = out.shape[1], OW = out.shape[2], o
+    if out.shape[0] != P or iy.shape[0] != OH or ix.shape[0] != OW:
+        raise ValueError("nearest2d: inconsistent extents")
+    for o in range(OH):
+        if not 0 <= iy[o] < H:
+            raise ValueError("row index out of range")
+    for o in range(OW):
+        if not 0 <= ix[o] < W or (fx > 0 and ix[o] != o // fx):
+            raise ValueError("column index out of range or not o // fx")
+    if out.size == 0:
+        return
+    if rows_per_item <= 0:
+        rows_per_item = OH
+    with nogil:
+        nearest2d_f32(&x[0, 0, 0], &out[0, 0, 0], P, H, W, OH, OW, &iy[0], &ix[0], fx,
+                      rows_per_item, n_threads)
+
+
+# ---------------------------------------------------------------------------------------------
+# Native executor steps (unchecked addresses; `keep` holds arrays and tables alive)
+cdef enum:
+    MAX_PASSES = 8
+MAX_AXIS_PASSES = 8
+
+ctypedef struct axis_pass_t:
+    const float* x
+    float* out
+    Py_ssize_t outer, n_in, inner, n_out, K
+    const Py_ssize_t* idx
+    const float* w
+    const unsigned char* ext
+    float e
+
+ctypedef struct passes_args_t:
+    int n_pass
+    int n_threads
+    axis_pass_t p[MAX_PASSES]
+
+ctypedef struct plane2d_args_t:
+    const float* x
+    float* out
+    Py_ssize_t P, H, W, OH, OW, fx, rows_per_item
+    const Py_ssize_t* iy
+    const float* wy
+    const Py_ssize_t* ix
+    const float* wx
+    int n_threads
+
+
+cdef void _passes_step(void* p) noexcept nogil:
+    cdef passes_args_t* a = <passes_args_t*>p
+    cdef int k
+    for k in range(a.n_pass):
+        resize_axis_f32(a.p[k].x, a.p[k].out, a.p[k].outer, a.p[k].n_in, a.p[k].inner,
+                        a.p[k].n_out, a.p[k].idx, a.p[k].w, a.p[k].K, a.p[k].ext, a.p[k].e,
+                        a.n_threads)
+
+
+cdef void _bilinear_step(void* p) noexcept nogil:
+    cdef plane2d_args_t* a = <plane2d_args_t*>p
+    bilinear2d_f32(a.x, a.out, a.P, a.H, a.W, a.OH, a.OW, a.iy, a.wy, a.ix, a.wx,
+                   a.rows_per_item, a.n_threads)
+
+
+cdef void _nearest_step(void* p) noexcept nogil:
+    cdef plane2d_args_t* a = <plane2d_args_t*>p
+    nearest2d_f32(a.x, a.out, a.P, a.H, a.W, a.OH, a.OW, a.iy, a.ix, a.fx, a.rows_per_item,
+                  a.n_threads)
+
+
+def axis_passes_call(list passes, int n_threads, keep):
+    """A native step running resize_axis for each pass in order.  Each pass is
+    (x, out, outer, n_in, inner, n_out, idx, w, K, ext, e) with addresses as ints
+    (ext 0: none)."""
+    if not 0 < len(passes) <= MAX_PASSES:
+        raise ValueError(f"1..{MAX_PASSES} passes")
+    cdef passes_args_t* a = <passes_args_t*>malloc(sizeof(passes_args_t))
+    if a == NULL:
+        raise MemoryError()
+    a.n_pass = len(passes)
+    a.n_threads = n_threads
+    cdef int k
+    for k in range(a.n_pass):
+        x, out, outer, n_in, inner, n_out, idx, w, K, ext, e = passes[k]
+        a.p[k].x = <const float*><uintptr_t>x
+        a.p[k].out = <float*><uintptr_t>out
+        a.p[k].outer, a.p[k].n_in, a.p[k].inner, a.p[k].n_out, a.p[k].K = \
+            outer, n_in, inner, n_out, K
+        a.p[k].idx = <const Py_ssize_t*><uintptr_t>idx
+        a.p[k].w = <const float*><uintptr_t>w
+        a.p[k].ext = <const unsigned char*><uintptr_t>ext
+        a.p[k].e = e
+    return make_c_call(_passes_step, a, keep)
+
+
+def plane2d_call(bint bilinear, uintptr_t x, uintptr_t out, Py_ssize_t P, Py_ssize_t H,
+                 Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW, uintptr_t iy, uintptr_t wy,
+                 uintptr_t ix, uintptr_t wx, Py_ssize_t fx, Py_ssize_t rows_per_item,
+                 int n_threads, keep):
+    """A native step running bilinear2d (bilinear) or nearest2d."""
+    cdef plane2d_args_t* a = <plane2d_args_t*>malloc(sizeof(plane2d_args_t))
+    if a == NULL:
+        raise MemoryError()
+    a.x, a.out = <const float*>x, <float*>out
+    a.P, a.H, a.W, a.OH, a.OW, a.fx, a.rows_per_item = P, H, W, OH, OW, fx, rows_per_item
+    a.iy, a.wy = <const Py_ssize_t*>iy, <const float*>wy
+    a.ix, a.wx = <const Py_ssize_t*>ix, <const float*>wx
+    a.n_threads = n_threads
+    return make_c_call(_bilinear_step if bilinear else _nearest_step, a, keep)
