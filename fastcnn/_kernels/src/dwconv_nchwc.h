@@ -285,25 +285,26 @@ FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_trow_avx2(const float *xp, const float *wr
 }
 
 /* Interior tile: NP output pixels starting at input column ix0 (no checks).
- * NP <= 4 splits odd kernel rows into a second accumulator set so the FMA
+ * 2*NP <= NPMAX splits odd kernel rows into a second accumulator set so the FMA
  * dependency chains stay short. */
 FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_tile_avx2(const float *x, const float *w, const fcdw_geom_t *g,
                                                  long iz0, long iy0, long kz0, long kz1, long ky0,
                                                  long ky1, long ix0, __m256 *acc, const int NP,
-                                                 const int SWc, const int KWc, const int REUSE) {
+                                                 const int SWc, const int KWc, const int REUSE,
+                                                 const int NPMAX) {
     const long sw = SWc ? SWc : g->sw;
     const long kw = KWc ? KWc : g->kw;
     const long dwB = g->dw * FCDW_B;
     const long rowB = g->iw * FCDW_B * g->dh;
     __m256 b[16];
-    if (NP <= 4)
+    if (2 * NP <= NPMAX)
         for (int p = 0; p < NP; p++) b[p] = _mm256_setzero_ps();
     for (long kz = kz0; kz < kz1; kz++) {
         long iz = iz0 + kz * g->dd;
         const float *xp = x + ((iz * g->ih + iy0 + ky0 * g->dh) * g->iw + ix0) * FCDW_B;
         const float *wr = w + ((kz * g->kh + ky0) * kw) * FCDW_B;
         long ky = ky0;
-        if (NP <= 4) {
+        if (2 * NP <= NPMAX) {
             for (; ky + 1 < ky1; ky += 2) {
                 fcdw_trow_avx2(xp, wr, kw, sw, dwB, acc, NP, SWc, KWc, REUSE);
                 fcdw_trow_avx2(xp + rowB, wr + kw * FCDW_B, kw, sw, dwB, b, NP, SWc, KWc, REUSE);
@@ -317,7 +318,7 @@ FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_tile_avx2(const float *x, const float *w, 
             wr += kw * FCDW_B;
         }
     }
-    if (NP <= 4)
+    if (2 * NP <= NPMAX)
         for (int p = 0; p < NP; p++) acc[p] = _mm256_add_ps(acc[p], b[p]);
 }
 
@@ -366,10 +367,10 @@ FASTCNN_TARGET_AVX2 FCDW_AI __m256 fcdw_border_avx2(const float *x, const float 
         for (int p = 0; p < NPc; p++) a[p] = bv;                                                   \
         if (reuse)                                                                                 \
             fcdw_tile_avx2(x, w, g, iz0, iy0, kz0, kz1, ky0, ky1, ox * sw - g->pw, a, NPc, SWc,    \
-                           KWc, SWc && KWc);                                                       \
+                           KWc, SWc && KWc, NPMAX);                                                \
         else                                                                                       \
             fcdw_tile_avx2(x, w, g, iz0, iy0, kz0, kz1, ky0, ky1, ox * sw - g->pw, a, NPc, SWc,    \
-                           KWc, 0);                                                                \
+                           KWc, 0, NPMAX);                                                         \
         fcdw_store_avx2(&e, a, res ? res + ox * FCDW_B : 0, y + ox * FCDW_B, act, c0, NPc);        \
         ox += NPc;                                                                                 \
         break;                                                                                     \
