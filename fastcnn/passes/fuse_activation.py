@@ -4,7 +4,7 @@
 
 Recognized: Relu, Clip (attribute or constant-input form; Relu6), LeakyRelu,
 HardSigmoid, HardSwish, Sigmoid, Tanh, Elu, PRelu with a per-channel constant
-slope, and the patterns exporters write for SiLU (x·Sigmoid(x)), HardSwish
+slope, and the patterns exporters write for SiLU ("Silu") (x·Sigmoid(x)), HardSwish
 (x·HardSigmoid(x; 1/6, 1/2)) and Mish (x·Tanh(Softplus(x))).
 """
 from __future__ import annotations
@@ -72,7 +72,7 @@ def _pattern(graph, conv, consumers):
             return None
         f, chain, name = t, [f, t], "Mish"
     elif f.op_type == "Sigmoid":     # SiLU: x * sigmoid(x)
-        chain, name = [f], "SiLU"
+        chain, name = [f], "Silu"
     elif f.op_type == "HardSigmoid" and abs(f.attrs.get("alpha", 0.2) - 1 / 6) < 1e-6 \
             and abs(f.attrs.get("beta", 0.5) - 0.5) < 1e-6:
         chain, name = [f], "HardSwish"

@@ -1,0 +1,172 @@
+"""Each pass: equal outputs with and without it, plus a structural assertion."""
+import numpy as np
+import onnxruntime as ort
+import pytest
+from onnx import helper
+
+import fastcnn
+from fastcnn.ir.onnx_import import import_model
+from fastcnn.passes import fold_affine, fold_batchnorm, fuse_activation, fuse_residual
+
+from conftest import F, make_model
+
+RNG = np.random.default_rng(0)
+
+
+def w(*shape):
+    return (RNG.standard_normal(shape) * 0.3).astype(np.float32)
+
+
+def bn_params(prefix, c):
+    return {f"{prefix}.g": (RNG.random(c) + 0.5).astype(np.float32),
+            f"{prefix}.b": w(c), f"{prefix}.m": w(c),
+            f"{prefix}.v": (RNG.random(c) + 0.1).astype(np.float32)}
+
+
+def bn(prefix, x, y):
+    return helper.make_node("BatchNormalization", [x, f"{prefix}.g", f"{prefix}.b",
+                                                   f"{prefix}.m", f"{prefix}.v"], [y],
+                            name=prefix, epsilon=1e-3)
+
+
+def compare(model, feeds, levels=("none", "basic", "all"), rtol=1e-4, atol=1e-5):
+    outs = [fastcnn.InferenceSession(model, graph_optimization_level=lv).run(None, feeds)
+            for lv in levels]
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    ref = ort.InferenceSession(model.SerializeToString(), so).run(None, feeds)
+    for o in outs:
+        for a, b in zip(o, ref):
+            np.testing.assert_allclose(a, b, rtol=rtol, atol=atol)
+
+
+def optimized_ops(model, level="all"):
+    return [n.op_type for n in
+            fastcnn.InferenceSession(model, graph_optimization_level=level).optimized_graph().nodes]
+
+
+def test_bn_folds_into_conv_with_and_without_bias():
+    for with_bias in (True, False):
+        inits = {"w": w(8, 3, 3, 3), **bn_params("bn", 8)}
+        ins = ["x", "w"] + (["b"] if with_bias else [])
+        if with_bias:
+            inits["b"] = w(8)
+        nodes = [helper.make_node("Conv", ins, ["c"], name="conv", pads=[1, 1, 1, 1]),
+                 bn("bn", "c", "y")]
+        m = make_model(nodes, [("x", F, [1, 3, 9, 9])], [("y", F, None)], inits)
+        assert optimized_ops(m, "basic") == ["Conv"]
+        compare(m, {"x": w(1, 3, 9, 9)})
+
+
+def test_bn_folds_through_identity_into_grouped_conv_transpose_and_gemm():
+    inits = {"w": w(4, 3, 3, 3), **bn_params("bn", 6)}
+    nodes = [helper.make_node("ConvTranspose", ["x", "w"], ["c"], name="ct", group=2,
+                              strides=[2, 2]),
+             helper.make_node("Identity", ["c"], ["i"], name="id"),
+             bn("bn", "i", "y")]
+    m = make_model(nodes, [("x", F, [1, 4, 5, 5])], [("y", F, None)], inits)
+    assert optimized_ops(m, "basic") == ["ConvTranspose"]
+    compare(m, {"x": w(1, 4, 5, 5)})
+    inits = {"w": w(5, 7), "c": w(7), **bn_params("bn", 7)}
+    nodes = [helper.make_node("Gemm", ["x", "w", "c"], ["g"], name="gemm", beta=0.5),
+             bn("bn", "g", "y")]
+    m = make_model(nodes, [("x", F, [3, 5])], [("y", F, None)], inits)
+    assert optimized_ops(m, "basic") == ["Gemm"]
+    compare(m, {"x": w(3, 5)})
+
+
+def test_bn_not_folded_when_conv_output_is_shared():
+    inits = {"w": w(4, 3, 1, 1), **bn_params("bn", 4)}
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+             bn("bn", "c", "b1"),
+             helper.make_node("Add", ["b1", "c"], ["y"], name="add")]
+    m = make_model(nodes, [("x", F, [1, 3, 4, 4])], [("y", F, None)], inits)
+    g = import_model(m)
+    assert not fold_batchnorm.run(g)
+    compare(m, {"x": w(1, 3, 4, 4)})
+
+
+def test_per_channel_mul_add_fold():
+    inits = {"w": w(6, 3, 3, 3), "s": w(1, 6, 1, 1), "t": w(6, 1, 1)}
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+             helper.make_node("Mul", ["c", "s"], ["m"], name="mul"),
+             helper.make_node("Add", ["t", "m"], ["y"], name="add")]
+    m = make_model(nodes, [("x", F, [2, 3, 6, 6])], [("y", F, None)], inits)
+    g = import_model(m)
+    assert fold_affine.run(g) and [n.op_type for n in g.nodes] == ["Conv"]
+    compare(m, {"x": w(2, 3, 6, 6)})
+
+
+def test_spatially_varying_constant_is_not_folded():
+    inits = {"w": w(6, 3, 3, 3), "s": w(1, 6, 4, 4)}
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+             helper.make_node("Mul", ["c", "s"], ["y"], name="mul")]
+    m = make_model(nodes, [("x", F, [1, 3, 6, 6])], [("y", F, None)], inits)
+    assert not fold_affine.run(import_model(m))
+    compare(m, {"x": w(1, 3, 6, 6)})
+
+
+def resnet_block():
+    inits = {"w1": w(8, 8, 3, 3), "w2": w(8, 8, 3, 3), **bn_params("bn1", 8), **bn_params("bn2", 8)}
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+             bn("bn1", "c1", "b1"),
+             helper.make_node("Relu", ["b1"], ["r1"], name="relu1"),
+             helper.make_node("Conv", ["r1", "w2"], ["c2"], name="conv2", pads=[1, 1, 1, 1]),
+             bn("bn2", "c2", "b2"),
+             helper.make_node("Add", ["b2", "x"], ["s"], name="add"),
+             helper.make_node("Relu", ["s"], ["y"], name="relu2")]
+    return make_model(nodes, [("x", F, [1, 8, 10, 10])], [("y", F, None)], inits)
+
+
+def test_resnet_block_fuses_to_two_convs():
+    m = resnet_block()
+    g = fastcnn.InferenceSession(m).optimized_graph()
+    assert [n.op_type for n in g.nodes] == ["Conv", "Conv"]
+    c1, c2 = g.nodes
+    assert c1.attrs["fastcnn_activation"] == "Relu" and "fastcnn_residual" not in c1.attrs
+    assert c2.attrs["fastcnn_residual"] == 1 and c2.attrs["fastcnn_activation"] == "Relu"
+    assert c2.attrs["fastcnn_fused"] == ["conv2", "bn2", "add", "relu2"]
+    compare(m, {"x": w(1, 8, 10, 10)})
+
+
+@pytest.mark.parametrize("act,attrs,extra", [
+    ("Relu", {}, []), ("LeakyRelu", {"alpha": 0.1}, []), ("HardSigmoid", {}, []),
+    ("HardSwish", {}, []), ("Sigmoid", {}, []), ("Tanh", {}, []), ("Elu", {"alpha": 0.7}, []),
+    ("Clip", {}, ["lo", "hi"]), ("PRelu", {}, ["slope"]),
+])
+def test_activation_fusion(act, attrs, extra):
+    inits = {"w": w(6, 3, 3, 3), "lo": np.array(0, np.float32), "hi": np.array(6, np.float32),
+             "slope": w(6, 1, 1)}
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+             helper.make_node(act, ["c"] + extra, ["y"], name="act", **attrs)]
+    m = make_model(nodes, [("x", F, [1, 3, 7, 7])], [("y", F, None)], inits, opset=14)
+    g = import_model(m)
+    assert fuse_activation.run(g) and [n.op_type for n in g.nodes] == ["Conv"]
+    compare(m, {"x": w(1, 3, 7, 7) * 4})
+
+
+@pytest.mark.parametrize("pattern", ["silu", "hardswish", "mish"])
+def test_pattern_fusion(pattern):
+    inits = {"w": w(6, 3, 3, 3)}
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv")]
+    if pattern == "silu":
+        nodes.append(helper.make_node("Sigmoid", ["c"], ["f"], name="sig"))
+    elif pattern == "hardswish":
+        nodes.append(helper.make_node("HardSigmoid", ["c"], ["f"], name="hs", alpha=1 / 6, beta=0.5))
+    else:
+        nodes += [helper.make_node("Softplus", ["c"], ["sp"], name="sp"),
+                  helper.make_node("Tanh", ["sp"], ["f"], name="tanh")]
+    nodes.append(helper.make_node("Mul", ["c", "f"], ["y"], name="mul"))
+    m = make_model(nodes, [("x", F, [1, 3, 7, 7])], [("y", F, None)], inits)
+    g = import_model(m)
+    assert fuse_activation.run(g) and [n.op_type for n in g.nodes] == ["Conv"]
+    compare(m, {"x": w(1, 3, 7, 7) * 4})
+
+
+def test_residual_not_fused_into_conv_whose_output_is_a_graph_output():
+    inits = {"w": w(3, 3, 1, 1)}
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+             helper.make_node("Add", ["c", "x"], ["y"], name="add")]
+    m = make_model(nodes, [("x", F, [1, 3, 4, 4])], [("y", F, None), ("c", F, None)], inits)
+    assert not fuse_residual.run(import_model(m))
+    compare(m, {"x": w(1, 3, 4, 4)})
