@@ -115,8 +115,63 @@ def test_executor_overhead_ratio():
     assert r["n_steps"] == N_NODES
 
 
+
+
+# -- elementwise throughput on a CNN-sized tensor (kernels, not overhead) ----------------------
+def single_op_model(op, shape=(1, 64, 112, 112), opset=17, with_const=None):
+    inits, ins = [], ["x"]
+    if with_const is not None:
+        inits.append(numpy_helper.from_array(with_const, "c"))
+        ins.append("c")
+    g = helper.make_graph([helper.make_node(op, ins, ["y"])], "one",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = 8
+    return m
+
+
+def measure_throughput(n_threads=1, rounds=15, inner=20):
+    """Median ms per run of single elementwise ops on 1x64x112x112, fastcnn vs onnxruntime."""
+    import onnxruntime as ort
+    shape = (1, 64, 112, 112)
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    cases = {"Relu": None, "Sigmoid": None, "HardSwish": None,
+             "Add": np.full(shape, 0.5, np.float32), "Mul": np.full((64, 1, 1), 0.5, np.float32)}
+    out = {}
+    for op, c in cases.items():
+        m = single_op_model(op, shape, with_const=c)
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = n_threads
+        o = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        f = fastcnn.InferenceSession(m, num_threads=n_threads)
+        np.testing.assert_allclose(f.run(None, {"x": x})[0], o.run(None, {"x": x})[0], rtol=1e-5, atol=1e-6)
+        tf, to = [], []
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            for _ in range(inner):
+                f.run(None, {"x": x})
+            tf.append((time.perf_counter() - t0) / inner)
+            t0 = time.perf_counter()
+            for _ in range(inner):
+                o.run(None, {"x": x})
+            to.append((time.perf_counter() - t0) / inner)
+        out[op] = (float(np.median(tf)) * 1e3, float(np.median(to)) * 1e3)
+    return out
+
+
+def test_elementwise_throughput_ratio():
+    for nt in (1, 2):
+        for op, (a, b) in measure_throughput(nt, rounds=5, inner=5).items():
+            print(f"\n{op:10s} n_threads={nt}: fastcnn {a:.3f} ms, onnxruntime {b:.3f} ms, ratio {a / b:.2f}")
+
+
 if __name__ == "__main__":
     r = measure()
     for k, v in r.items():
         print(f"{k:34s} {v:.3f}" if isinstance(v, float) else f"{k:34s} {v}")
     print(f"{'ratio fastcnn / onnxruntime':34s} {r['fastcnn_us_per_node'] / r['onnxruntime_us_per_node']:.2f}")
+    print("\nelementwise on 1x64x112x112 (ms per run, includes feed copy-in and output copy-out)")
+    for nt in (1, 2):
+        for op, (a, b) in measure_throughput(nt).items():
+            print(f"  {op:10s} n_threads={nt}: fastcnn {a:7.3f}  onnxruntime {b:7.3f}  ratio {a / b:.2f}")

@@ -17,7 +17,7 @@ unchecked one taking addresses (`*_p`) that the ops layer pre-binds with
 functools.partial, so a run costs one C call per node.
 """
 from cython.parallel cimport prange
-from libc.math cimport expf, tanhf, log1pf, erff, fabsf, sqrtf, logf
+from libc.math cimport expf, log1pf, erff, fabsf, sqrtf, logf
 from libc.stdint cimport uintptr_t
 
 cdef extern from "epilogue.h" nogil:
@@ -59,6 +59,65 @@ cdef inline float _clampf(float v, float lo, float hi) noexcept nogil:
     return lo if v < lo else (hi if v > hi else v)
 
 
+ctypedef union _fbits:
+    float f
+    int i
+
+
+cdef inline float _fexp(float x) noexcept nogil:
+    """expf without branches or libm calls (Cephes: 2^n * p(r), |rel err| < 2 ulp), so
+    loops calling it auto-vectorize.  Rounding through the 1.5*2^23 magic constant."""
+    cdef float n, r, p
+    cdef _fbits s
+    x = _clampf(x, -87.33654, 88.37626)
+    n = (x * <float>1.44269504088896341 + <float>12582912.0) - <float>12582912.0
+    r = x - n * <float>0.693359375 + n * <float>2.12194440e-4
+    p = ((((<float>1.9875691500e-4 * r + <float>1.3981999507e-3) * r + <float>8.3334519073e-3) * r
+          + <float>4.1665795894e-2) * r + <float>1.6666665459e-1) * r + <float>5.0000001201e-1
+    p = p * r * r + r + <float>1.0
+    s.i = (<int>n + 127) << 23
+    return p * s.f
+
+
+cdef inline float _ftanh(float x) noexcept nogil:
+    """tanhf without branches (Cephes: odd polynomial below |x| 0.625, else
+    1 - 2 / (exp(2|x|) + 1) with the sign restored)."""
+    cdef float a = fabsf(x)
+    cdef float z = x * x
+    cdef float small = ((((<float>-5.70498872745e-3 * z + <float>2.06390887954e-2) * z
+                          - <float>5.37397855454e-2) * z + <float>1.33314422036e-1) * z
+                        - <float>3.33332819422e-1) * z * x + x
+    cdef float big = <float>1.0 - <float>2.0 / (_fexp(<float>2.0 * _clampf(a, 0.0, 10.0)) + <float>1.0)
+    big = big if x >= 0.0 else -big
+    return small if a < <float>0.625 else big
+
+
+cdef inline float _fexpm1_neg(float x) noexcept nogil:
+    """exp(x) - 1 for x <= 0 without cancellation near 0 (Taylor below 0.35 in size)."""
+    cdef float t = ((((((<float>(1.0 / 5040) * x + <float>(1.0 / 720)) * x + <float>(1.0 / 120)) * x
+                       + <float>(1.0 / 24)) * x + <float>(1.0 / 6)) * x + <float>0.5) * x + <float>1.0) * x
+    return t if x > <float>-0.35 else _fexp(x) - <float>1.0
+
+
+cdef inline float _ferfc_pos(float z) noexcept nogil:
+    """erfc(z) for z >= 0 with relative error ~1e-7 (Numerical Recipes' erfcc Chebyshev fit),
+    branch-free; 0.5 x erfc(-x / sqrt 2) is GELU without the 1 + erf cancellation."""
+    cdef float t = <float>1.0 / (<float>1.0 + <float>0.5 * z)
+    cdef float q = t * (<float>-0.82215223 + t * <float>0.17087277)
+    q = t * (<float>1.48851587 + q)
+    q = t * (<float>-1.13520398 + q)
+    q = t * (<float>0.27886807 + q)
+    q = t * (<float>-0.18628806 + q)
+    q = t * (<float>0.09678418 + q)
+    q = t * (<float>0.37409196 + q)
+    q = t * (<float>1.00002368 + q)
+    return t * _fexp(-z * z - <float>1.26551223 + q)
+
+
+cdef inline float _fsigmoid(float x) noexcept nogil:
+    return <float>1.0 / (<float>1.0 + _fexp(-x))
+
+
 cdef inline float _softplus(float x) noexcept nogil:
     if x > 20.0:
         return x
@@ -97,39 +156,36 @@ cdef void act_range(const float* x, float* out, Py_ssize_t n, int kind,
             out[i] = v * _clampf(v * <float>(1.0 / 6.0) + 0.5, 0.0, 1.0)
     elif kind == FASTCNN_ACT_SIGMOID:
         for i in range(n):
-            v = x[i]
-            if v >= 0.0:
-                out[i] = 1.0 / (1.0 + expf(-v))
-            else:
-                t = expf(v)
-                out[i] = t / (1.0 + t)
+            out[i] = _fsigmoid(x[i])
     elif kind == FASTCNN_ACT_SILU:
         for i in range(n):
             v = x[i]
-            if v >= 0.0:
-                out[i] = v / (1.0 + expf(-v))
-            else:
-                t = expf(v)
-                out[i] = v * t / (1.0 + t)
+            out[i] = v * _fsigmoid(v)
     elif kind == FASTCNN_ACT_TANH:
         for i in range(n):
-            out[i] = tanhf(x[i])
+            out[i] = _ftanh(x[i])
     elif kind == FASTCNN_ACT_MISH:
+        # tanh(log(1 + e^x)) = m / (m + 2) with m = e^x (e^x + 2); e^x capped at x = 20
         for i in range(n):
             v = x[i]
-            out[i] = v * tanhf(_softplus(v))
+            t = _fexp(v if v < 20.0 else <float>20.0)
+            t = t * (t + <float>2.0)
+            out[i] = v * t / (t + <float>2.0)
     elif kind == FASTCNN_ACT_ELU:
         for i in range(n):
             v = x[i]
-            out[i] = v if v >= 0.0 else p0 * (expf(v) - 1.0)
+            t = p0 * _fexpm1_neg(v if v < 0.0 else <float>0.0)
+            out[i] = v if v >= 0.0 else t
     elif kind == FASTCNN_ACT_GELU:
         for i in range(n):
             v = x[i]
-            out[i] = 0.5 * v * (1.0 + erff(v * <float>0.70710678118654752))
+            t = _ferfc_pos(fabsf(v) * <float>0.70710678118654752)
+            out[i] = <float>0.5 * v * (t if v < 0.0 else <float>2.0 - t)
     elif kind == ELT_SELU:
         for i in range(n):
             v = x[i]
-            out[i] = p1 * (v if v > 0.0 else p0 * (expf(v) - 1.0))
+            t = p0 * _fexpm1_neg(v if v < 0.0 else <float>0.0)
+            out[i] = p1 * (v if v > 0.0 else t)
     elif kind == ELT_SOFTPLUS:
         for i in range(n):
             out[i] = _softplus(x[i])
@@ -140,7 +196,7 @@ cdef void act_range(const float* x, float* out, Py_ssize_t n, int kind,
     elif kind == ELT_GELU_TANH:
         for i in range(n):
             v = x[i]
-            out[i] = 0.5 * v * (1.0 + tanhf(<float>0.7978845608028654 * (v + <float>0.044715 * v * v * v)))
+            out[i] = <float>0.5 * v * (<float>1.0 + _ftanh(<float>0.7978845608028654 * (v + <float>0.044715 * v * v * v)))
     elif kind == ELT_THRESHOLDED_RELU:
         for i in range(n):
             v = x[i]
@@ -148,10 +204,11 @@ cdef void act_range(const float* x, float* out, Py_ssize_t n, int kind,
     elif kind == ELT_CELU:
         for i in range(n):
             v = x[i]
-            out[i] = v if v > 0.0 else p0 * (expf(v / p0) - 1.0)
+            t = v / p0
+            t = p0 * _fexpm1_neg(t if t < 0.0 else <float>0.0)
+            out[i] = v if v > 0.0 else t
     elif kind == ELT_EXP:
-        for i in range(n):
-            out[i] = expf(x[i])
+        exp_range(x, out, n)
     elif kind == ELT_NEG:
         for i in range(n):
             out[i] = -x[i]
@@ -173,6 +230,26 @@ cdef void act_range(const float* x, float* out, Py_ssize_t n, int kind,
     elif kind == ELT_AFFINE:
         for i in range(n):
             out[i] = p0 * x[i] + p1
+
+
+cdef void exp_range(const float* x, float* out, Py_ssize_t n) noexcept nogil:
+    """exp in blocks of 64: the vectorized polynomial when the whole block is inside
+    [-87.3, 88.3], libm expf (overflow to inf, denormals) for a block that is not."""
+    cdef Py_ssize_t b, i, e
+    cdef int outside
+    cdef float v
+    for b in range(0, n, 64):
+        e = b + 64 if b + 64 < n else n
+        outside = 0
+        for i in range(b, e):
+            v = x[i]
+            outside |= (v < <float>-87.33654) | (v > <float>88.37626) | (v != v)
+        if outside:
+            for i in range(b, e):
+                out[i] = expf(x[i])
+        else:
+            for i in range(b, e):
+                out[i] = _fexp(x[i])
 
 
 cdef inline void prelu_rows(const float* x, float* out, const float* slope, Py_ssize_t r0,

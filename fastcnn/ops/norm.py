@@ -14,7 +14,7 @@ import numpy as np
 
 from .activation import F32, _k, keep_alive
 from .base import Op, TensorInfo, optional
-from .attrs import flag_attr, float_attr, int_attr  # noqa: F401
+from .attrs import flag_attr, float_attr, int_attr, ints_attr
 from .registry import register
 from .tensor_ops import norm_axis
 
@@ -161,7 +161,7 @@ class LRN(Op):
 class LayerNormalization(Op):
     def setup(self):
         self.eps = _eps(self)
-        self.axis = self.attr("axis", -1)
+        self.axis = int_attr(self, "axis", -1)
 
     def infer(self, inputs):
         x, s, b = inputs[0], inputs[1], optional(inputs, 2)
@@ -239,6 +239,9 @@ class GroupNormalization(Op):
 
 @register("MeanVarianceNormalization", since_version=9)
 class MeanVarianceNormalization(Op):
+    def setup(self):
+        ints_attr(self, "axes")
+
     def infer(self, inputs):
         x = inputs[0]
         axes = self.attr("axes", [0, 2, 3])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Op, TensorInfo
-from .attrs import flag_attr, float_attr, int_attr  # noqa: F401
+from .attrs import flag_attr, int_attr, ints_attr
 from .registry import register
 from .tensor_ops import norm_axis
 
@@ -22,8 +22,8 @@ class Reduce(Op):
     def setup(self):
         self.keepdims = flag_attr(self, "keepdims", 1)
         self.noop = flag_attr(self, "noop_with_empty_axes", 0)
-        if self.keepdims not in (0, 1) or self.noop not in (0, 1):
-            raise self.error("keepdims and noop_with_empty_axes must be 0 or 1")
+        if self.opset < self.axes_input_since:
+            ints_attr(self, "axes")
 
     def infer(self, inputs):
         x = inputs[0]
@@ -126,6 +126,7 @@ class _Arg(Op):
     def setup(self):
         self.keepdims = flag_attr(self, "keepdims", 1)
         self.last = flag_attr(self, "select_last_index", 0) if self.opset >= 12 else 0
+        int_attr(self, "axis", 0)
 
     def infer(self, inputs):
         x = inputs[0]

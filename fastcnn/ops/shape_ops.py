@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .attrs import flag_attr, int_attr, ints_attr
 from .base import Op, TensorInfo
 from .registry import register
 
@@ -76,6 +77,9 @@ class Dropout(_View):
 
 @register("Reshape", since_version=5)
 class Reshape(_View):
+    def setup(self):
+        flag_attr(self, "allowzero", 0)
+
     def out_shape(self, inputs):
         shape = [int(d) for d in self.const_input(inputs, 1, "shape").ravel()]
         x = inputs[0].shape
@@ -103,6 +107,9 @@ class Reshape(_View):
 
 @register("Flatten", since_version=1)
 class Flatten(_View):
+    def setup(self):
+        int_attr(self, "axis", 1)
+
     def out_shape(self, inputs):
         x = inputs[0].shape
         axis = self.attr("axis", 1)
@@ -124,6 +131,10 @@ def _axes(op, inputs, k=1):
 
 @register("Squeeze", since_version=1)
 class Squeeze(_View):
+    def setup(self):
+        if self.opset < 13:
+            ints_attr(self, "axes")
+
     def out_shape(self, inputs):
         x = inputs[0].shape
         axes = _axes(self, inputs)
@@ -140,6 +151,10 @@ class Squeeze(_View):
 
 @register("Unsqueeze", since_version=1)
 class Unsqueeze(_View):
+    def setup(self):
+        if self.opset < 13:
+            ints_attr(self, "axes")
+
     def out_shape(self, inputs):
         x = list(inputs[0].shape)
         axes = _axes(self, inputs)
@@ -157,6 +172,10 @@ class Unsqueeze(_View):
 @register("Shape", since_version=1)
 class Shape(Op):
     shape_only = True
+
+    def setup(self):
+        int_attr(self, "start", 0)
+        int_attr(self, "end")
 
     def infer(self, inputs):
         shape = np.array(inputs[0].shape, np.int64)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .attrs import int_attr
 from .base import Op, TensorInfo
 from .registry import register
 from .tensor_ops import norm_axis
@@ -15,6 +16,9 @@ from .tensor_ops import norm_axis
 
 class _SoftmaxBase(Op):
     inplace = {0: 0}
+
+    def setup(self):
+        int_attr(self, "axis", -1)
 
     def infer(self, inputs):
         x = inputs[0]

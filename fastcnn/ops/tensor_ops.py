@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
+from .attrs import flag_attr, float_attr, int_attr, ints_attr
 from .base import Op, TensorInfo, broadcast_shape, optional
-from .attrs import flag_attr, float_attr, int_attr  # noqa: F401
 from .registry import register
 
 #: refuse shape-plumbing outputs above this many elements (before allocating)
@@ -45,6 +45,9 @@ def ints(v):
 
 @register("Transpose", since_version=1)
 class Transpose(Op):
+    def setup(self):
+        ints_attr(self, "perm")
+
     def infer(self, inputs):
         x = inputs[0]
         r = len(x.shape)
@@ -66,7 +69,7 @@ class Transpose(Op):
 @register("Concat", since_version=1)
 class Concat(Op):
     def setup(self):
-        self.axis = self.attr("axis", 1 if self.opset < 4 else None)
+        self.axis = int_attr(self, "axis", 1 if self.opset < 4 else None)
         if self.axis is None:
             raise self.error("attribute 'axis' is required")
 
@@ -117,8 +120,9 @@ class Split(Op):
     """opset < 13: `split` attribute; >= 13: optional input 1; >= 18: `num_outputs`."""
 
     def setup(self):
-        self.axis = self.attr("axis", 0)
-        self.num_outputs = self.attr("num_outputs") if self.opset >= 18 else None
+        self.axis = int_attr(self, "axis", 0)
+        ints_attr(self, "split")
+        self.num_outputs = int_attr(self, "num_outputs") if self.opset >= 18 else None
         n_out = len(self.node.outputs)
         if self.num_outputs is not None and self.num_outputs != n_out:
             raise self.error(f"num_outputs={self.num_outputs} but the node has {n_out} outputs")
@@ -201,6 +205,11 @@ def slice_bounds(dim, start, end, step):
 class Slice(Op):
     """opset < 10: `starts`/`ends`/`axes` attributes; >= 10: inputs (with `steps`)."""
 
+    def setup(self):
+        if self.opset < 10:
+            for name in ("starts", "ends", "axes"):
+                ints_attr(self, name)
+
     def infer(self, inputs):
         x = inputs[0]
         r = len(x.shape)
@@ -249,6 +258,10 @@ class Pad(Op):
 
     def setup(self):
         self.mode = self.attr("mode", "constant")
+        if self.opset < 11:
+            ints_attr(self, "pads")
+            ints_attr(self, "paddings")
+            float_attr(self, "value", 0.0)
         if self.mode not in ("constant", "reflect", "edge", "wrap") or \
                 (self.mode == "wrap" and self.opset < 19):
             raise self.error(f"unsupported mode {self.mode!r}")
@@ -350,6 +363,9 @@ class Expand(Op):
 
 @register("Gather", since_version=1)
 class Gather(Op):
+    def setup(self):
+        int_attr(self, "axis", 0)
+
     def infer(self, inputs):
         x, i = inputs[0], inputs[1]
         if i.dtype.kind not in "iu":
@@ -376,6 +392,9 @@ class Gather(Op):
 
 @register("GatherElements", since_version=11)
 class GatherElements(Op):
+    def setup(self):
+        int_attr(self, "axis", 0)
+
     def infer(self, inputs):
         x, i = inputs[0], inputs[1]
         if len(x.shape) != len(i.shape):
@@ -394,6 +413,9 @@ class GatherElements(Op):
 
 @register("GatherND", since_version=11)
 class GatherND(Op):
+    def setup(self):
+        int_attr(self, "batch_dims", 0, lo=0)
+
     def infer(self, inputs):
         x, i = inputs[0], inputs[1]
         b = int_attr(self, "batch_dims", 0) if self.opset >= 12 else 0
@@ -521,6 +543,11 @@ class CastLike(Op):
 
 @register("TopK", since_version=1)
 class TopK(Op):
+    def setup(self):
+        int_attr(self, "axis", -1)
+        flag_attr(self, "largest", 1)
+        flag_attr(self, "sorted", 1)
+
     def infer(self, inputs):
         x = inputs[0]
         if self.opset >= 10:
