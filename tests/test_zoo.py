@@ -22,7 +22,7 @@ def built(name):
 @functools.lru_cache(maxsize=None)
 def ort_outputs(name, batch=1):
     feeds = zoo.random_inputs(name, batch)
-    return feeds, ort_session(built(name), 2).run(None, feeds)
+    return feeds, ort_session(built(name), 1).run(None, feeds)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -102,7 +102,7 @@ def test_unknown_zoo_name():
 def test_fastcnn_matches_onnxruntime(name):
     import fastcnn
     try:
-        sess = fastcnn.InferenceSession(built(name), num_threads=2)
+        sess = fastcnn.InferenceSession(built(name), num_threads=1)
     except fastcnn.UnsupportedOpError as e:
         pytest.skip(f"fastcnn cannot run {name} yet: {e}".splitlines()[0] + " " +
                     " ".join(line.strip() for line in str(e).splitlines()[1:3]))
