@@ -72,7 +72,7 @@ def source_coords(ctm, n_in, n_out, scale, roi=None):
     elif ctm == "tf_half_pixel_for_nearest":
         x = (y + 0.5) / scale
     elif ctm == "tf_crop_and_resize":
-        r0, r1 = float(roi[0]), float(roi[1])
+        r0, r1 = roi      # numpy scalars of roi's dtype: the reference's float32 rounding
         if width == 1:
             x = np.full(n_out, (r1 - r0) * (n_in - 1) / 2)
         else:
@@ -107,24 +107,19 @@ def axis_table(n_in, n_out, scale, *, mode, ctm, nearest_mode="round_prefer_floo
     x, ext = source_coords(ctm, n_in, n_out, scale, roi)
     fl = np.floor(x)
     xi = fl.astype(np.int64)
-    if mode == "nearest":
-        frac = x - fl
-        integral = frac == 0
-        if nearest_mode == "simple":
-            pick = xi + ((scale < 1) & ~integral)
-        elif nearest_mode == "round_prefer_floor":
-            pick = xi + (~integral & (frac > 0.5))
-        elif nearest_mode == "round_prefer_ceil":
-            pick = xi + (~integral & (frac >= 0.5))
-        elif nearest_mode == "floor":
-            pick = xi
-        else:  # ceil
-            pick = xi + ~integral
+    if mode == "nearest" and nearest_mode == "simple":
+        pick = xi + ((scale < 1) & (x != fl))
         idx = np.clip(pick, 0, max(n_in - 1, 0))[:, None]
         return idx.astype(np.intp), np.ones((n_out, 1)), ext
     ratio = np.where(x == fl, 1.0, x - fl)      # in (0, 1]: prefer the left window
     s = min(scale, 1.0)
-    if mode == "linear":
+    if mode == "nearest":     # a 2-tap window with one-hot weights, then the chosen tap
+        n = 2
+        c1 = {"round_prefer_floor": ratio > 0.5, "round_prefer_ceil": ratio >= 0.5,
+              "floor": np.zeros(n_out, bool), "ceil": np.ones(n_out, bool)}[nearest_mode]
+        c1 = np.where(ratio == 1.0, True, c1)
+        w = np.stack([~c1, c1], axis=1).astype(np.float64)
+    elif mode == "linear":
         if antialias:
             start = int(np.floor(-1 / s) + 1)
             n = 2 - 2 * start
@@ -162,6 +157,13 @@ def axis_table(n_in, n_out, scale, *, mode, ctm, nearest_mode="round_prefer_floo
         tot = w.sum(axis=1, keepdims=True)
         w = w / np.where(tot == 0, 1.0, tot)
     idx = np.clip(idx, 0, max(n_in - 1, 0)).astype(np.intp)
+    if mode == "nearest":
+        pick = np.where(c1, idx[:, 1], idx[:, 0])[:, None]
+        wp = np.where(c1, w[:, 1], w[:, 0])[:, None]
+        if np.all(wp == 1):
+            return pick, np.ones((n_out, 1)), ext
+        # exclude_outside zeroed a chosen tap outside the input: keep its weight (0)
+        return np.concatenate([pick, pick], 1), np.concatenate([wp, 0 * wp], 1), ext
     return idx, w, ext
 
 
@@ -294,7 +296,9 @@ class _ResizeBase(Op):
         if self.ctm == "tf_crop_and_resize":
             if roi is None:
                 raise self.error("coordinate_transformation_mode tf_crop_and_resize needs 'roi'")
-            roi = roi.astype(np.float64).ravel()
+            if roi.dtype.kind != "f":
+                raise self.error(f"'roi' must be a float tensor, got {roi.dtype}")
+            roi = roi.ravel()
             if len(roi) != 2 * n:
                 raise self.error(f"'roi' has {len(roi)} values, expected {2 * n}")
             rois = [(roi[k], roi[n + k]) for k in range(n)]
@@ -335,7 +339,8 @@ class _ResizeBase(Op):
         native = _k is not None and self.dtype == F32
         last2 = r >= 2 and set(tables) <= {r - 2, r - 1} and \
             all(t[2] is None or not t[2].any() for t in tables.values())
-        if native and last2 and self.mode == "nearest":
+        one_tap = all(t[0].shape[1] == 1 for t in tables.values())
+        if native and last2 and self.mode == "nearest" and one_tap:
             self.kind = "nearest2d"
             self._plane2d(tables)
             return
@@ -396,7 +401,7 @@ class _ResizeBase(Op):
             return
         if self.kind == "empty":
             return
-        if self.mode == "nearest":
+        if self.mode == "nearest" and all(p.K == 1 for p in self.passes):
             v = x
             for p in self.passes:
                 v = np.take(v, p.idx[:, 0], axis=p.axis)
