@@ -435,3 +435,57 @@ def test_binary_random_broadcast(shape, mask, op):
     f = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide,
          "Max": np.maximum, "Min": np.minimum}[op]
     np.testing.assert_allclose(out, f(a, b), rtol=1e-6)
+
+
+# -- executor integration: native steps, profiling, concurrent runs ----------------------------
+def _chain(n=12, shape=(1, 8, 4, 4)):
+    from onnx import TensorProto
+    nodes, inits, cur = [], [], "x"
+    for k in range(n):
+        op = ("Relu", "Add", "Mul", "Sigmoid")[k % 4]
+        ins = [cur]
+        if op in ("Add", "Mul"):
+            inits.append(numpy_helper.from_array(np.full((shape[1], 1, 1), 0.5 + k, np.float32), f"c{k}"))
+            ins.append(f"c{k}")
+        nodes.append(helper.make_node(op, ins, [f"t{k}"], name=f"n{k}"))
+        cur = f"t{k}"
+    g = helper.make_graph(nodes, "chain", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                          [helper.make_tensor_value_info(cur, TensorProto.FLOAT, shape)], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+
+@needs_kernel
+def test_chain_runs_as_native_steps_and_profiles():
+    m = _chain()
+    x = rand(1, 8, 4, 4)
+    want = ReferenceEvaluator(m).run(None, {"x": x})[0]
+    sess = fastcnn.InferenceSession(m, num_threads=1, graph_optimization_level="none")
+    np.testing.assert_allclose(sess.run(None, {"x": x})[0], want, rtol=1e-5, atol=1e-6)
+    outs, prof = sess.run_profiled({"x": x})
+    np.testing.assert_allclose(outs[0], want, rtol=1e-5, atol=1e-6)
+    assert len(prof) == 12
+    program = sess._plan({"x": x.shape})._pool[0].program
+    assert program.n_native() == len(program) == 12
+
+
+def test_concurrent_runs_are_independent():
+    import threading
+    m = _chain(40, (2, 8, 16, 16))
+    sess = fastcnn.InferenceSession(m, num_threads=1)
+    ref = ReferenceEvaluator(m)
+    errors = []
+
+    def work(seed):
+        try:
+            for k in range(20):
+                x = rand(2, 8, 16, 16, seed=seed * 100 + k)
+                np.testing.assert_allclose(sess.run(None, {"x": x})[0], ref.run(None, {"x": x})[0],
+                                           rtol=1e-5, atol=1e-6)
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+    ts = [threading.Thread(target=work, args=(s,)) for s in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert not errors, errors[0]
