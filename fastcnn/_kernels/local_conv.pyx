@@ -36,6 +36,10 @@ cdef extern from "local_conv.h" nogil:
                       const float *x, long ldx, float *out, long ldo)
     void lc_gather(const float *x, long Cg, const long *in_sp, const long *k, const long *s,
                    const long *dil, const long *pb, long od, long oh, long ow, float *col)
+    void wap_row_f32(int isa, const float *xp, float *yr, const float *kn, const float *scale,
+                     const int *case_w, long base_case, long H, long W, long OW, long kh_n,
+                     long kw_n, long sw, long pw, long d0, long h0, long dlo, long dhi,
+                     long hlo, long hhi)
 
 cdef extern from "cpu.h" nogil:
     int fastcnn_cpu_level()
@@ -229,6 +233,10 @@ cdef inline void _wavg_row(const real* x, real* y, const real* kn, const real* s
     _range(d0, kd_n, D, &dlo, &dhi)
     _range(h0, kh_n, H, &hlo, &hhi)
     cdef long base_case = (case_d[od] * n_ch + case_h[oh]) * n_cw
+    if real is float:     # float32: the per-ISA C row (local_conv.h)
+        wap_row_f32(_isa, <const float*>xp, <float*>yr, <const float*>kn, <const float*>scale,
+                    case_w, base_case, H, W, OW, kh_n, kw_n, sw, pw, d0, h0, dlo, dhi, hlo, hhi)
+        return
     # interior columns: every kw tap inside [0, W)
     cdef long lo = (pw + sw - 1) // sw
     cdef long hi = 0
@@ -293,6 +301,17 @@ cdef void wavg_pool_c(const real* x, real* y, const real* kn, const real* scale,
         fastcnn_ftz_leave(ftz)
 
 
+cdef long _n_cases(const int[::1] c):
+    """max id + 1, or -1 when an id is negative."""
+    cdef long i, m = 0
+    for i in range(c.shape[0]):
+        if c[i] < 0:
+            return -1
+        if c[i] + 1 > m:
+            m = c[i] + 1
+    return m
+
+
 def wavg_pool(const real[:, :, :, ::1] x, real[:, :, :, ::1] y, const real[::1] kn,
               const real[::1] scale, const int[::1] case_d, const int[::1] case_h,
               const int[::1] case_w, tuple kernel, tuple strides, tuple pads_begin,
@@ -315,11 +334,9 @@ def wavg_pool(const real[:, :, :, ::1] x, real[:, :, :, ::1] y, const real[::1] 
         raise ValueError("kn has the wrong size")
     if case_d.shape[0] != out_sp[0] or case_h.shape[0] != out_sp[1] or case_w.shape[0] != out_sp[2]:
         raise ValueError("case tables do not match the output")
-    cdef long n_cd = max(np.max(case_d), 0) + 1
-    cdef long n_ch = max(np.max(case_h), 0) + 1
-    cdef long n_cw = max(np.max(case_w), 0) + 1
-    if scale.shape[0] < n_cd * n_ch * n_cw or min(np.min(case_d), np.min(case_h), np.min(case_w)) < 0:
-        raise ValueError("scale table too small for the cases")
+    cdef long n_cd = _n_cases(case_d), n_ch = _n_cases(case_h), n_cw = _n_cases(case_w)
+    if n_cd < 0 or n_ch < 0 or n_cw < 0 or scale.shape[0] < n_cd * n_ch * n_cw:
+        raise ValueError("case ids out of range of the scale table")
     cdef long NC = x.shape[0]
     with nogil:
         wavg_pool_c(&x[0, 0, 0, 0], &y[0, 0, 0, 0], &kn[0], &scale[0], &case_d[0], &case_h[0],

@@ -14,8 +14,8 @@
  * memory bandwidth.  For a tiled convolution a bank is shared by every position of
  * its phase, stays in L1/L2, and the same loop is an FMA-bound direct convolution.
  *
- * One source, three ISAs: GCC vector extensions (16 floats = one zmm, two ymm or four
- * xmm) compiled under per-function target attributes; contraction (-ffp-contract=fast,
+ * One source, three ISAs: GCC vector extensions of each ISA's native width (zmm, ymm,
+ * xmm; a 16-lane block is 1, 2 or 4 of them) compiled under per-function target attributes; contraction (-ffp-contract=fast,
  * GCC's default in GNU C) turns `acc += x * w` into FMAs on the AVX2/AVX-512 builds.
  * The register budget fixes how many accumulators a tile may hold: R·MB ≤ 16 on
  * AVX-512 (32 zmm), ≤ 4 (8 ymm) on AVX2, ≤ 2 on the portable SSE2 path.
@@ -34,60 +34,56 @@
 
 typedef float lc_v16 __attribute__((vector_size(64)));
 
-static inline __attribute__((always_inline)) lc_v16 lc_ld(const float *p) {
-    lc_v16 v;
-    memcpy(&v, p, sizeof v);
-    return v;
+typedef float lc_v8 __attribute__((vector_size(32)));
+typedef float lc_v4 __attribute__((vector_size(16)));
+
+/* out[r*ldo + b*16 + l] = Σ_j x[r*ldx + j] · w[j*ldw + b*16 + l], in the ISA's native
+ * vector VT of NL lanes (16/NL vectors per block), arrays sized exactly per (R, MB)
+ * case so GCC keeps every accumulator in a register (a 64-byte type on AVX2, or
+ * oversized arrays, make it keep them in memory). */
+#define LC_BODY(VT, NL, R_, MB_) {                                                         \
+    enum { VPB = LC_LANES / NL, NV = (MB_) * (LC_LANES / NL) };                              \
+    VT acc[R_][NV];                                                                         \
+    for (int r = 0; r < (R_); r++)                                                          \
+        for (int b = 0; b < NV; b++)                                                        \
+            acc[r][b] = (VT){0};                                                            \
+    for (long j = 0; j < K; j++) {                                                          \
+        const float *wj = w + j * ldw;                                                      \
+        VT wv[NV];                                                                          \
+        for (int b = 0; b < NV; b++)                                                        \
+            memcpy(&wv[b], wj + NL * b, sizeof(VT));                                        \
+        for (int r = 0; r < (R_); r++) {                                                    \
+            const float xv = x[r * ldx + j];                                                \
+            for (int b = 0; b < NV; b++)                                                    \
+                acc[r][b] += xv * wv[b];                                                    \
+        }                                                                                   \
+    }                                                                                       \
+    for (int r = 0; r < (R_); r++)                                                          \
+        for (int b = 0; b < NV; b++)                                                        \
+            memcpy(out + r * ldo + NL * b, &acc[r][b], sizeof(VT));                         \
 }
 
-static inline __attribute__((always_inline)) void lc_st(float *p, lc_v16 v) {
-    memcpy(p, &v, sizeof v);
-}
-
-/* out[r*ldo + b*16 + l] = Σ_j x[r*ldx + j] · w[j*ldw + b*16 + l] */
-static inline __attribute__((always_inline)) void
-lc_tile_body(long K, const float *restrict w, long ldw, const float *restrict x, long ldx,
-             float *restrict out, long ldo, const int R, const int MB) {
-    lc_v16 acc[LC_ROWS][LC_MAX_MB];
-    for (int r = 0; r < R; r++)
-        for (int b = 0; b < MB; b++)
-            acc[r][b] = (lc_v16){0};
-    for (long j = 0; j < K; j++) {
-        const float *wj = w + j * ldw;
-        lc_v16 wv[LC_MAX_MB];
-        for (int b = 0; b < MB; b++)
-            wv[b] = lc_ld(wj + LC_LANES * b);
-        for (int r = 0; r < R; r++) {
-            const float xv = x[r * ldx + j];
-            for (int b = 0; b < MB; b++)
-                acc[r][b] += xv * wv[b];
-        }
-    }
-    for (int r = 0; r < R; r++)
-        for (int b = 0; b < MB; b++)
-            lc_st(out + r * ldo + LC_LANES * b, acc[r][b]);
-}
-
-#define LC_CASE(R_, MB_) case (R_) * 8 + (MB_): \
-    lc_tile_body(K, w, ldw, x, ldx, out, ldo, R_, MB_); break;
+#define LC_CASE(VT, NL, R_, MB_) case (R_) * 8 + (MB_): LC_BODY(VT, NL, R_, MB_) break;
 
 /* One tile with R ≤ 4 rows and MB ≤ 4 blocks of 16 output channels. */
-#define LC_DEFINE_TILE(SUFFIX, ATTR)                                                       \
+#define LC_DEFINE_TILE(SUFFIX, ATTR, VT, NL)                                               \
     ATTR static void lc_tile_##SUFFIX(int R, int MB, long K, const float *w, long ldw,   \
                                       const float *x, long ldx, float *out, long ldo) {  \
         switch (R * 8 + MB) {                                                              \
-        LC_CASE(1, 1) LC_CASE(1, 2) LC_CASE(1, 3) LC_CASE(1, 4)                            \
-        LC_CASE(2, 1) LC_CASE(2, 2) LC_CASE(2, 3) LC_CASE(2, 4)                            \
-        LC_CASE(3, 1) LC_CASE(3, 2) LC_CASE(3, 3) LC_CASE(3, 4)                            \
-        LC_CASE(4, 1) LC_CASE(4, 2) LC_CASE(4, 3) LC_CASE(4, 4)                            \
+        LC_CASE(VT, NL, 1, 1) LC_CASE(VT, NL, 1, 2) LC_CASE(VT, NL, 1, 3)                  \
+        LC_CASE(VT, NL, 1, 4) LC_CASE(VT, NL, 2, 1) LC_CASE(VT, NL, 2, 2)                  \
+        LC_CASE(VT, NL, 2, 3) LC_CASE(VT, NL, 2, 4) LC_CASE(VT, NL, 3, 1)                  \
+        LC_CASE(VT, NL, 3, 2) LC_CASE(VT, NL, 3, 3) LC_CASE(VT, NL, 3, 4)                  \
+        LC_CASE(VT, NL, 4, 1) LC_CASE(VT, NL, 4, 2) LC_CASE(VT, NL, 4, 3)                  \
+        LC_CASE(VT, NL, 4, 4)                                                              \
         default: break;                                                                    \
         }                                                                                  \
     }
 
-LC_DEFINE_TILE(portable, )
+LC_DEFINE_TILE(portable, , lc_v4, 4)
 #if FASTCNN_X86
-LC_DEFINE_TILE(avx2, FASTCNN_TARGET_AVX2)
-LC_DEFINE_TILE(avx512, FASTCNN_TARGET_AVX512)
+LC_DEFINE_TILE(avx2, FASTCNN_TARGET_AVX2, lc_v8, 8)
+LC_DEFINE_TILE(avx512, FASTCNN_TARGET_AVX512, lc_v16, 16)
 #endif
 
 /* out[r][m] for r < R (≤ LC_ROWS), m < n_mb·16: the m blocks in chunks that fit the
@@ -146,6 +142,101 @@ static void lc_gather(const float *restrict x, long Cg, const long *in_sp, const
             }
         }
     }
+}
+
+/* ---------------------------------------------------------------- weighted average pool
+ * One output row (plane nc, od, oh) of WeightedAveragePool in float32:
+ *   y[ow] = (Σ_{valid κ} kn[κ]·x[...]) · scale[base_case + case_w[ow]]
+ * Interior columns (every kw tap inside the row), stride 1: blocks of 16 columns in a
+ * register, all taps accumulated, one store; other strides tap by tap with the columns
+ * innermost.  Border columns one by one over their valid taps. */
+/* VT: the ISA's native float vector (NL lanes); a wider type makes GCC keep the
+ * accumulator in memory on AVX2. */
+#define WAP_DEFINE_ROW(SUFFIX, ATTR, VT, NL)                                                 \
+ATTR static void wap_row_##SUFFIX(                                                           \
+        const float *restrict xp, float *restrict yr, const float *restrict kn,              \
+        const float *restrict scale, const int *restrict case_w, long base_case, long H,     \
+        long W, long OW, long kh_n, long kw_n, long sw, long pw, long d0, long h0,           \
+        long dlo, long dhi, long hlo, long hhi) {                                            \
+    long lo = (pw + sw - 1) / sw, hi = 0;                                                    \
+    if (W - kw_n + pw >= 0) hi = (W - kw_n + pw) / sw + 1;                                   \
+    if (hi > OW) hi = OW;                                                                    \
+    if (lo > hi) lo = hi;                                                                    \
+    if (sw == 1 && hi - lo >= NL) {                                                          \
+        const float sc = scale[base_case + case_w[lo]];                                      \
+        for (long ow0 = lo; ow0 < hi; ow0 += NL) {                                           \
+            const long o = ow0 + NL <= hi ? ow0 : hi - NL;                                   \
+            VT acc = (VT){0};                                                                \
+            for (long kd = dlo; kd < dhi; kd++)                                              \
+                for (long kh = hlo; kh < hhi; kh++) {                                        \
+                    const float *xr = xp + ((d0 + kd) * H + (h0 + kh)) * W + o - pw;         \
+                    const float *kr = kn + (kd * kh_n + kh) * kw_n;                          \
+                    for (long kw = 0; kw < kw_n; kw++) {                                     \
+                        VT v;                                                                \
+                        memcpy(&v, xr + kw, sizeof v);                                       \
+                        acc += kr[kw] * v;                                                   \
+                    }                                                                        \
+                }                                                                            \
+            acc *= sc;                                                                       \
+            memcpy(yr + o, &acc, sizeof acc);                                                \
+        }                                                                                    \
+    } else if (hi > lo) {                                                                    \
+        for (long ow = lo; ow < hi; ow++) yr[ow] = 0.f;                                      \
+        for (long kd = dlo; kd < dhi; kd++)                                                  \
+            for (long kh = hlo; kh < hhi; kh++) {                                            \
+                const float *xr = xp + ((d0 + kd) * H + (h0 + kh)) * W;                      \
+                const float *kr = kn + (kd * kh_n + kh) * kw_n;                              \
+                for (long kw = 0; kw < kw_n; kw++) {                                         \
+                    const float kv = kr[kw];                                                 \
+                    const long off = kw - pw;                                                \
+                    for (long ow = lo; ow < hi; ow++) yr[ow] += kv * xr[ow * sw + off];      \
+                }                                                                            \
+            }                                                                                \
+        const float sc = scale[base_case + case_w[lo]];                                      \
+        if (sc != 1.f)                                                                       \
+            for (long ow = lo; ow < hi; ow++) yr[ow] *= sc;                                  \
+    }                                                                                        \
+    for (long ow = 0; ow < OW; ow++) {                                                       \
+        if (ow >= lo && ow < hi) continue;                                                   \
+        const long w0 = ow * sw - pw;                                                        \
+        long a = w0 < 0 ? -w0 : 0, b = W - w0 < kw_n ? W - w0 : kw_n;                        \
+        if (a > kw_n) a = kw_n;                                                              \
+        if (b < a) b = a;                                                                    \
+        float acc = 0.f;                                                                     \
+        for (long kd = dlo; kd < dhi; kd++)                                                  \
+            for (long kh = hlo; kh < hhi; kh++) {                                            \
+                const float *xr = xp + ((d0 + kd) * H + (h0 + kh)) * W + w0;                 \
+                const float *kr = kn + (kd * kh_n + kh) * kw_n;                              \
+                for (long kw = a; kw < b; kw++) acc += kr[kw] * xr[kw];                      \
+            }                                                                                \
+        yr[ow] = acc * scale[base_case + case_w[ow]];                                        \
+    }                                                                                        \
+}
+
+WAP_DEFINE_ROW(portable, , lc_v4, 4)
+#if FASTCNN_X86
+WAP_DEFINE_ROW(avx2, FASTCNN_TARGET_AVX2, lc_v8, 8)
+WAP_DEFINE_ROW(avx512, FASTCNN_TARGET_AVX512, lc_v16, 16)
+#endif
+
+static void wap_row_f32(int isa, const float *xp, float *yr, const float *kn,
+                        const float *scale, const int *case_w, long base_case, long H, long W,
+                        long OW, long kh_n, long kw_n, long sw, long pw, long d0, long h0,
+                        long dlo, long dhi, long hlo, long hhi) {
+#if FASTCNN_X86
+    if (isa == FASTCNN_ISA_AVX512) {
+        wap_row_avx512(xp, yr, kn, scale, case_w, base_case, H, W, OW, kh_n, kw_n, sw, pw, d0,
+                       h0, dlo, dhi, hlo, hhi);
+        return;
+    }
+    if (isa == FASTCNN_ISA_AVX2) {
+        wap_row_avx2(xp, yr, kn, scale, case_w, base_case, H, W, OW, kh_n, kw_n, sw, pw, d0, h0,
+                     dlo, dhi, hlo, hhi);
+        return;
+    }
+#endif
+    wap_row_portable(xp, yr, kn, scale, case_w, base_case, H, W, OW, kh_n, kw_n, sw, pw, d0, h0,
+                     dlo, dhi, hlo, hhi);
 }
 
 #endif
