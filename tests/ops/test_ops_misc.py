@@ -323,3 +323,20 @@ def test_swish(alpha):
     x = rand(2, 16, 40, 40)
     got = run_fastcnn(*one_node("Swish", [x], {"alpha": alpha}, 24))[0]
     np.testing.assert_allclose(got, x / (1 + np.exp(-alpha * x.astype(np.float64))), rtol=1e-5, atol=1e-6)
+
+
+def test_every_op_is_registered_for_every_opset_it_exists_in():
+    """No version gaps: each op of these modules resolves at every opset 6..23 where ONNX has it."""
+    from onnx import defs
+
+    from fastcnn.ops.registry import lookup
+    gaps = []
+    for op in _my_ops():
+        for v in range(6, 24):
+            try:
+                defs.get_schema(op, v)
+            except Exception:
+                continue
+            if lookup(op, v) is None:
+                gaps.append((op, v))
+    assert not gaps, gaps
