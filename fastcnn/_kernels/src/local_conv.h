@@ -147,8 +147,9 @@ static void lc_gather(const float *restrict x, long Cg, const long *in_sp, const
 /* ---------------------------------------------------------------- weighted average pool
  * One output row (plane nc, od, oh) of WeightedAveragePool in float32:
  *   y[ow] = (Σ_{valid κ} kn[κ]·x[...]) · scale[base_case + case_w[ow]]
- * Interior columns (every kw tap inside the row), stride 1: blocks of 16 columns in a
- * register, all taps accumulated, one store; other strides tap by tap with the columns
+ * Interior columns (every kw tap inside the row), stride 1: 4 register blocks of one
+ * vector of columns each, all taps accumulated, one store (blocks past the end are
+ * clamped onto the last full block: recomputed, not read out of bounds); other strides tap by tap with the columns
  * innermost.  Border columns one by one over their valid taps. */
 /* VT: the ISA's native float vector (NL lanes); a wider type makes GCC keep the
  * accumulator in memory on AVX2. */
@@ -164,21 +165,29 @@ ATTR static void wap_row_##SUFFIX(                                              
     if (lo > hi) lo = hi;                                                                    \
     if (sw == 1 && hi - lo >= NL) {                                                          \
         const float sc = scale[base_case + case_w[lo]];                                      \
-        for (long ow0 = lo; ow0 < hi; ow0 += NL) {                                           \
-            const long o = ow0 + NL <= hi ? ow0 : hi - NL;                                   \
-            VT acc = (VT){0};                                                                \
+        /* 4 blocks at a time: independent FMA chains (one chain is latency-bound) */   \
+        for (long ow0 = lo; ow0 < hi; ow0 += 4 * NL) {                                       \
+            long o[4];                                                                       \
+            for (int i = 0; i < 4; i++)                                                      \
+                o[i] = ow0 + (i + 1) * NL <= hi ? ow0 + i * NL : hi - NL;                    \
+            VT acc[4] = {(VT){0}, (VT){0}, (VT){0}, (VT){0}};                                \
             for (long kd = dlo; kd < dhi; kd++)                                              \
                 for (long kh = hlo; kh < hhi; kh++) {                                        \
-                    const float *xr = xp + ((d0 + kd) * H + (h0 + kh)) * W + o - pw;         \
+                    const float *xr = xp + ((d0 + kd) * H + (h0 + kh)) * W - pw;             \
                     const float *kr = kn + (kd * kh_n + kh) * kw_n;                          \
                     for (long kw = 0; kw < kw_n; kw++) {                                     \
-                        VT v;                                                                \
-                        memcpy(&v, xr + kw, sizeof v);                                       \
-                        acc += kr[kw] * v;                                                   \
+                        const float kv = kr[kw];                                             \
+                        for (int i = 0; i < 4; i++) {                                        \
+                            VT v;                                                            \
+                            memcpy(&v, xr + o[i] + kw, sizeof v);                            \
+                            acc[i] += kv * v;                                                \
+                        }                                                                    \
                     }                                                                        \
                 }                                                                            \
-            acc *= sc;                                                                       \
-            memcpy(yr + o, &acc, sizeof acc);                                                \
+            for (int i = 0; i < 4; i++) {                                                    \
+                acc[i] *= sc;                                                                \
+                memcpy(yr + o[i], &acc[i], sizeof acc[i]);                                   \
+            }                                                                                \
         }                                                                                    \
     } else if (hi > lo) {                                                                    \
         for (long ow = lo; ow < hi; ow++) yr[ow] = 0.f;                                      \
