@@ -567,3 +567,19 @@ def test_kernel_entry_checks(rng):
     with pytest.raises(ValueError):
         K.local_conv(x, w, None, 0, 0, y, rows, np.array([[1, 0, 1]], np.int64), 1, (1, 1, 3),
                      (1, 1, 1), (0, 0, 0), (0, 0, 0), (1, 1, 1), 1)
+
+
+def test_docs_example_runs():
+    """The README section (docs/custom_ops.md) example builds, runs and prints (1, 32, 7, 7)."""
+    import contextlib
+    import io
+    import pathlib
+    import re
+    doc = pathlib.Path(__file__).resolve().parents[2] / "docs" / "custom_ops.md"
+    if not doc.exists():
+        pytest.skip("docs/custom_ops.md not present")
+    code = re.search(r"```python\n(.*?)```", doc.read_text(), re.S).group(1)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, str(doc), "exec"), {})
+    assert out.getvalue().strip() == "(1, 32, 7, 7)"
