@@ -124,11 +124,14 @@ class ConvProblem:
     has_bias: bool
     epilogue: Epilogue
     n_threads: int
+    block: int = 0                   # channel block the planner offers (0: plain NCHW only)
 
 
 class ConvAlgorithm:
     """One way of computing a convolution, chosen once per plan."""
     name = "?"
+    in_layout = 0       # layout of X it reads (0: plain NCHW, B: channel-blocked)
+    out_layout = 0      # layout of Y (and of the residual Z) it writes
 
     def scratch(self):
         return []
@@ -279,6 +282,10 @@ class Conv(Op):
                                    f"rank {len(x.shape)} (shape {list(x.shape)})")
         N, C = x.shape[:2]
         M, Cg = w.shape[:2]
+        if any(int(d) <= 0 for d in w.shape):
+            raise self.shape_error(f"W has an empty dim (shape {list(w.shape)})")
+        if int(C) <= 0:
+            raise self.shape_error(f"X has no channels (shape {list(x.shape)})")
         G = self.group
         if C % G:
             raise self.shape_error(f"group {G} does not divide the {C} input channels")
@@ -311,7 +318,7 @@ class Conv(Op):
         return [TensorInfo(out_shape, np.dtype(x.dtype))]
 
     # -- algorithm ----------------------------------------------------------------------
-    def _choose(self, inputs, outputs) -> ConvAlgorithm:
+    def _choose(self, inputs, outputs, block: int = 0) -> ConvAlgorithm:
         """The one place a convolution algorithm is picked (see the module docstring)."""
         w = inputs[1]
         b = optional(inputs, 2)
@@ -322,7 +329,8 @@ class Conv(Op):
             bias=np.asarray(b.value, cd) if (b is not None and b.is_const) else None,
             has_bias=b is not None,
             epilogue=self.epilogue,
-            n_threads=self.n_threads)
+            n_threads=self.n_threads,
+            block=block if self.io_dtype == np.float32 else 0)
         forced = self.forced_algorithm or os.environ.get("FASTCNN_CONV_ALGO")
         if forced:
             factory = ALGORITHMS_BY_NAME.get(forced)
@@ -338,9 +346,25 @@ class Conv(Op):
                 return algo
         raise self.error("no convolution algorithm accepted this node")  # unreachable
 
+    def layouts(self, inputs, block):
+        """Pick the algorithm now, with the blocked layout on offer; report its layouts."""
+        self.infer(inputs)
+        self.algorithm = self._choose(inputs, None, block)
+        self._chosen_for = [None if i is None else i.shape for i in inputs]
+        a = self.algorithm
+        if not (a.in_layout or a.out_layout):
+            return None
+        want = [0] * len(inputs)
+        want[0] = a.in_layout
+        if self.epilogue.residual:
+            want[3] = a.out_layout
+        return want, [a.out_layout]
+
     def prepare(self, inputs, outputs):
         self.infer(inputs)          # geometry for exactly these shapes
-        self.algorithm = self._choose(inputs, outputs)
+        if getattr(self, "_chosen_for", None) != [None if i is None else i.shape for i in inputs]:
+            self.algorithm = self._choose(inputs, outputs)
+        self._chosen_for = None
 
     def _converted(self):
         """(shape, dtype) of the compute-dtype copies of X, Y (and Z) when io dtype differs."""

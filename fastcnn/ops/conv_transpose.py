@@ -157,7 +157,7 @@ class ConvTranspose(Op):
         if C % G:
             raise self.shape_error(f"group {G} does not divide the {C} input channels")
         M = int(w.shape[1]) * G
-        if any(k <= 0 for k in w.shape[2:]) or w.shape[1] <= 0:
+        if any(int(d) <= 0 for d in w.shape):
             raise self.shape_error(f"W has an empty dim: {list(w.shape)}")
         b = optional(inputs, 2)
         if b is not None and tuple(b.shape) != (M,):

@@ -141,7 +141,14 @@ class _WindowPool(_Pool):
         if len(self.win_attrs.kernel_shape) != n:
             raise self.shape_error(f"kernel_shape has {len(self.win_attrs.kernel_shape)} dims "
                                    f"but X has {n} spatial dims (shape {list(x.shape)})")
-        return self.win_attrs.resolve(x.shape[2:], pooling=True)
+        wa = self.win_attrs
+        if wa.auto_pad == "NOTSET" and wa.pads is not None:
+            k = wa.kernel_shape
+            if any(p >= k[i % n] for i, p in enumerate(wa.pads)):
+                # as onnxruntime: a pad reaching a whole kernel makes windows of pure padding
+                raise self.error(f"pads {list(wa.pads)} must be smaller than kernel_shape "
+                                 f"{list(k)}")
+        return wa.resolve(x.shape[2:], pooling=True)
 
 
 @register("MaxPool", since_version=1)

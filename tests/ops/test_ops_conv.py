@@ -43,6 +43,30 @@ def conv_model(x_shape, w, b=None, attrs=None, w_const=True, opset=17, dtype=F, 
     return make_model([node], graph_inputs, [("Y", dtype, None)], inits, opset=opset)
 
 
+def run_conv_op(attrs, x, w, b=None, z=None, n_threads=1, opset=17):
+    """Run a Conv op directly (plan lifecycle: infer, prepare, scratch, bind), as the planner
+    does for internal nodes the fusion pass makes (4 inputs, fastcnn_* attributes), which
+    ONNX import rightly rejects."""
+    from fastcnn.ir.graph import Node
+    from fastcnn.ops.base import TensorInfo
+    ins = ["X", "W", "B" if b is not None else ""] + (["Z"] if z is not None else [])
+    node = Node("Conv", "conv0", ins, ["Y"], dict(attrs))
+    op = conv_mod.Conv(node, opset)
+    op.n_threads = n_threads
+    infos = [TensorInfo(x.shape, x.dtype), TensorInfo.of(w),
+             TensorInfo.of(b) if b is not None else None]
+    xs = [x, w, b]
+    if z is not None:
+        infos.append(TensorInfo(z.shape, z.dtype))
+        xs.append(z)
+    outs = op.infer(infos)
+    op.prepare(infos, outs)
+    sc = [np.empty(s, d) for s, d in op.scratch(infos, outs)]
+    y = np.empty(outs[0].shape, outs[0].dtype)
+    op.bind(xs, [y], sc)()
+    return y
+
+
 def feeds_for(model, arrays):
     return {i.name: arrays[i.name] for i in model.graph.input}
 
@@ -203,22 +227,17 @@ def test_conv_fused_epilogue(act, params, residual, dtype):
     w = rng.standard_normal((6, 2, 3, 3)).astype(dtype)
     b = rng.standard_normal(6).astype(dtype)
     z = rng.standard_normal((2, 6, 6, 7)).astype(dtype)
-    extra = [helper.make_attribute("fastcnn_activation", act)]
+    attrs = dict(pads=[1, 1, 1, 1], group=2, fastcnn_activation=act)
     if params:
-        extra.append(helper.make_attribute("fastcnn_activation_params", params))
+        attrs["fastcnn_activation_params"] = [float(v) for v in params]
     if residual:
-        extra.append(helper.make_attribute("fastcnn_residual", 1))
-    et = F if dtype == np.float32 else TensorProto.DOUBLE
-    m = conv_model(x.shape, w, b, dict(pads=[1, 1, 1, 1], group=2), extra=extra, dtype=et,
-                   inputs_extra=[("Z", z.shape)] if residual else ())
-    feeds = {"X": x, "Z": z} if residual else {"X": x}
+        attrs["fastcnn_residual"] = 1
     pre = R.conv(x, w, b, None, [1, 1, 1, 1], None, 2).astype(np.float64)
     if residual:
         pre = pre + z
     expected = _act(act, pre, params)
     for nt in (1, 2):
-        y = fastcnn.InferenceSession(m, num_threads=nt,
-                                     graph_optimization_level="none").run(None, feeds)[0]
+        y = run_conv_op(attrs, x, w, b, z if residual else None, n_threads=nt)
         np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4)
 
 
@@ -226,9 +245,7 @@ def test_conv_epilogue_without_bias_default_params():
     rng = np.random.default_rng(6)
     x = rng.standard_normal((1, 3, 5, 5)).astype(np.float32)
     w = rng.standard_normal((2, 3, 1, 1)).astype(np.float32)
-    m = conv_model(x.shape, w, None, {}, extra=[helper.make_attribute("fastcnn_activation",
-                                                                      "LeakyRelu")])
-    y = fastcnn.InferenceSession(m, graph_optimization_level="none").run(None, {"X": x})[0]
+    y = run_conv_op(dict(fastcnn_activation="LeakyRelu"), x, w)
     r = R.conv(x, w)
     np.testing.assert_allclose(y, np.where(r >= 0, r, 0.01 * r), rtol=1e-5, atol=1e-5)
 
@@ -304,15 +321,15 @@ def test_conv_bad_bias_and_residual():
     m = conv_model((1, 3, 5, 5), w, np.ones(3, np.float32), {})
     with pytest.raises(InvalidGraphError, match="conv0.*bias"):
         fastcnn.InferenceSession(m)
-    m = conv_model((1, 3, 5, 5), w, None, {},
-                   extra=[helper.make_attribute("fastcnn_residual", 1)],
-                   inputs_extra=[("Z", (1, 4, 2, 2))])
+    x = np.ones((1, 3, 5, 5), np.float32)
     with pytest.raises(InvalidGraphError, match="conv0.*residual"):
-        fastcnn.InferenceSession(m)
-    m = conv_model((1, 3, 5, 5), w, None, {},
-                   extra=[helper.make_attribute("fastcnn_activation", "Bogus")])
+        run_conv_op(dict(fastcnn_residual=1), x, w, z=np.ones((1, 4, 2, 2), np.float32))
+    with pytest.raises(InvalidGraphError, match="conv0.*residual"):
+        run_conv_op(dict(fastcnn_residual=1), x, w)
     with pytest.raises(InvalidGraphError, match="conv0.*Bogus"):
-        fastcnn.InferenceSession(m)
+        run_conv_op(dict(fastcnn_activation="Bogus"), x, w)
+    with pytest.raises(InvalidGraphError, match="conv0.*fastcnn_activation_params"):
+        run_conv_op(dict(fastcnn_activation="Clip", fastcnn_activation_params=3), x, w)
 
 
 @settings(max_examples=40, deadline=None)
@@ -409,20 +426,18 @@ def test_conv_float16_runs_in_float32(residual):
     w = rng.standard_normal((6, 2, 3, 3)).astype(np.float16)
     b = rng.standard_normal(6).astype(np.float16)
     z = rng.standard_normal((2, 6, 6, 5)).astype(np.float16)
-    extra = [helper.make_attribute("fastcnn_activation", "Relu")]
-    if residual:
-        extra.append(helper.make_attribute("fastcnn_residual", 1))
-    m = conv_model(x.shape, w, b, dict(pads=[1, 1, 1, 1], group=2), dtype=TensorProto.FLOAT16,
-                   extra=extra, inputs_extra=[("Z", z.shape)] if residual else ())
-    feeds = {"X": x, "Z": z} if residual else {"X": x}
-    y = fastcnn.InferenceSession(m, num_threads=2,
-                                 graph_optimization_level="none").run(None, feeds)[0]
-    assert y.dtype == np.float16
     r = R.conv(x.astype(np.float32), w.astype(np.float32), b.astype(np.float32), None,
                [1, 1, 1, 1], None, 2)
     if residual:
-        r = r + z.astype(np.float32)
-    np.testing.assert_allclose(y.astype(np.float32), np.maximum(r, 0), rtol=2e-3, atol=2e-3)
+        attrs = dict(pads=[1, 1, 1, 1], group=2, fastcnn_activation="Relu", fastcnn_residual=1)
+        y = run_conv_op(attrs, x, w, b, z, n_threads=2)
+        r = np.maximum(r + z.astype(np.float32), 0)
+    else:
+        m = conv_model(x.shape, w, b, dict(pads=[1, 1, 1, 1], group=2),
+                       dtype=TensorProto.FLOAT16)
+        y = fastcnn.InferenceSession(m, num_threads=2).run(None, {"X": x})[0]
+    assert y.dtype == np.float16
+    np.testing.assert_allclose(y.astype(np.float32), r, rtol=2e-3, atol=2e-3)
 
 
 MY_OPS = ["Conv", "ConvTranspose", "MaxPool", "AveragePool", "LpPool", "GlobalAveragePool",
