@@ -319,7 +319,24 @@ class _ResizeBase(Op):
         return [TensorInfo(self.out_shape, x.dtype)]
 
     # -- planning -------------------------------------------------------------------------
+    def layouts(self, inputs, block):
+        """Run channel-blocked ([N, C/B, *spatial, B]) when X arrives blocked and the channel
+        axis is not resized: the separable passes then treat each B-lane vector as one
+        element (inner extent × B), so a decoder's Conv → Resize → Conv needs no reorder.
+        Padding lanes stay finite (taps of zeros, or a finite extrapolation_value)."""
+        x = inputs[0]
+        if x is None or not x.layout or x.layout != block or len(x.shape) < 3 or \
+                x.dtype != F32 or _k is None or not math.isfinite(self.extrapolation_value):
+            return None
+        self.infer(inputs)
+        if any(a == 1 for a, *_ in self.axis_params):
+            return None
+        want = [0] * len(inputs)
+        want[0] = block
+        return want, [block]
+
     def prepare(self, inputs, outputs):
+        self.block = int(getattr(inputs[0], "layout", 0) or 0)
         shape = list(self.in_shape)
         tables = {}
         for a, s, n_out, roi in self.axis_params:
@@ -337,6 +354,15 @@ class _ResizeBase(Op):
             return
         r = len(shape)
         native = _k is not None and self.dtype == F32
+        if self.block:       # physical [N, C/B, *spatial, B]: passes with B-lane elements
+            phys = [shape[0], -(-shape[1] // self.block)] + shape[2:] + [self.block]
+            order = sorted(tables, key=lambda a: (self.out_shape[a] / shape[a], a))
+            for a in order:
+                idx, w, ext = tables[a]
+                self.passes.append(_Pass(a, tuple(phys), self.out_shape[a], idx, w, ext))
+                phys[a] = self.out_shape[a]
+            self.kind = "passes"
+            return
         last2 = r >= 2 and set(tables) <= {r - 2, r - 1} and \
             all(t[2] is None or not t[2].any() for t in tables.values())
         one_tap = all(t[0].shape[1] == 1 for t in tables.values())
@@ -389,6 +415,8 @@ class _ResizeBase(Op):
             return []
         out = []
         shape = list(self.in_shape)
+        if self.block:
+            shape = [shape[0], -(-shape[1] // self.block)] + shape[2:] + [self.block]
         for p in self.passes[:-1]:
             shape[p.axis] = p.n_out
             out.append((tuple(shape), F32))

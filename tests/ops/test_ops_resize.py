@@ -265,3 +265,49 @@ def test_resize_errors():
     expect_error("Resize", resize_inputs(SMALL, None, f32(1, 1, 2, 2)),
                  {"coordinate_transformation_mode": "tf_crop_and_resize"}, 19)
     expect_error("Upsample", [SMALL], {"mode": "nearest"}, 7)
+
+
+# -- channel-blocked layout between convolutions ------------------------------------------------
+def _conv_resize_conv(mode, scales, attrs, roi=None, C=20):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(0)
+    w1 = (rng.standard_normal((C, 16, 3, 3)) * 0.2).astype(F32)
+    w2 = (rng.standard_normal((16, C, 3, 3)) * 0.2).astype(F32)
+    inits = [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(w2, "w2"),
+             numpy_helper.from_array(f32(*scales), "s")]
+    if roi is not None:
+        inits.append(numpy_helper.from_array(f32(*roi), "roi"))
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["a"], pads=[1, 1, 1, 1]),
+             helper.make_node("Resize", ["a", "roi" if roi is not None else "", "s"], ["b"],
+                              name="resize_node", mode=mode, **attrs),
+             helper.make_node("Conv", ["b", "w2"], ["y"], pads=[1, 1, 1, 1])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", 1, [2, 16, 12, 10])],
+                          [helper.make_tensor_value_info("y", 1, None)], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 19)], ir_version=8)
+
+
+@pytest.mark.parametrize("mode,scales,attrs,roi", [
+    ("linear", (1, 1, 2, 2), {}, None),
+    ("linear", (1, 1, 2, 2), {"coordinate_transformation_mode": "align_corners"}, None),
+    ("nearest", (1, 1, 2, 3), {}, None),
+    ("cubic", (1, 1, 1.5, 0.7), {"antialias": 1}, None),
+    ("linear", (1, 1, 2, 2), {"coordinate_transformation_mode": "tf_crop_and_resize",
+                              "extrapolation_value": 2.0}, (0, 0, .1, .2, 1, 1, .9, .8)),
+    ("nearest", (2, 1, 1, 2), {}, None),
+])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_resize_between_convs_stays_blocked(mode, scales, attrs, roi, n_threads):
+    import fastcnn
+    from onnx.reference import ReferenceEvaluator
+    from fastcnn.runtime.layout import BLOCK
+    m = _conv_resize_conv(mode, scales, attrs, roi)
+    x = rand(2, 16, 12, 10)
+    sess = fastcnn.InferenceSession(m, num_threads=n_threads)
+    got = sess.run(None, {"x": x})[0]
+    np.testing.assert_allclose(got, ReferenceEvaluator(m).run(None, {"x": x})[0], rtol=1e-4,
+                               atol=1e-4)
+    steps = [type(st.op).__name__ for st in next(iter(sess._plans.values())).steps]
+    k = steps.index("Resize")
+    if BLOCK and steps[k - 1] == "Conv":
+        assert steps[k + 1] == "Conv", steps         # no reorder around the Resize
