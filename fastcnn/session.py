@@ -8,6 +8,7 @@ Modeled on onnxruntime's API so code can switch between the two:
 """
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -15,10 +16,10 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, InvalidGraphError
 from .ir.onnx_import import import_model
 from .runtime import threads
-from .runtime.plan import Plan, check_supported, make_op
+from .runtime.plan import MAX_ELEMENTS, Plan, check_supported, make_op
 
 _ORT_TYPE = {
     np.dtype(np.float32): "tensor(float)", np.dtype(np.float64): "tensor(double)",
@@ -40,6 +41,21 @@ class NodeArg:
     dtype: np.dtype
 
 
+def _check_declared_inputs(graph) -> None:
+    """Refuse graph inputs whose declared static shape is negative or absurdly large
+    (the session plans static shapes at construction; counts in Python ints, no wrap)."""
+    for v in graph.inputs:
+        if v.shape is None:
+            continue
+        dims = [d for d in v.shape if isinstance(d, int)]
+        if any(d < 0 for d in dims):
+            raise InvalidGraphError(f"graph input '{v.name}' declares negative dims {list(v.shape)}")
+        if math.prod(dims) > MAX_ELEMENTS:
+            raise InvalidGraphError(f"graph input '{v.name}' declares shape {list(v.shape)}: "
+                                    f"{math.prod(dims)} elements, more than the limit of "
+                                    f"{MAX_ELEMENTS}")
+
+
 class InferenceSession:
     """Load an ONNX model and run it.
 
@@ -55,6 +71,7 @@ class InferenceSession:
         self.num_threads = threads.resolve(num_threads)
         self.graph_optimization_level = graph_optimization_level
         graph = import_model(model)
+        _check_declared_inputs(graph)
         check_supported(graph)
         for node in graph.nodes:       # parse and validate every node's attributes now
             make_op(node, graph)

@@ -7,6 +7,7 @@ checked against the file.
 """
 from __future__ import annotations
 
+import math
 import os
 from typing import Optional, Union
 
@@ -61,30 +62,43 @@ def _external_bytes(t: TensorProto, base_dir: Optional[str]) -> bytes:
     loc = info.get("location")
     if not loc:
         raise ModelLoadError(f"tensor '{t.name}' has external data without a location")
+    if "\0" in loc:
+        raise ModelLoadError(f"tensor '{t.name}': external data path {loc!r} contains a NUL byte")
     if base_dir is None:
         raise ModelLoadError(f"tensor '{t.name}' stores its data in external file '{loc}', "
                              "but the model was not loaded from a path; load it from its file")
-    if os.path.isabs(loc) or ".." in loc.replace("\\", "/").split("/"):
+    if os.path.isabs(loc) or loc.startswith(("/", "\\")) or \
+            ".." in loc.replace("\\", "/").split("/"):
         raise ModelLoadError(f"tensor '{t.name}': external data path '{loc}' leaves the model's folder")
     root = os.path.realpath(base_dir)
     path = os.path.realpath(os.path.join(root, loc))
     if os.path.commonpath([root, path]) != root:
         raise ModelLoadError(f"tensor '{t.name}': external data path '{loc}' leads outside the "
                              "model's folder (symlink?)")
-    if not os.path.isfile(path):
-        raise ModelLoadError(f"tensor '{t.name}': external data file '{loc}' not found")
-    size = os.path.getsize(path)
+    if not os.path.isfile(path):   # also refuses directories, FIFOs and devices
+        raise ModelLoadError(f"tensor '{t.name}': external data file '{loc}' not found "
+                             "(or not a regular file)")
     try:
-        offset = int(info.get("offset", 0))
-        length = int(info["length"]) if "length" in info else size - offset
-    except ValueError:
-        raise ModelLoadError(f"tensor '{t.name}': bad external data offset/length") from None
-    if offset < 0 or length < 0 or offset + length > size:
-        raise ModelLoadError(f"tensor '{t.name}': external data offset {offset} + length {length} "
-                             f"exceed file '{loc}' of {size} bytes")
-    with open(path, "rb") as f:
+        f = open(path, "rb")
+    except OSError as e:
+        raise ModelLoadError(f"tensor '{t.name}': cannot open external data file '{loc}': "
+                             f"{e.strerror}") from None
+    with f:
+        size = os.fstat(f.fileno()).st_size
+        try:
+            offset = int(info.get("offset", 0))
+            length = int(info["length"]) if "length" in info else size - offset
+        except ValueError:
+            raise ModelLoadError(f"tensor '{t.name}': bad external data offset/length") from None
+        if offset < 0 or length < 0 or offset + length > size:
+            raise ModelLoadError(f"tensor '{t.name}': external data offset {offset} + length "
+                                 f"{length} exceed file '{loc}' of {size} bytes")
         f.seek(offset)
-        return f.read(length)
+        data = f.read(length)
+    if len(data) != length:   # the file shrank under us
+        raise ModelLoadError(f"tensor '{t.name}': external data file '{loc}' is shorter than "
+                             f"offset {offset} + length {length}")
+    return data
 
 
 def tensor_to_array(t: TensorProto, base_dir: Optional[str] = None) -> np.ndarray:
@@ -93,7 +107,7 @@ def tensor_to_array(t: TensorProto, base_dir: Optional[str] = None) -> np.ndarra
     if any(d < 0 for d in dims):
         raise InvalidGraphError(f"tensor '{t.name}' has negative dims {dims}")
     dtype = np_dtype(t.data_type)
-    count = int(np.prod(dims, dtype=np.int64)) if dims else 1
+    count = math.prod(dims)          # Python ints: no int64 wrap-around on absurd dims
     if count * max(dtype.itemsize, 1) > MAX_TENSOR_BYTES:
         raise InvalidGraphError(f"tensor '{t.name}' declares {count} elements, too large")
     if t.data_location == TensorProto.EXTERNAL:
@@ -173,6 +187,31 @@ def _constant_value(node: Node) -> np.ndarray:
                             f"(has {sorted(a)})")
 
 
+def _check_arity(n, name: str, domain: str, opsets) -> None:
+    """A node must produce something, and (for ONNX ops) have as many inputs and
+    outputs as its schema allows: kernels are bound by position and trust it."""
+    if not any(n.output):
+        raise InvalidGraphError(f"{n.op_type} node '{name}' has no outputs")
+    if domain != "" or domain not in opsets:
+        return
+    try:
+        s = onnx.defs.get_schema(n.op_type, opsets[domain], domain)
+    except Exception:    # unknown op or version: the op registry reports it, with every other
+        return
+    n_in = len(n.input)
+    while n_in and not n.input[n_in - 1]:    # trailing omitted optionals do not count
+        n_in -= 1
+    n_out = len(n.output)
+    if n_in < s.min_input or n_in > s.max_input:
+        want = (f"{s.min_input}" if s.min_input == s.max_input
+                else f"{s.min_input} to {s.max_input}")
+        raise InvalidGraphError(f"{n.op_type} node '{name}' has {n_in} inputs; "
+                                f"{n.op_type}-{s.since_version} takes {want}")
+    if n_out > s.max_output:
+        raise InvalidGraphError(f"{n.op_type} node '{name}' has {n_out} outputs; "
+                                f"{n.op_type}-{s.since_version} has at most {s.max_output}")
+
+
 def import_model(model) -> Graph:
     """Load an ONNX model (path, bytes or ModelProto) into a `Graph`."""
     proto, base_dir = read_model(model)
@@ -214,6 +253,7 @@ def import_model(model) -> Graph:
             name = f"{name}_{k}"
         used_names.add(name)
         domain = "" if n.domain in ("", "ai.onnx") else n.domain
+        _check_arity(n, name, domain, opsets)
         node = Node(n.op_type, name, list(n.input), list(n.output), attrs, domain)
         if node.op_type == "Constant" and domain == "":
             if len(node.outputs) != 1:
