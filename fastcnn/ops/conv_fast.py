@@ -1,0 +1,139 @@
+"""Fast convolution algorithms in the channel-blocked layout (NCHWc, block 8).
+
+Chosen by `Conv._choose` only when the planner offers the blocked layout
+(`ConvProblem.block`), for float32 convolutions with constant weights; the
+weights are packed once here.  All three read blocked input (except the
+small-C first layer, which reads plain NCHW) and write blocked output, with
+the fused epilogue y = act(conv + bias + Z):
+
+    conv_nchwc_direct   dense and grouped (C/g, M/g multiples of 8) k×k, any
+                        stride/pad/dilation, 1D/2D/3D; 1×1 stride-1 runs as a
+                        GEMM-like tile over a flattened row (no im2col)
+    conv_nchwc_plain_in first layers with C ≤ 4 (RGB stems): plain NCHW input,
+                        no 3→8 channel padding
+    dwconv_nchwc        depthwise (group == C, any multiplier): one channel per lane
+    groupconv_nchwc     grouped with few channels per group (ResNeXt): each lane
+                        an output channel accumulating its group's inputs
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .conv import ConvAlgorithm, ConvProblem, register_algorithm
+
+try:
+    from .._kernels import conv_nchwc as _kc
+    from .._kernels import dwconv_nchwc as _kd
+except ImportError:   # kernels not built: only the generic path exists
+    _kc = _kd = None
+
+SMALL_C = 4          # first layers with at most this many input channels read plain NCHW
+
+
+def _dhw(v, fill):
+    v = tuple(int(x) for x in v)
+    return (fill,) * (3 - len(v)) + v
+
+
+class _Blocked(ConvAlgorithm):
+    """Shared geometry, epilogue and argument setup of the blocked kernels."""
+    in_layout = 8
+    out_layout = 8
+
+    def __init__(self, p: ConvProblem):
+        g = p.geom
+        w = g.window
+        self.geom = g
+        self.n_threads = p.n_threads
+        self.in_dhw = _dhw(w.in_spatial, 1)
+        self.out_dhw = _dhw(w.out_spatial, 1)
+        self.kernel = _dhw(w.kernel, 1)
+        self.strides = _dhw(w.strides, 1)
+        self.pads = _dhw(w.pads_begin, 0)
+        self.dilations = _dhw(w.dilations, 1)
+        ep = p.epilogue
+        self.act = (int(ep.kind), float(ep.p0), float(ep.p1))
+        self.slope = None
+        if ep.slope is not None:
+            self.slope = np.array(
+                np.broadcast_to(np.asarray(ep.slope, np.float32).ravel(), (g.c_out,)))
+        # own, writable copies: kernels take typed memoryviews, which refuse read-only buffers
+        self.bias = None if p.bias is None else np.array(p.bias, np.float32)
+        self.s_in = int(np.prod(self.in_dhw))
+        self.s_out = int(np.prod(self.out_dhw))
+
+    def _views(self, x, y, z):
+        g = self.geom
+        cb_in, cb_out = -(-g.c_in // 8), -(-g.c_out // 8)
+        xb = x.reshape(g.n, cb_in, self.s_in, 8) if self.in_layout else \
+            x.reshape(g.n, g.c_in, self.s_in)
+        yb = y.reshape(g.n, cb_out, self.s_out, 8)
+        zb = None if z is None else z.reshape(g.n, cb_out, self.s_out, 8)
+        return xb, yb, zb
+
+
+class NchwcDirect(_Blocked):
+    name = "conv_nchwc_direct"
+
+    def __init__(self, p: ConvProblem, plain_input: bool = False):
+        super().__init__(p)
+        if plain_input:
+            self.name = "conv_nchwc_plain_in"
+            self.in_layout = 0
+        self.packed = _kc.pack_conv_weights(p.weight, p.geom.group, not plain_input)
+
+    def bind(self, x, w, b, z, y, scratch):
+        xb, yb, zb = self._views(x, y, z)
+        a = self.act
+        args = (xb, self.packed, self.bias, yb, self.in_dhw, self.out_dhw, self.kernel,
+                self.strides, self.pads, self.dilations, self.geom.group, a[0], a[1], a[2],
+                self.slope, zb, self.n_threads, self.geom.c_out)
+        kernel = _kc.conv_nchwc
+        return lambda: kernel(*args)
+
+
+class NchwcDepthwise(_Blocked):
+    name = "dwconv_nchwc"
+
+    def __init__(self, p: ConvProblem, grouped: bool = False):
+        super().__init__(p)
+        g = p.geom
+        self.grouped = grouped
+        if grouped:
+            self.name = "groupconv_nchwc"
+            self.packed = _kd.pack_grouped_weights(p.weight, g.group)
+        else:
+            self.packed = _kd.pack_dw_weights(p.weight, g.c_out // g.c_in)
+
+    def bind(self, x, w, b, z, y, scratch):
+        xb, yb, zb = self._views(x, y, z)
+        a, g = self.act, self.geom
+        common = (xb, self.packed, self.bias, yb, self.in_dhw, self.out_dhw, self.kernel,
+                  self.strides, self.pads, self.dilations, a[0], a[1], a[2], self.slope, zb,
+                  self.n_threads)
+        if self.grouped:
+            kernel, args = _kd.groupconv_nchwc, common + (g.group, g.c_in, g.c_out)
+        else:
+            kernel, args = _kd.dwconv_nchwc, common + (g.c_out,)
+        return lambda: kernel(*args)
+
+
+def make_blocked(p: ConvProblem):
+    """The blocked algorithm for this problem, or None (generic path)."""
+    g = p.geom
+    if not p.block or _kc is None or p.weight is None or g.dtype != np.float32 \
+            or p.block != 8 or (p.has_bias and p.bias is None) or g.n == 0:
+        return None
+    if g.group == 1:
+        return NchwcDirect(p, plain_input=g.c_in <= SMALL_C)
+    if g.group == g.c_in and g.c_out % g.c_in == 0:
+        return NchwcDepthwise(p)
+    if g.c_in_per_group % 8 == 0 and g.c_out_per_group % 8 == 0:
+        return NchwcDirect(p)
+    mg = g.c_out_per_group
+    if mg <= 8 and 8 % mg == 0 and g.c_in_per_group <= 16:
+        return NchwcDepthwise(p, grouped=True)
+    return None
+
+
+register_algorithm(make_blocked, "nchwc")
