@@ -4,8 +4,10 @@
 Design:
 * resize_axis_f32 -- one axis of any rank, viewed as [outer, n_in, inner].
   inner == 1 (the last axis): work items are (row, chunk of outputs); each output
-  is a K-tap gather-dot along the row (K == 1 and K == 2 unrolled).  inner > 1:
-  items are (outer, o); the output row of `inner` elements is a weighted sum of K
+  is a K-tap gather-dot along the row (K == 1 and K == 2 unrolled).  inner <= 32
+  (the W axis of the channel-blocked layout, inner = B): the same row items, each
+  output a short vector of `inner` lanes (8 and 16 unrolled).  Larger inner: items
+  are (outer, o); the output row of `inner` elements is a weighted sum of K
   contiguous input rows, a vectorizable axpy chain.
 * bilinear2d_f32 -- linear on the last two axes in one pass over each plane:
   horizontal interpolation of the (at most two) input rows an output row needs
@@ -88,6 +90,59 @@ cdef void _axis_inner_item(const float* x, float* out, Py_ssize_t n_in, Py_ssize
             dst[i] = dst[i] + w0 * s0[i]
 
 
+cdef inline void _lanes2(float* dst, const float* s0, const float* s1, float w0, float w1,
+                         Py_ssize_t inner) noexcept nogil:
+    cdef Py_ssize_t i
+    if inner == 8:
+        for i in range(8):
+            dst[i] = w0 * s0[i] + w1 * s1[i]
+    elif inner == 16:
+        for i in range(16):
+            dst[i] = w0 * s0[i] + w1 * s1[i]
+    else:
+        for i in range(inner):
+            dst[i] = w0 * s0[i] + w1 * s1[i]
+
+
+cdef inline void _lanes1(float* dst, const float* s0, Py_ssize_t inner) noexcept nogil:
+    cdef Py_ssize_t i
+    if inner == 8:
+        for i in range(8):
+            dst[i] = s0[i]
+    elif inner == 16:
+        for i in range(16):
+            dst[i] = s0[i]
+    else:
+        for i in range(inner):
+            dst[i] = s0[i]
+
+
+cdef void _axis_lanes_item(const float* x, float* out, Py_ssize_t n_in, Py_ssize_t inner,
+                           Py_ssize_t n_out, const Py_ssize_t* idx, const float* w, Py_ssize_t K,
+                           const unsigned char* ext, float e, Py_ssize_t row, Py_ssize_t o0,
+                           Py_ssize_t o1) noexcept nogil:
+    """Outputs o0..o1 of one row whose elements are short vectors of `inner` lanes (the
+    channel-blocked layout's B, or a small trailing extent)."""
+    cdef const float* base = x + row * n_in * inner
+    cdef float* dst
+    cdef Py_ssize_t o, k, i
+    cdef float wk
+    for o in range(o0, o1):
+        dst = out + (row * n_out + o) * inner
+        if ext != NULL and ext[o]:
+            for i in range(inner):
+                dst[i] = e
+        elif K == 1:
+            _lanes1(dst, base + idx[o] * inner, inner)
+        else:
+            _lanes2(dst, base + idx[o * K] * inner, base + idx[o * K + 1] * inner, w[o * K],
+                    w[o * K + 1], inner)
+            for k in range(2, K):
+                wk = w[o * K + k]
+                for i in range(inner):
+                    dst[i] = dst[i] + wk * base[idx[o * K + k] * inner + i]
+
+
 cdef void resize_axis_f32(const float* x, float* out, Py_ssize_t outer, Py_ssize_t n_in,
                           Py_ssize_t inner, Py_ssize_t n_out, const Py_ssize_t* idx,
                           const float* w, Py_ssize_t K, const unsigned char* ext, float e,
@@ -96,7 +151,7 @@ cdef void resize_axis_f32(const float* x, float* out, Py_ssize_t outer, Py_ssize
     cdef int nt = n_threads
     if outer * n_out * inner * K < _SERIAL:
         nt = 1
-    if inner == 1:
+    if inner <= 32:
         n_chunks = 1
         if nt > 1 and outer < 4 * nt:
             n_chunks = (4 * nt + outer - 1) // outer
@@ -106,7 +161,10 @@ cdef void resize_axis_f32(const float* x, float* out, Py_ssize_t outer, Py_ssize
         n_items = outer * n_chunks
         if nt <= 1:
             for it in range(outer):
-                _axis_last_item(x, out, n_in, n_out, idx, w, K, ext, e, it, 0, n_out)
+                if inner == 1:
+                    _axis_last_item(x, out, n_in, n_out, idx, w, K, ext, e, it, 0, n_out)
+                else:
+                    _axis_lanes_item(x, out, n_in, inner, n_out, idx, w, K, ext, e, it, 0, n_out)
         else:
             for it in prange(n_items, schedule='static', num_threads=nt):
                 o0 = (it % n_chunks) * chunk
@@ -114,7 +172,12 @@ cdef void resize_axis_f32(const float* x, float* out, Py_ssize_t outer, Py_ssize
                 if o1 > n_out:
                     o1 = n_out
                 if o0 < o1:
-                    _axis_last_item(x, out, n_in, n_out, idx, w, K, ext, e, it // n_chunks, o0, o1)
+                    if inner == 1:
+                        _axis_last_item(x, out, n_in, n_out, idx, w, K, ext, e, it // n_chunks,
+                                        o0, o1)
+                    else:
+                        _axis_lanes_item(x, out, n_in, inner, n_out, idx, w, K, ext, e,
+                                         it // n_chunks, o0, o1)
     else:
         n_items = outer * n_out
         if nt <= 1:
