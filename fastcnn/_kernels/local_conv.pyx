@@ -27,6 +27,7 @@ from libc.stdlib cimport malloc, free
 
 cimport numpy as cnp
 import numpy as np
+from fastcnn._kernels.executor cimport Call, call_fn, make_c_call
 
 cdef extern from "local_conv.h" nogil:
     enum:
@@ -144,57 +145,94 @@ cdef inline void _3(tuple t, long* a):
     a[0], a[1], a[2] = t[0], t[1], t[2]
 
 
-def local_conv(const float[:, :, :, :, ::1] x, const float[::1] wpack, bias, long bms, long bps,
-               float[:, :, ::1] y, const long long[::1] rows, const long long[:, ::1] items,
-               long group, tuple kernel, tuple strides, tuple pads_begin, tuple pads_end,
-               tuple dilations, int n_threads):
-    """Checked entry: x (N, C, D, H, W), wpack flat [banks·G·K·Mgp], bias flat float32 or None
-    (element (m, p) at m·bms + p·bps), y (N, M, P) written in place, rows/items as in the pxd."""
+# Native executor steps (executor.pxd): C function + malloc'd argument block; `keep` holds
+# the arrays the pointers point into.
+ctypedef struct lc_args_t:
+    const float* x
+    const float* wpack
+    const float* bias
+    long bms, bps
+    float* y
+    const long long* rows
+    const long long* items
+    long n_items, N, C, M, G
+    long in_sp[3]
+    long out_sp[3]
+    long k[3]
+    long s[3]
+    long pb[3]
+    long d[3]
+    int n_threads
+
+
+cdef void _lc_step(void* p) noexcept nogil:
+    cdef lc_args_t* a = <lc_args_t*>p
+    local_conv_c(a.x, a.wpack, a.bias, a.bms, a.bps, a.y, a.rows, a.items, a.n_items, a.N, a.C,
+                 a.M, a.G, a.in_sp, a.out_sp, a.k, a.s, a.pb, a.d, a.n_threads)
+
+
+def local_conv_call(const float[:, :, :, :, ::1] x, const float[::1] wpack, bias, long bms,
+                    long bps, float[:, :, ::1] y, const long long[::1] rows,
+                    const long long[:, ::1] items, long group, tuple kernel, tuple strides,
+                    tuple pads_begin, tuple pads_end, tuple dilations, int n_threads):
+    """A native executor step computing local_conv_c on these arrays (checked once here):
+    x (N, C, D, H, W), wpack flat [banks·G·K·Mgp], bias flat float32 or None (element
+    (m, p) at m·bms + p·bps), y (N, M, P) written in place, rows/items as in the pxd."""
+    cdef lc_args_t* a = <lc_args_t*>malloc(sizeof(lc_args_t))
+    if a == NULL:
+        raise MemoryError()
+    cdef Call call = make_c_call(_lc_step, a, (x, wpack, bias, y, rows, items))
     cdef long N = x.shape[0], C = x.shape[1], M = y.shape[1]
-    cdef long in_sp[3]
-    cdef long out_sp[3]
-    cdef long k[3]
-    cdef long s[3]
-    cdef long pb[3]
-    cdef long d[3]
     cdef long pe[3]
     _3(pads_end, pe)
-    _3((x.shape[2], x.shape[3], x.shape[4]), in_sp)
-    _3(kernel, k)
-    _3(strides, s)
-    _3(pads_begin, pb)
-    _3(dilations, d)
-    cdef long a
-    for a in range(3):
-        out_sp[a] = (in_sp[a] + pb[a] + pe[a] - (k[a] - 1) * d[a] - 1) // s[a] + 1
-    if y.shape[0] != N or out_sp[0] * out_sp[1] * out_sp[2] != y.shape[2]:
+    _3((x.shape[2], x.shape[3], x.shape[4]), a.in_sp)
+    _3(kernel, a.k)
+    _3(strides, a.s)
+    _3(pads_begin, a.pb)
+    _3(dilations, a.d)
+    cdef long i
+    for i in range(3):
+        if a.k[i] < 1 or a.s[i] < 1 or a.d[i] < 1 or a.pb[i] < 0 or pe[i] < 0:
+            raise ValueError("bad window")
+        a.out_sp[i] = (a.in_sp[i] + a.pb[i] + pe[i] - (a.k[i] - 1) * a.d[i] - 1) // a.s[i] + 1
+        if a.out_sp[i] < 1:
+            raise ValueError("empty output")
+    cdef long P = a.out_sp[0] * a.out_sp[1] * a.out_sp[2]
+    if y.shape[0] != N or P != y.shape[2]:
         raise ValueError("y shape does not match x and the window")
-    if C % group or M % group:
+    if group < 1 or C % group or M % group:
         raise ValueError("group does not divide the channels")
-    cdef long K = (C // group) * k[0] * k[1] * k[2]
+    cdef long K = (C // group) * a.k[0] * a.k[1] * a.k[2]
     cdef long Mgp = (M // group + LC_LANES - 1) // LC_LANES * LC_LANES
     if wpack.shape[0] % (group * K * Mgp):
         raise ValueError("wpack size is not a multiple of G·K·Mgp")
     cdef long n_banks = wpack.shape[0] // (group * K * Mgp)
-    cdef long it
-    for it in range(items.shape[0]):
-        if not (0 <= items[it, 0] < n_banks and 1 <= items[it, 2] <= LC_ROWS
-                and 0 <= items[it, 1] and items[it, 1] + items[it, 2] <= rows.shape[0]):
-            raise ValueError("bad item %d" % it)
+    for i in range(items.shape[0]):
+        if not (0 <= items[i, 0] < n_banks and 1 <= items[i, 2] <= LC_ROWS
+                and 0 <= items[i, 1] and items[i, 1] + items[i, 2] <= rows.shape[0]):
+            raise ValueError("bad item %d" % i)
+    for i in range(rows.shape[0]):
+        if not 0 <= rows[i] < N * P:
+            raise ValueError("bad row %d" % i)
     cdef const float[::1] b
-    cdef const float* bp = NULL
+    a.bias = NULL
     if bias is not None:
         b = bias
-        bp = &b[0]
-    cdef const float* xp = &x[0, 0, 0, 0, 0]
-    cdef const float* wp = &wpack[0]
-    cdef float* yp = &y[0, 0, 0]
-    cdef const long long* rp = &rows[0]
-    cdef const long long* ip = &items[0, 0]
-    cdef long n_items = items.shape[0]
-    with nogil:
-        local_conv_c(xp, wp, bp, bms, bps, yp, rp, ip, n_items, N, C, M, group, in_sp, out_sp,
-                     k, s, pb, d, n_threads)
+        if M and P and not (bms >= 0 and bps >= 0 and (M - 1) * bms + (P - 1) * bps < b.shape[0]):
+            raise ValueError("bias too small for its strides")
+        a.bias = &b[0]
+    a.x, a.wpack, a.y = &x[0, 0, 0, 0, 0], &wpack[0], &y[0, 0, 0]
+    a.rows, a.items = &rows[0], &items[0, 0]
+    a.bms, a.bps, a.n_items = bms, bps, items.shape[0]
+    a.N, a.C, a.M, a.G, a.n_threads = N, C, M, group, n_threads
+    return call
+
+
+def local_conv(x, wpack, bias, long bms, long bps, y, rows, items, long group, tuple kernel,
+               tuple strides, tuple pads_begin, tuple pads_end, tuple dilations, int n_threads):
+    """Checked one-off entry (tests): local_conv_call(...)() (see local_conv_call)."""
+    local_conv_call(x, wpack, bias, bms, bps, y, rows, items, group, kernel, strides, pads_begin,
+                    pads_end, dilations, n_threads)()
 
 
 # ------------------------------------------------------------------------ weighted avg pool
@@ -341,3 +379,57 @@ def wavg_pool(const real[:, :, :, ::1] x, real[:, :, :, ::1] y, const real[::1] 
     with nogil:
         wavg_pool_c(&x[0, 0, 0, 0], &y[0, 0, 0, 0], &kn[0], &scale[0], &case_d[0], &case_h[0],
                     &case_w[0], n_ch, n_cw, NC, in_sp, out_sp, k, s, pb, n_threads)
+
+
+ctypedef struct wap_args_t:
+    const float* x
+    float* y
+    const float* kn
+    const float* scale
+    const int* case_d
+    const int* case_h
+    const int* case_w
+    long n_ch, n_cw, NC
+    long in_sp[3]
+    long out_sp[3]
+    long k[3]
+    long s[3]
+    long pb[3]
+    int n_threads
+
+
+cdef void _wap_step(void* p) noexcept nogil:
+    cdef wap_args_t* a = <wap_args_t*>p
+    wavg_pool_c(a.x, a.y, a.kn, a.scale, a.case_d, a.case_h, a.case_w, a.n_ch, a.n_cw, a.NC,
+                a.in_sp, a.out_sp, a.k, a.s, a.pb, a.n_threads)
+
+
+def wavg_pool_call(const float[:, :, :, ::1] x, float[:, :, :, ::1] y, const float[::1] kn,
+                   const float[::1] scale, const int[::1] case_d, const int[::1] case_h,
+                   const int[::1] case_w, tuple kernel, tuple strides, tuple pads_begin,
+                   int n_threads):
+    """A native executor step running wavg_pool (float32) on these arrays, checked once."""
+    cdef wap_args_t* a = <wap_args_t*>malloc(sizeof(wap_args_t))
+    if a == NULL:
+        raise MemoryError()
+    cdef Call call = make_c_call(_wap_step, a, (x, y, kn, scale, case_d, case_h, case_w))
+    _3((x.shape[1], x.shape[2], x.shape[3]), a.in_sp)
+    _3((y.shape[1], y.shape[2], y.shape[3]), a.out_sp)
+    _3(kernel, a.k)
+    _3(strides, a.s)
+    _3(pads_begin, a.pb)
+    if x.shape[0] != y.shape[0]:
+        raise ValueError("x and y have different plane counts")
+    if kn.shape[0] != a.k[0] * a.k[1] * a.k[2]:
+        raise ValueError("kn has the wrong size")
+    if case_d.shape[0] != a.out_sp[0] or case_h.shape[0] != a.out_sp[1] or \
+            case_w.shape[0] != a.out_sp[2]:
+        raise ValueError("case tables do not match the output")
+    cdef long n_cd = _n_cases(case_d)
+    a.n_ch, a.n_cw = _n_cases(case_h), _n_cases(case_w)
+    if n_cd < 0 or a.n_ch < 0 or a.n_cw < 0 or scale.shape[0] < n_cd * a.n_ch * a.n_cw:
+        raise ValueError("case ids out of range of the scale table")
+    a.x, a.y, a.kn, a.scale = &x[0, 0, 0, 0], &y[0, 0, 0, 0], &kn[0], &scale[0]
+    a.case_d, a.case_h, a.case_w = &case_d[0], &case_h[0], &case_w[0]
+    a.NC, a.n_threads = x.shape[0], n_threads
+    return call

@@ -264,6 +264,9 @@ class _BankedConv(_Custom):
         if self.native:
             rows, items, nt = self.rows, self.items, self.threads
             args = (G, w3.kernel, w3.strides, w3.pads_begin, w3.pads_end, w3.dilations)
+            if wpack is not None and (bias is not None or not has_bias):
+                # everything constant: a native step (no Python per run)
+                return _k.local_conv_call(x5, wpack, bias, bms, bps, y3, rows, items, *args, nt)
             kern = _k.local_conv
 
             def run():
@@ -451,6 +454,8 @@ class WeightedAveragePool(_Custom):
         kn, scale = self.kn, self.scale
         if _k is not None:
             args = (kn, scale, cd, ch, cw, w3.kernel, w3.strides, w3.pads_begin, self.threads)
+            if self.dtype == np.float32:
+                return _k.wavg_pool_call(x4, y4, *args)      # a native step
             kern = _k.wavg_pool
             return lambda: kern(x4, y4, *args)
         K3 = kn.reshape(w3.kernel)

@@ -583,3 +583,24 @@ def test_docs_example_runs():
     with contextlib.redirect_stdout(out):
         exec(compile(code, str(doc), "exec"), {})
     assert out.getvalue().strip() == "(1, 32, 7, 7)"
+
+
+@pytest.mark.skipif(K is None, reason="kernels not built")
+def test_constant_weights_run_as_native_steps(rng):
+    """float32 with constant W/B/K: each op is one native executor step (no Python per run)."""
+    xs = (2, 3, 8, 8)
+    W = rng.standard_normal(co.locally_connected_weight_shape(xs, 4, [3, 3])).astype(np.float32)
+    B = rng.standard_normal((4, 6, 6)).astype(np.float32)
+    Wt = rng.standard_normal((2, 2, 5, 4, 3, 3)).astype(np.float32)
+    m = co.make_model([co.locally_connected_node("x", "h", W, B),
+                       co.tiled_conv_node("h", "t", Wt, pads=[1] * 4),
+                       co.weighted_average_pool_node("t", "y", [2, 2])], {"x": xs}, ["y"])
+    sess = fastcnn.InferenceSession(m, num_threads=2)
+    x = rng.standard_normal(xs).astype(np.float32)
+    y = sess.run(None, {"x": x})[0]
+    program = sess._plan({"x": xs})._pool[0].program
+    assert program.n_native() == len(program) == 3
+    h = ref_local(x, W, B, (1, 1), (0,) * 4, (1, 1), 1)
+    t = ref_tiled(h, Wt, None, (1, 1), (1,) * 4, (1, 1), 1)
+    np.testing.assert_allclose(y, ref_wap(t, gaussian_kernel((2, 2)), (1, 1), (0,) * 4, 0),
+                               rtol=1e-3, atol=1e-3)
