@@ -14,7 +14,7 @@ Design:
            pixel tiles inner; interior pixels have no bounds checks, rows out of
            the image are skipped per row, border columns run a P=1 tile with a
            clipped kw range.
-  tile     avx2: 3 oc-blocks x 4 pixels (12 ymm accumulators, FMA with broadcast);
+  tile     avx2: 2 oc-blocks x 6 pixels (12 ymm accumulators, FMA with broadcast);
            avx512 (AVX-512VL, still 8-wide ymm, 32 registers): 4 x 6;
            portable plain C: 2 x 4.
   1x1      stride-1 unpadded pointwise convs flatten the spatial dims into one
