@@ -128,9 +128,11 @@ def bench(case, threads, rounds):
         o1.append(timeit(f1, n))
         if f2:
             o2.append(timeit(f2, n))
-    t_ours, t1 = np.median(ours) * 1e3, np.median(o1) * 1e3
-    tm = (np.median(o2) * 1e3 - t1) if f2 else float("nan")
-    return t_ours, t1, tm
+    med = lambda v: float(np.median(v)) * 1e3
+    mn = lambda v: float(np.min(v)) * 1e3
+    r = {"ours": (med(ours), mn(ours)), "ort1": (med(o1), mn(o1))}
+    r["marg"] = (med(o2) - med(o1), mn(o2) - mn(o1)) if f2 else (float("nan"),) * 2
+    return r
 
 
 def main():
@@ -145,15 +147,18 @@ def main():
     ORT_SPIN = a.ort_spin
     dw.set_isa(a.isa)
     print(f"isa={dw.get_isa()}  onnxruntime {ort.__version__}")
-    print(f"{'case':30s} {'thr':>3s} {'fastcnn':>8s} {'ort_1node':>9s} {'ort_marg':>8s} "
-          f"{'x vs 1node':>10s} {'x vs marg':>9s}   (ms)")
+    print("median (min) in ms over interleaved samples; ratio = onnxruntime time / fastcnn time")
+    print(f"{'case':30s} {'thr':>3s} {'fastcnn':>15s} {'ort_1node':>15s} {'ort_marg':>15s} "
+          f"{'x1node med(min)':>16s} {'xmarg med(min)':>15s}")
     for case in CASES:
         if a.only and a.only not in case[0]:
             continue
         for t in a.threads:
-            ours, o1, om = bench(case, t, a.rounds)
-            print(f"{case[0]:30s} {t:3d} {ours:8.3f} {o1:9.3f} {om:8.3f} {o1 / ours:10.2f} "
-                  f"{om / ours:9.2f}", flush=True)
+            r = bench(case, t, a.rounds)
+            o, o1, om = r["ours"], r["ort1"], r["marg"]
+            print(f"{case[0]:30s} {t:3d} {o[0]:7.3f}({o[1]:6.3f}) {o1[0]:7.3f}({o1[1]:6.3f}) "
+                  f"{om[0]:7.3f}({om[1]:6.3f}) {o1[0] / o[0]:7.2f}({o1[1] / o[1]:5.2f}) "
+                  f"{om[0] / o[0]:7.2f}({om[1] / o[1]:5.2f})", flush=True)
 
 
 if __name__ == "__main__":
