@@ -16,6 +16,42 @@ from libc.stdlib cimport malloc
 
 from fastcnn._kernels.executor cimport Call, call_fn, make_c_call
 
+cdef extern from *:
+    """
+    /* out[2w] = a[w], out[2w+1] = b[w]: SSE2 (x86-64 baseline) unpacks, else scalar;
+       and the inverse split. */
+    #if defined(__SSE2__)
+    #include <emmintrin.h>
+    static inline void fastcnn_zip2(const float *a, const float *b, float *out, Py_ssize_t n) {
+        Py_ssize_t i = 0;
+        for (; i + 4 <= n; i += 4) {
+            __m128 va = _mm_loadu_ps(a + i), vb = _mm_loadu_ps(b + i);
+            _mm_storeu_ps(out + 2 * i, _mm_unpacklo_ps(va, vb));
+            _mm_storeu_ps(out + 2 * i + 4, _mm_unpackhi_ps(va, vb));
+        }
+        for (; i < n; i++) { out[2 * i] = a[i]; out[2 * i + 1] = b[i]; }
+    }
+    static inline void fastcnn_unzip2(const float *in, float *a, float *b, Py_ssize_t n) {
+        Py_ssize_t i = 0;
+        for (; i + 4 <= n; i += 4) {
+            __m128 lo = _mm_loadu_ps(in + 2 * i), hi = _mm_loadu_ps(in + 2 * i + 4);
+            _mm_storeu_ps(a + i, _mm_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0)));
+            _mm_storeu_ps(b + i, _mm_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 1, 3, 1)));
+        }
+        for (; i < n; i++) { a[i] = in[2 * i]; b[i] = in[2 * i + 1]; }
+    }
+    #else
+    static inline void fastcnn_zip2(const float *a, const float *b, float *out, Py_ssize_t n) {
+        for (Py_ssize_t i = 0; i < n; i++) { out[2 * i] = a[i]; out[2 * i + 1] = b[i]; }
+    }
+    static inline void fastcnn_unzip2(const float *in, float *a, float *b, Py_ssize_t n) {
+        for (Py_ssize_t i = 0; i < n; i++) { a[i] = in[2 * i]; b[i] = in[2 * i + 1]; }
+    }
+    #endif
+    """
+    void fastcnn_zip2(const float* a, const float* b, float* out, Py_ssize_t n) noexcept nogil
+    void fastcnn_unzip2(const float* inp, float* a, float* b, Py_ssize_t n) noexcept nogil
+
 SERIAL_ELEMENTS = 32768
 cdef Py_ssize_t _SERIAL = 32768
 MODES = dict(DCR=PS_DCR, CRD=PS_CRD)
@@ -46,9 +82,7 @@ cdef void _d2s_row(const float* small, float* big, Py_ssize_t row, Py_ssize_t C,
     if b == 2:
         s0 = base + _chan(c, i, 0, C, b, mode) * plane
         s1 = base + _chan(c, i, 1, C, b, mode) * plane
-        for w in range(W):
-            out[2 * w] = s0[w]
-            out[2 * w + 1] = s1[w]
+        fastcnn_zip2(s0, s1, out, W)
     elif b == 3:
         s0 = base + _chan(c, i, 0, C, b, mode) * plane
         s1 = base + _chan(c, i, 1, C, b, mode) * plane
@@ -81,9 +115,7 @@ cdef void _s2d_row(const float* big, float* small, Py_ssize_t row, Py_ssize_t C,
     if b == 2:
         d0 = base + _chan(c, i, 0, C, b, mode) * plane
         d1 = base + _chan(c, i, 1, C, b, mode) * plane
-        for w in range(W):
-            d0[w] = src[2 * w]
-            d1[w] = src[2 * w + 1]
+        fastcnn_unzip2(src, d0, d1, W)
     elif b == 3:
         d0 = base + _chan(c, i, 0, C, b, mode) * plane
         d1 = base + _chan(c, i, 1, C, b, mode) * plane

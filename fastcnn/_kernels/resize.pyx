@@ -32,6 +32,28 @@ from fastcnn._kernels.executor cimport Call, call_fn, make_c_call
 SERIAL_ELEMENTS = 32768
 cdef Py_ssize_t _SERIAL = 32768
 
+cdef extern from *:
+    """
+    /* dst[2i] = dst[2i+1] = src[i] for i < n: SSE2 (x86-64 baseline) unpacks, else scalar. */
+    #if defined(__SSE2__)
+    #include <emmintrin.h>
+    static inline void fastcnn_dup2(const float *src, float *dst, Py_ssize_t n) {
+        Py_ssize_t i = 0;
+        for (; i + 4 <= n; i += 4) {
+            __m128 v = _mm_loadu_ps(src + i);
+            _mm_storeu_ps(dst + 2 * i, _mm_unpacklo_ps(v, v));
+            _mm_storeu_ps(dst + 2 * i + 4, _mm_unpackhi_ps(v, v));
+        }
+        for (; i < n; i++) { dst[2 * i] = src[i]; dst[2 * i + 1] = src[i]; }
+    }
+    #else
+    static inline void fastcnn_dup2(const float *src, float *dst, Py_ssize_t n) {
+        for (Py_ssize_t i = 0; i < n; i++) { dst[2 * i] = src[i]; dst[2 * i + 1] = src[i]; }
+    }
+    #endif
+    """
+    void fastcnn_dup2(const float* src, float* dst, Py_ssize_t n) noexcept nogil
+
 
 # ---------------------------------------------------------------------------------------------
 # one axis
@@ -294,10 +316,7 @@ cdef void _nearest_item(const float* x, float* out, Py_ssize_t H, Py_ssize_t W, 
         src = x + (p * H + iy[oy]) * W
         if fx == 2:
             n_full = OW // 2
-            for o in range(n_full):
-                v = src[o]
-                dst[2 * o] = v
-                dst[2 * o + 1] = v
+            fastcnn_dup2(src, dst, n_full)
             for o in range(2 * n_full, OW):
                 dst[o] = src[ix[o]]
         elif fx == 3:
