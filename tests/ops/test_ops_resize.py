@@ -311,3 +311,54 @@ def test_resize_between_convs_stays_blocked(mode, scales, attrs, roi, n_threads)
     k = steps.index("Resize")
     if BLOCK and steps[k - 1] == "Conv":
         assert steps[k + 1] == "Conv", steps         # no reorder around the Resize
+
+
+# -- property test: random shapes and attributes vs the reference --------------------------------
+@settings(max_examples=120, deadline=None)
+@given(data=st.data())
+def test_resize_random_vs_reference(data):
+    from onnx.reference import ReferenceEvaluator
+    rank = data.draw(st.integers(1, 4), label="rank")
+    shape = tuple(data.draw(st.lists(st.integers(1, 6), min_size=rank, max_size=rank),
+                            label="shape"))
+    mode = data.draw(st.sampled_from(["nearest", "linear", "cubic"]), label="mode")
+    ctm = data.draw(st.sampled_from(CTMS), label="ctm")
+    axes = data.draw(st.one_of(st.none(), st.permutations(range(rank)).flatmap(
+        lambda p: st.integers(1, rank).map(lambda k: sorted(p[:k])))), label="axes")
+    n = rank if axes is None else len(axes)
+    use_sizes = data.draw(st.booleans(), label="use_sizes")
+    attrs = {"mode": mode, "coordinate_transformation_mode": ctm}
+    if axes is not None:
+        attrs["axes"] = axes
+    if mode == "nearest":
+        attrs["nearest_mode"] = data.draw(st.sampled_from(NEAREST), label="nearest_mode")
+    else:
+        attrs["antialias"] = data.draw(st.sampled_from([0, 1]), label="antialias")
+    if mode == "cubic":
+        attrs["exclude_outside"] = data.draw(st.sampled_from([0, 1]), label="exclude")
+    dims = [shape[a] for a in (axes if axes is not None else range(rank))]
+    if use_sizes:
+        sizes = i64(*data.draw(st.lists(st.integers(1, 9), min_size=n, max_size=n)))
+        scales = None
+        if axes is not None:
+            attrs["keep_aspect_ratio_policy"] = data.draw(
+                st.sampled_from(["stretch", "not_larger", "not_smaller"]), label="policy")
+    else:
+        sizes = None
+        scales = f32(*data.draw(st.lists(st.sampled_from([0.5, 0.6, 1.0, 1.5, 2.0, 2.5, 3.0]),
+                                         min_size=n, max_size=n), label="scales"))
+        if any(int(float(s) * d) == 0 for s, d in zip(scales, dims)):
+            return
+    roi = None
+    if ctm == "tf_crop_and_resize":
+        lo = data.draw(st.lists(st.sampled_from([0.0, 0.1, 0.25]), min_size=n, max_size=n))
+        hi = data.draw(st.lists(st.sampled_from([0.8, 1.0, 1.2]), min_size=n, max_size=n))
+        roi = f32(*(lo + hi))
+        attrs["extrapolation_value"] = -2.0
+    x = rand(*shape, seed=sum(shape))
+    model, feeds = one_node("Resize", resize_inputs(x, roi, scales, sizes), attrs, 19)
+    want = ReferenceEvaluator(model).run(None, feeds)[0]
+    for nt in (1, 2):
+        got = run_fastcnn(model, feeds, nt)[0]
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=5e-5, err_msg=str(attrs))
