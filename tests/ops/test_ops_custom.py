@@ -219,6 +219,17 @@ def test_every_isa(isa, rng):
             y = run(co.make_model([co.tiled_conv_node("x", "y", Wt, B[:, 0, 0], pads=p)],
                                   {"x": x.shape}, ["y"]), {"x": x})
             np.testing.assert_allclose(y, ref_tiled(x, Wt, B[:, 0, 0], s, p, d, g), **TOL)
+        # WeightedAveragePool rows wide enough for the vector blocks (stride 1 and 2) and
+        # the strided tap-by-tap path (stride 3), odd widths for the clamped last block
+        for w, k, s, p, cip in ((67, 3, 1, 1, 0), (70, 3, 2, 1, 0), (71, 5, 2, 2, 1),
+                                (40, 2, 2, 0, 0), (64, 4, 3, 1, 1), (37, 3, 2, 0, 0)):
+            x = rng.standard_normal((1, 2, 3, w)).astype(np.float32)
+            Kw = rng.random((3, k)).astype(np.float32) + 0.1
+            m = co.make_model([co.weighted_average_pool_node(
+                "x", "y", [3, k], K=Kw, strides=[1, s], pads=[1, p, 1, p],
+                count_include_pad=cip)], {"x": x.shape}, ["y"])
+            np.testing.assert_allclose(run(m, {"x": x}), ref_wap(x, Kw.astype(np.float64), (1, s),
+                                                                 (1, p, 1, p), cip), **TOL)
     finally:
         K.set_isa(prev)
 

@@ -151,45 +151,75 @@ static void lc_gather(const float *restrict x, long Cg, const long *in_sp, const
  * vector of columns each, all taps accumulated, one store (blocks past the end are
  * clamped onto the last full block: recomputed, not read out of bounds); other strides tap by tap with the columns
  * innermost.  Border columns one by one over their valid taps. */
-/* VT: the ISA's native float vector (NL lanes); a wider type makes GCC keep the
- * accumulator in memory on AVX2. */
-#define WAP_DEFINE_ROW(SUFFIX, ATTR, VT, NL)                                                 \
+/* Interior blocks: NL consecutive outputs per vector, 4 vectors per group (independent
+ * FMA chains), all taps accumulated before one store.  LOAD(v, p) loads the NL inputs
+ * of the NL outputs starting at input p: contiguous for stride 1, the even elements of
+ * 2·NL contiguous ones (one two-source shuffle) for stride 2. */
+#define WAP_BLOCKS(VT, NL, LOAD, SW)                                                         \
+    for (long ow0 = lo; ow0 < hv; ow0 += 4 * NL) {                                           \
+        long o[4];                                                                           \
+        for (int i = 0; i < 4; i++)                                                          \
+            o[i] = ow0 + (i + 1) * NL <= hv ? ow0 + i * NL : hv - NL;                        \
+        VT acc[4] = {(VT){0}, (VT){0}, (VT){0}, (VT){0}};                                    \
+        for (long kd = dlo; kd < dhi; kd++)                                                  \
+            for (long kh = hlo; kh < hhi; kh++) {                                            \
+                const float *xr = xp + ((d0 + kd) * H + (h0 + kh)) * W - pw;                 \
+                const float *kr = kn + (kd * kh_n + kh) * kw_n;                              \
+                for (long kw = 0; kw < kw_n; kw++) {                                         \
+                    const float kv = kr[kw];                                                 \
+                    for (int i = 0; i < 4; i++) {                                            \
+                        VT v;                                                                \
+                        LOAD(v, xr + (SW) * o[i] + kw);                                      \
+                        acc[i] += kv * v;                                                    \
+                    }                                                                        \
+                }                                                                            \
+            }                                                                                \
+        for (int i = 0; i < 4; i++) {                                                        \
+            acc[i] *= sc;                                                                    \
+            memcpy(yr + o[i], &acc[i], sizeof acc[i]);                                       \
+        }                                                                                    \
+    }
+
+#define WAP_LOAD1(v, p) memcpy(&(v), (p), sizeof(v))
+#define WAP_LOAD2(v, p) do {                                                                 \
+        __typeof__(v) lo_, hi_;                                                              \
+        memcpy(&lo_, (p), sizeof lo_);                                                       \
+        memcpy(&hi_, (p) + sizeof lo_ / sizeof(float), sizeof hi_);                          \
+        (v) = __builtin_shuffle(lo_, hi_, EVEN);                                             \
+    } while (0)
+
+/* VT: the ISA's native float vector (NL lanes) and IT the matching int vector; a wider
+ * type makes GCC keep the accumulator in memory on AVX2.
+ * Columns: [lo, hv) in vector blocks (stride 1 or 2; hv < hi for stride 2 so a block's
+ * last pair load stays inside the row), [lo, hi) tap by tap with the columns innermost
+ * (other strides), everything else one column at a time over its valid taps. */
+#define WAP_DEFINE_ROW(SUFFIX, ATTR, VT, IT, NL, EVEN_INIT)                                  \
 ATTR static void wap_row_##SUFFIX(                                                           \
         const float *restrict xp, float *restrict yr, const float *restrict kn,              \
         const float *restrict scale, const int *restrict case_w, long base_case, long H,     \
         long W, long OW, long kh_n, long kw_n, long sw, long pw, long d0, long h0,           \
         long dlo, long dhi, long hlo, long hhi) {                                            \
-    long lo = (pw + sw - 1) / sw, hi = 0;                                                    \
+    const IT EVEN = EVEN_INIT;                                                               \
+    long lo = (pw + sw - 1) / sw, hi = 0, hv;                                                \
     if (W - kw_n + pw >= 0) hi = (W - kw_n + pw) / sw + 1;                                   \
     if (hi > OW) hi = OW;                                                                    \
     if (lo > hi) lo = hi;                                                                    \
+    hv = lo;                                                                                 \
+    const float sc = hi > lo ? scale[base_case + case_w[lo]] : 1.f;                          \
     if (sw == 1 && hi - lo >= NL) {                                                          \
-        const float sc = scale[base_case + case_w[lo]];                                      \
-        /* 4 blocks at a time: independent FMA chains (one chain is latency-bound) */   \
-        for (long ow0 = lo; ow0 < hi; ow0 += 4 * NL) {                                       \
-            long o[4];                                                                       \
-            for (int i = 0; i < 4; i++)                                                      \
-                o[i] = ow0 + (i + 1) * NL <= hi ? ow0 + i * NL : hi - NL;                    \
-            VT acc[4] = {(VT){0}, (VT){0}, (VT){0}, (VT){0}};                                \
-            for (long kd = dlo; kd < dhi; kd++)                                              \
-                for (long kh = hlo; kh < hhi; kh++) {                                        \
-                    const float *xr = xp + ((d0 + kd) * H + (h0 + kh)) * W - pw;             \
-                    const float *kr = kn + (kd * kh_n + kh) * kw_n;                          \
-                    for (long kw = 0; kw < kw_n; kw++) {                                     \
-                        const float kv = kr[kw];                                             \
-                        for (int i = 0; i < 4; i++) {                                        \
-                            VT v;                                                            \
-                            memcpy(&v, xr + o[i] + kw, sizeof v);                            \
-                            acc[i] += kv * v;                                                \
-                        }                                                                    \
-                    }                                                                        \
-                }                                                                            \
-            for (int i = 0; i < 4; i++) {                                                    \
-                acc[i] *= sc;                                                                \
-                memcpy(yr + o[i], &acc[i], sizeof acc[i]);                                   \
-            }                                                                                \
+        hv = hi;                                                                             \
+        WAP_BLOCKS(VT, NL, WAP_LOAD1, 1)                                                     \
+    } else if (sw == 2) {                                                                    \
+        /* last block load ends at 2·(hv − 1) + kw_n − pw + 1 ≤ W − 1 */                     \
+        hv = W - 1 - kw_n + pw >= 0 ? (W - 1 - kw_n + pw) / 2 : lo;                          \
+        if (hv > hi) hv = hi;                                                                \
+        if (hv - lo >= NL) {                                                                 \
+            WAP_BLOCKS(VT, NL, WAP_LOAD2, 2)                                                 \
+        } else {                                                                             \
+            hv = lo;                                                                         \
         }                                                                                    \
     } else if (hi > lo) {                                                                    \
+        hv = hi;                                                                             \
         for (long ow = lo; ow < hi; ow++) yr[ow] = 0.f;                                      \
         for (long kd = dlo; kd < dhi; kd++)                                                  \
             for (long kh = hlo; kh < hhi; kh++) {                                            \
@@ -201,12 +231,14 @@ ATTR static void wap_row_##SUFFIX(                                              
                     for (long ow = lo; ow < hi; ow++) yr[ow] += kv * xr[ow * sw + off];      \
                 }                                                                            \
             }                                                                                \
-        const float sc = scale[base_case + case_w[lo]];                                      \
         if (sc != 1.f)                                                                       \
             for (long ow = lo; ow < hi; ow++) yr[ow] *= sc;                                  \
     }                                                                                        \
     for (long ow = 0; ow < OW; ow++) {                                                       \
-        if (ow >= lo && ow < hi) continue;                                                   \
+        if (ow == lo && hv > lo) {            /* skip the block-computed columns */          \
+            ow = hv - 1;                                                                     \
+            continue;                                                                        \
+        }                                                                                    \
         const long w0 = ow * sw - pw;                                                        \
         long a = w0 < 0 ? -w0 : 0, b = W - w0 < kw_n ? W - w0 : kw_n;                        \
         if (a > kw_n) a = kw_n;                                                              \
@@ -222,10 +254,17 @@ ATTR static void wap_row_##SUFFIX(                                              
     }                                                                                        \
 }
 
-WAP_DEFINE_ROW(portable, , lc_v4, 4)
+typedef int lc_i4 __attribute__((vector_size(16)));
+typedef int lc_i8 __attribute__((vector_size(32)));
+typedef int lc_i16 __attribute__((vector_size(64)));
+#define WAP_EVEN4 ((lc_i4){0, 2, 4, 6})
+#define WAP_EVEN8 ((lc_i8){0, 2, 4, 6, 8, 10, 12, 14})
+#define WAP_EVEN16 ((lc_i16){0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30})
+
+WAP_DEFINE_ROW(portable, , lc_v4, lc_i4, 4, WAP_EVEN4)
 #if FASTCNN_X86
-WAP_DEFINE_ROW(avx2, FASTCNN_TARGET_AVX2, lc_v8, 8)
-WAP_DEFINE_ROW(avx512, FASTCNN_TARGET_AVX512, lc_v16, 16)
+WAP_DEFINE_ROW(avx2, FASTCNN_TARGET_AVX2, lc_v8, lc_i8, 8, WAP_EVEN8)
+WAP_DEFINE_ROW(avx512, FASTCNN_TARGET_AVX512, lc_v16, lc_i16, 16, WAP_EVEN16)
 #endif
 
 static void wap_row_f32(int isa, const float *xp, float *yr, const float *kn,
