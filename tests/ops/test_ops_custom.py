@@ -615,3 +615,29 @@ def test_constant_weights_run_as_native_steps(rng):
     t = ref_tiled(h, Wt, None, (1, 1), (1,) * 4, (1, 1), 1)
     np.testing.assert_allclose(y, ref_wap(t, gaussian_kernel((2, 2)), (1, 1), (0,) * 4, 0),
                                rtol=1e-3, atol=1e-3)
+
+
+def test_inside_an_ordinary_network(rng):
+    """Conv/Relu (blocked layout, fused) around the custom ops: reorders and fusion leave
+    them correct."""
+    Wc = rng.standard_normal((16, 3, 3, 3)).astype(np.float32)
+    Wl = rng.standard_normal(co.locally_connected_weight_shape((2, 16, 12, 12), 8, [3, 3],
+                                                               pads=[1] * 4)).astype(np.float32)
+    Wc2 = rng.standard_normal((8, 8, 3, 3)).astype(np.float32)
+    nodes = [helper.make_node("Conv", ["x", "Wc"], ["a"], pads=[1] * 4),
+             helper.make_node("Relu", ["a"], ["b"]),
+             co.locally_connected_node("b", "c", Wl, pads=[1] * 4),
+             helper.make_node("Relu", ["c"], ["d"]),
+             co.weighted_average_pool_node("d", "e", [3, 3], pads=[1] * 4),
+             helper.make_node("Conv", ["e", "Wc2"], ["f"], pads=[1] * 4),
+             helper.make_node("Add", ["f", "e"], ["y"])]
+    m = co.make_model(nodes, {"x": (2, 3, 12, 12)}, ["y"],
+                      initializers=[numpy_helper.from_array(Wc, "Wc"),
+                                    numpy_helper.from_array(Wc2, "Wc2")])
+    x = rng.standard_normal((2, 3, 12, 12)).astype(np.float32)
+    y = run(m, {"x": x})
+    b = np.maximum(ref_banked(x, lambda o: Wc, None, (1, 1), (1,) * 4, (1, 1), 1), 0)
+    d = np.maximum(ref_local(b, Wl, None, (1, 1), (1,) * 4, (1, 1), 1), 0)
+    e = ref_wap(d, gaussian_kernel((3, 3)), (1, 1), (1,) * 4, 0)
+    want = ref_banked(e, lambda o: Wc2, None, (1, 1), (1,) * 4, (1, 1), 1) + e
+    np.testing.assert_allclose(y, want, rtol=1e-3, atol=1e-3)
