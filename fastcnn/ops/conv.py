@@ -26,6 +26,12 @@ oracle the fast paths are tested against.  A fast path is
 
 `FASTCNN_CONV_ALGO=<name>` (or `Conv.forced_algorithm`) forces one algorithm
 by name, e.g. `im2col_gemm` to compare a fast path with the generic one.
+
+Layouts: the planner offers a channel block B through `Conv.layouts`, which
+runs `_choose` with `ConvProblem.block = B`; an algorithm that works blocked
+declares `in_layout` / `out_layout` (X / Y and Z), the planner inserts the
+reorders, and `bind` receives the physical buffers.  The generic path is
+plain NCHW (layouts 0), as is every float16 convolution (converted in bind).
 """
 from __future__ import annotations
 

@@ -105,7 +105,11 @@ CASES = [
 @pytest.mark.parametrize("spatial,kernel,strides,pads,dilations", CASES)
 @pytest.mark.parametrize("group,c_in,c_out", [(1, 3, 4), (2, 4, 6), (4, 4, 4), (4, 4, 8)])
 @pytest.mark.parametrize("bias", [True, False])
-def test_conv_grid(spatial, kernel, strides, pads, dilations, group, c_in, c_out, bias):
+@pytest.mark.parametrize("algo", ["default", "im2col_gemm"])
+def test_conv_grid(spatial, kernel, strides, pads, dilations, group, c_in, c_out, bias, algo,
+                   monkeypatch):
+    if algo != "default":     # the generic path, whatever fast path would take this shape
+        monkeypatch.setenv("FASTCNN_CONV_ALGO", algo)
     rng = np.random.default_rng(hash((spatial, kernel, group, bias)) % 2**32)
     x = rng.standard_normal((2, c_in, *spatial)).astype(np.float32)
     w = rng.standard_normal((c_out, c_in // group, *kernel)).astype(np.float32)
@@ -123,7 +127,10 @@ def test_conv_grid(spatial, kernel, strides, pads, dilations, group, c_in, c_out
     ((9, 6), (2, 3), (1, 2), (2, 1)),
     ((5, 6, 4), (3, 2, 2), (2, 1, 2), (1, 2, 1)),
 ])
-def test_conv_auto_pad(auto_pad, spatial, kernel, strides, dilations):
+@pytest.mark.parametrize("algo", ["default", "im2col_gemm"])
+def test_conv_auto_pad(auto_pad, spatial, kernel, strides, dilations, algo, monkeypatch):
+    if algo != "default":
+        monkeypatch.setenv("FASTCNN_CONV_ALGO", algo)
     rng = np.random.default_rng(1)
     x = rng.standard_normal((2, 3, *spatial)).astype(np.float32)
     w = rng.standard_normal((5, 3, *kernel)).astype(np.float32)
