@@ -119,7 +119,8 @@ def measure(name, threads, seconds=SECONDS, runs=None):
                       seconds=None if runs else seconds, warmup=1 if runs else 3)
     op_ms = B.percentiles(times["op"])["p50_ms"]
     y_ms = B.percentiles(times["yard"])["p50_ms"]
-    row = {"case": name, "threads": threads, "ms": op_ms, "yard": yname, "yard_ms": y_ms}
+    row = {"case": name, "threads": threads, "ms": op_ms, "yard": yname, "yard_ms": y_ms,
+           "best_ms": min(times["op"]) * 1e3, "yard_best_ms": min(times["yard"]) * 1e3}
     if c["kind"] == "lc":
         row["gflops"] = c["flops"] / op_ms / 1e6
         row["gbs"] = c["bytes"] / op_ms / 1e6                    # weights read per run
@@ -133,24 +134,35 @@ def measure(name, threads, seconds=SECONDS, runs=None):
         row["gbs"] = c["bytes"] / op_ms / 1e6
         row["yard_gbs"] = c["copy_bytes"] / y_ms / 1e6
         row["vs"] = row["gbs"] / row["yard_gbs"]
+    # best-of ratio: on a shared machine the p50 of a 2-thread run can be a scheduler artifact
+    if c["kind"] == "tiled":
+        row["vs_best"] = row["yard_best_ms"] / row["best_ms"]
+    elif c["kind"] == "lc":
+        row["vs_best"] = row["yard_best_ms"] / row["best_ms"]
+    else:
+        row["vs_best"] = (c["bytes"] / row["best_ms"]) / (c["copy_bytes"] / row["yard_best_ms"])
     ROWS[key] = row
     return row
 
 
 def _f(v, spec):
-    return "-" if v is None else format(v, spec)
+    return format("-", ">" + spec.split(".")[0]) if v is None else format(v, spec)
 
 
 def summary_lines(rows):
     lines = [f"machine: {B.cpu_description()}",
-             f"{'case':38s} {'thr':>3s} {'ms':>8s} {'GFLOP/s':>8s} {'GB/s':>7s}   "
-             f"{'yardstick':18s} {'ms':>8s} {'GF/s|GB/s':>9s} {'op/yard':>7s}"]
+             f"{'case':36s} {'thr':>3s} {'p50 ms':>8s} {'GFLOP/s':>8s} {'GB/s':>7s}  "
+             f"{'yardstick':16s} {'p50 ms':>8s} {'GF/s|GB/s':>9s} {'op/yard':>7s} "
+             f"{'best ms':>8s} {'best op/yard':>12s}"]
     for r in rows:
         ymetric = r.get("yard_gflops", r.get("yard_gbs"))
-        lines.append(f"{r['case'][:38]:38s} {r['threads']:3d} {r['ms']:8.3f} "
-                     f"{_f(r.get('gflops'), '8.2f')} {_f(r.get('gbs'), '7.2f')}   "
-                     f"{r['yard'][:18]:18s} {r['yard_ms']:8.3f} {_f(ymetric, '9.2f')} "
-                     f"{r['vs']:7.2f}")
+        lines.append(f"{r['case'][:36]:36s} {r['threads']:3d} {r['ms']:8.3f} "
+                     f"{_f(r.get('gflops'), '8.2f')} {_f(r.get('gbs'), '7.2f')}  "
+                     f"{r['yard'][:16]:16s} {r['yard_ms']:8.3f} {_f(ymetric, '9.2f')} "
+                     f"{r['vs']:7.2f} {r['best_ms']:8.3f} {r['vs_best']:12.2f}")
+    lines.append("op/yard: LocallyConnected weight GB/s over copy GB/s; TiledConv GFLOP/s over "
+                 "Conv GFLOP/s; WeightedAvgPool GB/s over copy GB/s (> 1: the op is faster). "
+                 "best: the same from the fastest run of each.")
     return lines
 
 
@@ -159,13 +171,16 @@ def _summary(request):
     yield
     if not ROWS:
         return
+    import contextlib
     tr = request.config.pluginmanager.getplugin("terminalreporter")
+    cap = request.config.pluginmanager.getplugin("capturemanager")
     write = tr.write_line if tr is not None else print
-    write("")
-    write("[custom ops vs machine limits: interleaved p50, same process]")
-    for line in summary_lines([ROWS[k] for k in sorted(ROWS, key=lambda k: (list(CASES).index(
-            k[0]), k[1]))]):
-        write(line)
+    lines = ["", "[custom ops vs machine limits: interleaved p50, same process]"]
+    lines += summary_lines([ROWS[k] for k in sorted(ROWS, key=lambda k: (list(CASES).index(
+        k[0]), k[1]))])
+    with (cap.global_and_fixture_disabled() if cap is not None else contextlib.nullcontext()):
+        for line in lines:          # fixture teardown output is captured otherwise
+            write(line)
 
 
 @pytest.mark.parametrize("threads", THREADS)
