@@ -90,7 +90,7 @@ def tol(fan_in):
     return dict(rtol=2e-4, atol=2e-4 * max(1.0, math.sqrt(fan_in) / 4))
 
 
-@settings(max_examples=200, **SETTINGS)
+@settings(max_examples=120, **SETTINGS)
 @given(nd=st.integers(1, 3), data=st.data())
 def test_conv_matches_reference(nd, data):
     k, s, d, p, sp = data.draw(window(nd))
@@ -118,7 +118,7 @@ def test_conv_matches_reference(nd, data):
     np.testing.assert_allclose(y, r, **tol(cg * math.prod(k)))
 
 
-@settings(max_examples=150, **SETTINGS)
+@settings(max_examples=100, **SETTINGS)
 @given(nd=st.integers(1, 3), data=st.data())
 def test_conv_transpose_matches_reference(nd, data):
     k, s, d, p, sp = data.draw(window(nd, pads_below_kernel=True))
@@ -169,7 +169,7 @@ def _pool_attrs(k, s, d, p, ceil, auto_pad):
     return attrs
 
 
-@settings(max_examples=200, **SETTINGS)
+@settings(max_examples=120, **SETTINGS)
 @given(case=pool_case())
 def test_max_pool_matches_reference(case):
     nd, k, s, d, p, sp, c, n, ceil, auto_pad, threads = case
@@ -181,7 +181,7 @@ def test_max_pool_matches_reference(case):
     np.testing.assert_array_equal(y, r)
 
 
-@settings(max_examples=200, **SETTINGS)
+@settings(max_examples=120, **SETTINGS)
 @given(case=pool_case(), count_include_pad=st.integers(0, 1))
 def test_average_pool_matches_reference(case, count_include_pad):
     nd, k, s, d, p, sp, c, n, ceil, auto_pad, threads = case
