@@ -15,8 +15,9 @@
  * its phase, stays in L1/L2, and the same loop is an FMA-bound direct convolution.
  *
  * One source, three ISAs: GCC vector extensions of each ISA's native width (zmm, ymm,
- * xmm; a 16-lane block is 1, 2 or 4 of them) compiled under per-function target attributes; contraction (-ffp-contract=fast,
- * GCC's default in GNU C) turns `acc += x * w` into FMAs on the AVX2/AVX-512 builds.
+ * xmm; a 16-lane block is 1, 2 or 4 of them) compiled under per-function target
+ * attributes; contraction (-ffp-contract=fast, GCC's default in GNU C; clang contracts
+ * within a statement) turns `acc += x * w` into FMAs on the AVX2/AVX-512 builds.
  * The register budget fixes how many accumulators a tile may hold: R·MB ≤ 16 on
  * AVX-512 (32 zmm), ≤ 4 (8 ymm) on AVX2, ≤ 2 on the portable SSE2 path.
  */
@@ -180,6 +181,13 @@ static void lc_gather(const float *restrict x, long Cg, const long *in_sp, const
         }                                                                                    \
     }
 
+/* GCC's two-source shuffle; elsewhere stride 2 takes the tap-by-tap path */
+#if defined(__GNUC__) && !defined(__clang__)
+#define LC_HAVE_SHUFFLE 1
+#else
+#define LC_HAVE_SHUFFLE 0
+#define __builtin_shuffle(a, b, m) (a)
+#endif
 #define WAP_LOAD1(v, p) memcpy(&(v), (p), sizeof(v))
 #define WAP_LOAD2(v, p) do {                                                                 \
         __typeof__(v) lo_, hi_;                                                              \
@@ -209,7 +217,7 @@ ATTR static void wap_row_##SUFFIX(                                              
     if (sw == 1 && hi - lo >= NL) {                                                          \
         hv = hi;                                                                             \
         WAP_BLOCKS(VT, NL, WAP_LOAD1, 1)                                                     \
-    } else if (sw == 2) {                                                                    \
+    } else if (sw == 2 && LC_HAVE_SHUFFLE) {                                                 \
         /* last block load ends at 2·(hv − 1) + kw_n − pw + 1 ≤ W − 1 */                     \
         hv = W - 1 - kw_n + pw >= 0 ? (W - 1 - kw_n + pw) / 2 : lo;                          \
         if (hv > hi) hv = hi;                                                                \
