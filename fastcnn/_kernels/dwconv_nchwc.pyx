@@ -12,8 +12,16 @@ Design:
              clamped kernel rows, interior columns in a register tile of
              8/4/1 output pixels (one weight vector, 8 FMAs per tap, no
              bounds checks), border columns with clamped kx range.
-  threads    prange over the flattened (n x blocks x od x oh) items,
-             schedule static, per-thread FTZ/DAZ; tiny problems run serial.
+  threads    prange over (n x blocks x od x row-chunk) items, schedule static;
+             whole planes per item unless planes < 8 per thread, then the
+             rows of each plane are cut into chunks; per-thread FTZ/DAZ;
+             problems under 2^17 lane-MACs run serial on the caller.
+  tiles      AVX2 build: 8/4/1..7-pixel tiles; AVX-512VL build of the same
+             code (32 ymm registers): 16-pixel tiles.  Input columns are
+             loaded once per kernel row for dilation_w 1 (register reuse).
+  alignment  any float32 C-contiguous arrays work; 32-byte aligned buffers
+             (64 for whole cache lines) are ~2x faster than numpy's 16-byte
+             default, because every other 32-byte load then splits a line.
   epilogue   y = act(acc + bias[c] + residual), vectorized for
              none/relu/clip/leaky/hardsigmoid/hardswish/prelu; other kinds
              apply fastcnn_act_scalar after the store.
