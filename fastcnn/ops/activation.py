@@ -120,6 +120,7 @@ def _float_attr(op, name, default):
 # -- activations ----------------------------------------------------------------------------
 @register("Relu", since_version=1)
 class Relu(Unary):
+    layout_agnostic = True   # finite in, finite out: safe on blocked buffers
     act = "RELU"
 
     def np_func(self, x):
@@ -128,6 +129,7 @@ class Relu(Unary):
 
 @register("LeakyRelu", since_version=1)
 class LeakyRelu(Unary):
+    layout_agnostic = True   # finite in, finite out: safe on blocked buffers
     act = "LEAKY_RELU"
 
     def setup(self):
@@ -142,6 +144,7 @@ class LeakyRelu(Unary):
 
 @register("Elu", since_version=1)
 class Elu(Unary):
+    layout_agnostic = True   # finite in, finite out: safe on blocked buffers
     act = "ELU"
 
     def setup(self):
@@ -156,6 +159,7 @@ class Elu(Unary):
 
 @register("Celu", since_version=12)
 class Celu(Unary):
+    layout_agnostic = True   # finite in, finite out: safe on blocked buffers
     act = "CELU"
 
     def setup(self):
@@ -172,6 +176,7 @@ class Celu(Unary):
 
 @register("Selu", since_version=1)
 class Selu(Unary):
+    layout_agnostic = True   # finite in, finite out: safe on blocked buffers
     act = "SELU"
 
     def setup(self):
@@ -201,6 +206,7 @@ class ThresholdedRelu(Unary):
 
 @register("Sigmoid", since_version=1)
 class Sigmoid(Unary):
+    layout_agnostic = True   # finite in, finite out: safe on blocked buffers
     act = "SIGMOID"
 
     def np_func(self, x):
@@ -209,6 +215,7 @@ class Sigmoid(Unary):
 
 @register("HardSigmoid", since_version=1)
 class HardSigmoid(Unary):
+    layout_agnostic = True   # finite in, finite out: safe on blocked buffers
     act = "HARD_SIGMOID"
 
     def setup(self):
@@ -224,6 +231,7 @@ class HardSigmoid(Unary):
 
 @register("HardSwish", since_version=14)
 class HardSwish(Unary):
+    layout_agnostic = True   # finite in, finite out: safe on blocked buffers
     act = "HARD_SWISH"
 
     def np_func(self, x):
@@ -232,6 +240,7 @@ class HardSwish(Unary):
 
 @register("Tanh", since_version=1)
 class Tanh(Unary):
+    layout_agnostic = True   # finite in, finite out: safe on blocked buffers
     act = "TANH"
 
     def np_func(self, x):
@@ -240,6 +249,7 @@ class Tanh(Unary):
 
 @register("Softplus", since_version=1)
 class Softplus(Unary):
+    layout_agnostic = True   # finite in, finite out: safe on blocked buffers
     act = "SOFTPLUS"
 
     def np_func(self, x):
@@ -248,6 +258,7 @@ class Softplus(Unary):
 
 @register("Softsign", since_version=1)
 class Softsign(Unary):
+    layout_agnostic = True   # finite in, finite out: safe on blocked buffers
     act = "SOFTSIGN"
 
     def np_func(self, x):
@@ -256,6 +267,7 @@ class Softsign(Unary):
 
 @register("Mish", since_version=18)
 class Mish(Unary):
+    layout_agnostic = True   # finite in, finite out: safe on blocked buffers
     act = "MISH"
 
     def np_func(self, x):
@@ -264,6 +276,7 @@ class Mish(Unary):
 
 @register("Gelu", since_version=20)
 class Gelu(Unary):
+    layout_agnostic = True   # finite in, finite out: safe on blocked buffers
     def setup(self):
         self.approximate = self.attr("approximate", "none")
         if self.approximate not in ("none", "tanh"):
@@ -282,6 +295,7 @@ class Gelu(Unary):
 @register("PRelu", since_version=1)
 class PRelu(Unary):
     """y = x >= 0 ? x : slope * x, slope broadcast (unidirectionally) to x."""
+    layout_agnostic = True   # finite in, finite out: safe on blocked buffers
 
     def infer(self, inputs):
         x, s = inputs[0], optional(inputs, 1)
@@ -339,6 +353,7 @@ class PRelu(Unary):
 class Clip(Unary):
     """y = min(max(x, min), max).  opset < 11: `min`/`max` attributes;
     opset >= 11: optional inputs 1 and 2 (may be runtime values)."""
+    layout_agnostic = True   # finite in, finite out: safe on blocked buffers
 
     def setup(self):
         if self.opset < 11:

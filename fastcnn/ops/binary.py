@@ -62,6 +62,7 @@ class Binary(Op):
     def setup(self):
         self.legacy = self.opset < 7 and "broadcast" in self.node.attrs
         if self.legacy:
+            self.layout_agnostic = False    # axis-aligned broadcasting: plain layout only
             self.broadcast = flag_attr(self, "broadcast", 0)
             self.axis = self.attr("axis")
 
@@ -105,8 +106,9 @@ class Binary(Op):
         if self.kernel is None or _k is None or a.dtype != F32 or b.dtype != F32 \
                 or y.dtype != F32 or y.size == 0:
             return
+        # blocked layout: the planner passes physical shapes (and no legacy axis)
         ma = classify(y.shape, a.shape)
-        mb = classify(y.shape, self._bshape)
+        mb = classify(y.shape, b.shape if y.layout else self._bshape)
         if ma is None or mb is None:
             return
         geo = channel_geometry(y.shape, [ma, mb])
@@ -141,18 +143,21 @@ class Binary(Op):
 
 @register("Add", since_version=1)
 class Add(Binary):
+    layout_agnostic = True   # (not Div: zero padding lanes would divide by zero)
     ufunc = np.add
     kernel = "ADD"
 
 
 @register("Sub", since_version=1)
 class Sub(Binary):
+    layout_agnostic = True   # (not Div: zero padding lanes would divide by zero)
     ufunc = np.subtract
     kernel = "SUB"
 
 
 @register("Mul", since_version=1)
 class Mul(Binary):
+    layout_agnostic = True   # (not Div: zero padding lanes would divide by zero)
     ufunc = np.multiply
     kernel = "MUL"
 
@@ -247,6 +252,7 @@ class BitShift(Binary):
 class Variadic(Op):
     """Max/Min/Sum/Mean of 1..n broadcast inputs.  Two float32 inputs use the binary kernel."""
     inplace = {0: 0}
+    layout_agnostic = True
     ufunc = None
     kernel = None
 
