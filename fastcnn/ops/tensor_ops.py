@@ -94,12 +94,24 @@ class Concat(Op):
         shape[ax] = sum(x.shape[ax] for x in ins)
         return [TensorInfo(tuple(shape), ins[0].dtype)]
 
+    def layouts(self, inputs, block):
+        """Blocked when any input is: along channels that needs every input but the
+        last to fill whole blocks; along any other axis the physical dims line up."""
+        ins = [x for x in inputs if x is not None]
+        if not any(x.layout for x in ins) or any(x.is_const for x in ins) or \
+                len(ins[0].shape) < 3 or ins[0].dtype != np.float32:
+            return None
+        if self.ax == 1 and any(x.shape[1] % block for x in ins[:-1]):
+            return None
+        return [block if x is not None else 0 for x in inputs], [block]
+
     def compute(self, xs, ys, scratch=()):
         np.concatenate([x for x in xs if x is not None], axis=self.ax, out=ys[0])
 
     def bind(self, xs, ys, scratch=()):
         ins = [x for x in xs if x is not None]
-        # copy each input into its slice of the output (views computed once)
+        # copy each input into its slice of the output (views computed once; blocked
+        # buffers are sliced along the same axis of their physical shape)
         dsts, off = [], 0
         for x in ins:
             idx = [slice(None)] * ys[0].ndim

@@ -23,7 +23,7 @@ from ..ops import lookup, supported_ops
 from ..ir.graph import Node
 from ..ops.base import TensorInfo
 from .layout import BLOCK, Reorder, agnostic_layouts, blocked_const, physical
-from .memory import Buffer, plan_offsets
+from .memory import ALIGN, Buffer, plan_offsets
 
 MAX_ELEMENTS = 1 << 34   # refuse any planned tensor above 16 Gi elements
 
@@ -268,7 +268,9 @@ class _Bound:
 
     def __init__(self, plan: Plan):
         self.plan = plan
-        arena = np.zeros(max(plan.arena_bytes, 64), np.uint8)   # zeros: pre-faulted
+        raw = np.zeros(max(plan.arena_bytes, 64) + ALIGN, np.uint8)   # zeros: pre-faulted
+        skip = -raw.ctypes.data % ALIGN        # 64-byte aligned base: every buffer aligned
+        arena = raw[skip:skip + max(plan.arena_bytes, 64)]
         self.arena = arena
         values: Dict[str, np.ndarray] = {}
 

@@ -202,3 +202,15 @@ def test_scalar_initializers_stay_scalar():
     m = make_model([helper.make_node("Add", ["x", "c"], ["y"], name="add")],
                    [("x", F, [2])], [("y", F, [2])], {"c": np.array(3.0, np.float32)})
     assert import_model(m).initializers["c"].shape == ()
+
+
+def test_arena_buffers_are_64_byte_aligned():
+    nodes = [helper.make_node("Relu", ["x"], ["a"], name="r1"),
+             helper.make_node("Sigmoid", ["a"], ["b"], name="s"),
+             helper.make_node("Add", ["a", "b"], ["y"], name="add")]
+    sess = fastcnn.InferenceSession(make_model(nodes, [("x", F, [1, 3, 5, 7])], [("y", F, None)]))
+    plan = next(iter(sess._plans.values()))
+    bound = plan._pool[0]
+    assert bound.arena.ctypes.data % 64 == 0
+    for name in ("a", "b", "y"):
+        assert plan.view(bound.arena, name).ctypes.data % 64 == 0
