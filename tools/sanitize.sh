@@ -44,13 +44,15 @@ if command -v rsync >/dev/null 2>&1; then
         --exclude '__pycache__' --exclude '.pytest_cache' --exclude '.hypothesis' \
         --exclude 'reports' "$SRC/" "$DEST/"
 else
-    find "$DEST" -mindepth 1 -maxdepth 1 ! -name reports -exec rm -rf {} +
+    # keep the sanitized .so files (and reports); everything else is copied afresh
+    find "$DEST" -mindepth 1 -type f ! -name '*.so' ! -path "$DEST/reports/*" -delete
     (cd "$SRC" && tar cf - --exclude=.git --exclude=./build --exclude='*.so' --exclude='*.o' \
         --exclude=__pycache__ --exclude=.pytest_cache --exclude=.hypothesis .) |
         (cd "$DEST" && tar xf -)
 fi
-# Cython's generated .c files are rebuilt from the .pyx (they may be stale copies)
-rm -f "$DEST"/fastcnn/_kernels/*.c
+# Cython's generated .c files come along with their mtimes: cythonize regenerates a stale
+# one, and a re-run with an unchanged tree rebuilds nothing (the sanitized .so files in
+# $DEST are excluded from the copy and kept).
 
 echo "== building with FASTCNN_SANITIZE=1 (CC=$CC)"
 cd "$DEST" || exit 2
