@@ -12,7 +12,13 @@ reads plain NCHW input), onnxruntime times the whole single-node session run
 (which includes its own NCHW<->NCHWc reorders).
 """
 import argparse
+import os
 import time
+
+# libgomp's idle workers spin and onnxruntime's pool spins too: interleaving the two
+# on 2 cores makes each wait for the other's spinning threads' timeslices (ms-scale
+# stalls).  Passive waiting must be set before libgomp is loaded.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
 import onnx
