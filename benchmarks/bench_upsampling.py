@@ -1,8 +1,14 @@
 """Upsampling layers (issue 4): pixel shuffle heads and Resize, fastcnn vs onnxruntime at 1
 and 2 threads, interleaved in the same run (see conftest.py).
 
-    pytest benchmarks/bench_upsampling.py
+    OMP_WAIT_POLICY=PASSIVE FASTCNN_BENCH_ORT_SPINNING=0 pytest benchmarks/bench_upsampling.py
     pytest benchmarks/bench_upsampling.py --benchmark-disable     # smoke
+
+On a shared, oversubscribed host, interleaving two spinning thread pools makes every
+2-thread number a scheduler artifact (libgomp and ORT workers spin while the other
+runtime works: 20-40 ms instead of ~1 ms here); the environment above makes both wait
+passively.  libgomp reads OMP_WAIT_POLICY when it loads (conftest imports the kernels),
+so it must be set on the command line, not in this file.
 
 Cases: DepthToSpace CRD x2 (1x256x64x64 -> 1x64x128x128) and x3 (1x576x48x48 ->
 1x64x144x144), the x2 head as torch.onnx writes PixelShuffle (Reshape -> Transpose ->
