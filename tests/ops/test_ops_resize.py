@@ -249,6 +249,11 @@ def test_resize_errors():
     expect_error("Resize", resize_inputs(SMALL, None, f32(2, 2)), {"mode": "linear"}, 19)
     expect_error("Resize", resize_inputs(SMALL, None, None, i64(1, 2, 3)), {}, 19)
     expect_error("Resize", resize_inputs(SMALL, None, f32(1, 1, 2, 2)), {"axes": [2, 3]}, 19)
+    # wrong rank of scales / sizes (2-D), wrong dtypes
+    expect_error("Resize", resize_inputs(SMALL, None, f32(1, 1, 2, 2).reshape(2, 2)), {}, 19)
+    expect_error("Resize", resize_inputs(SMALL, None, None, i64(1, 2, 10, 14).reshape(2, 2)), {},
+                 19)
+    expect_error("Resize", resize_inputs(SMALL, None, None, f32(1, 2, 10, 14)), {}, 19)
     # both and neither
     expect_error("Resize", resize_inputs(SMALL, None, f32(1, 1, 2, 2), i64(1, 2, 10, 14)), {}, 19)
     expect_error("Resize", resize_inputs(SMALL), {}, 19)
