@@ -51,7 +51,13 @@ def _try_compile(compiler, cflags, ldflags):
 
 
 class BuildExt(build_ext):
-    """Adds OpenMP flags for the compiler in use, or warns and builds serially."""
+    """Adds OpenMP flags for the compiler in use, or warns and builds serially.
+    Extensions compile in parallel (one job per CPU): the SIMD kernels are big."""
+
+    def finalize_options(self):
+        super().finalize_options()
+        if not self.parallel:
+            self.parallel = os.cpu_count() or 1
 
     def build_extensions(self):
         ctype = self.compiler.compiler_type

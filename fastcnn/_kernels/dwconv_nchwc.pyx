@@ -525,3 +525,64 @@ def groupconv_nchwc(xb, packed_w, bias_or_None, out_b, in_dhw, out_dhw, kernel, 
         groupconv_nchwc_c(px, pwp, t_max, pnt, psrc, pmode, pidx, pb, py, &g, act_kind, act_p0,
                           act_p1, ps, pr, out_channels, n_threads)
     return out_b
+
+
+# ---------------------------------------------------------------------------
+# Native executor step: the same depthwise call as dwconv_nchwc (multiplier 1),
+# validated once at bind time, then run by the executor without Python.
+from libc.stdlib cimport free, malloc
+from fastcnn._kernels.executor cimport make_c_call
+
+
+cdef struct dw_call_args:
+    const float *xb
+    const float *w
+    const float *bias
+    float *y
+    const float *slope
+    const float *res
+    fcdw_geom_t g
+    int act_kind
+    float p0, p1
+    int out_channels
+    int n_threads
+
+
+cdef void _dw_call(void *a) noexcept nogil:
+    cdef dw_call_args *r = <dw_call_args *> a
+    dwconv_nchwc_c(r.xb, r.w, r.bias, r.y, &r.g, r.act_kind, r.p0, r.p1, r.slope, r.res,
+                   r.out_channels, r.n_threads)
+
+
+def dwconv_call(xb, packed_w, bias_or_None, out_b, in_dhw, out_dhw, kernel, strides, pads_begin,
+                dilations, int act_kind, float act_p0, float act_p1, slope_or_None,
+                residual_or_None, int n_threads, int out_channels=0):
+    """dwconv_nchwc's arguments (multiplier 1); returns an executor Call that runs it."""
+    cdef dw_call_args *r
+    if isinstance(packed_w, GroupedPacked):
+        raise ValueError("dwconv_call takes multiplier-1 depthwise weights")
+    pw = packed_w
+    if not isinstance(pw, np.ndarray) or pw.dtype != np.float32 or not pw.flags.c_contiguous \
+            or pw.ndim != 3 or pw.shape[2] != 8:
+        raise ValueError("packed_w must be the C-contiguous float32 [CB, K, 8] from pack_dw_weights")
+    bias, slope, res = _prep_epilogue(bias_or_None, slope_or_None, residual_or_None, out_b, act_kind)
+    r = <dw_call_args *> malloc(sizeof(dw_call_args))
+    if r == NULL:
+        raise MemoryError()
+    try:
+        _fill_geom(&r.g, xb, out_b, in_dhw, out_dhw, kernel, strides, pads_begin, dilations)
+        if pw.shape[0] != r.g.cb_out or pw.shape[1] != r.g.kd * r.g.kh * r.g.kw \
+                or r.g.cb_in != r.g.cb_out:
+            raise ValueError(f"packed_w shape {pw.shape} does not match the geometry")
+    except BaseException:
+        free(r)
+        raise
+    r.xb = _fptr(xb)
+    r.w = _fptr(pw)
+    r.bias = _fptr(bias)
+    r.y = <float*>_fptr(out_b)
+    r.slope = _fptr(slope)
+    r.res = _fptr(res)
+    r.act_kind, r.p0, r.p1 = act_kind, act_p0, act_p1
+    r.out_channels, r.n_threads = out_channels, n_threads
+    return make_c_call(_dw_call, r, (xb, pw, bias, out_b, slope, res))

@@ -16,6 +16,7 @@ per arena and the executor only calls the returned callables.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, List, Optional, Sequence, Tuple
 
@@ -47,7 +48,7 @@ class TensorInfo:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        return math.prod(int(d) for d in self.shape)   # Python ints: no int64 wrap-around
 
     @staticmethod
     def of(arr) -> "TensorInfo":

@@ -111,6 +111,8 @@ class NchwcDepthwise(_Blocked):
         common = (xb, self.packed, self.bias, yb, self.in_dhw, self.out_dhw, self.kernel,
                   self.strides, self.pads, self.dilations, a[0], a[1], a[2], self.slope, zb,
                   self.n_threads)
+        if not self.grouped and isinstance(self.packed, np.ndarray):
+            return _kd.dwconv_call(*common, g.c_out)       # native executor step
         if self.grouped:
             kernel, args = _kd.groupconv_nchwc, common + (g.group, g.c_in, g.c_out)
         else:

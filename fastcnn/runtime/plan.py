@@ -196,9 +196,12 @@ class Plan:
             info = infos[name]
             return int(np.prod(info.physical_shape, dtype=np.int64)) * info.dtype.itemsize
 
+        live_until: List[int] = []            # per buffer: last read of any member
+
         def new_buffer(name, first):
             buffers.append(Buffer(nbytes(name), first, first))
             members.append([name])
+            live_until.append(last_use.get(name, first))
             storage[name] = len(buffers) - 1
 
         for name in self.input_names:
@@ -217,7 +220,7 @@ class Plan:
                     if cand and cand not in const and cand in storage:
                         b = storage[cand]
                         same = nbytes(cand) == nbytes(name)
-                        dies = all(last_use.get(m, -1) <= s for m in members[b])
+                        dies = live_until[b] <= s
                         only_once = st.inputs.count(cand) == 1
                         if same and dies and only_once and name not in self.output_values \
                                 and cand not in self.output_values:
@@ -226,6 +229,7 @@ class Plan:
                     b = storage[src]
                     storage[name] = b
                     members[b].append(name)
+                    live_until[b] = max(live_until[b], last_use.get(name, s))
                     if op.is_view and k == 0:
                         self.views[name] = src
                 else:
@@ -234,6 +238,7 @@ class Plan:
             for shape, dt, _ in st.scratch:
                 buffers.append(Buffer(int(np.prod(shape, dtype=np.int64)) * dt.itemsize, s, s))
                 members.append([])
+                live_until.append(s)
         for b, names in enumerate(members):
             for m in names:
                 buffers[b].last = max(buffers[b].last, last_use.get(m, buffers[b].first))
