@@ -8,7 +8,7 @@ child runs under RLIMIT_AS, so an attempt to allocate gigabytes shows up as
 a MemoryError (a failure here) instead of swapping the machine.
 
 The table `CASES` is the specification: (case, model builder, expected
-exception class, fragment of its message).  `docs/security.md` summarizes it.
+exception class, fragment of its message).  The README's Security section summarizes it.
 """
 from __future__ import annotations
 
