@@ -204,6 +204,44 @@ class LpPool(_WindowPool):
 
 
 class _GlobalPool(_Pool):
+    #: numpy reduction over the spatial axis of a channel-blocked buffer (None: plain only)
+    blocked_reduce = None
+
+    def layouts(self, inputs, block):
+        """Blocked in, blocked out ([N, Cb, 1.., B]): one reduction over the pixels of each
+        (image, channel block), lanes stay channels — no reorder around SE blocks."""
+        x = inputs[0]
+        if self.blocked_reduce is None or not x.layout or x.dtype != np.float32:
+            return None
+        return [block], [block]
+
+    def prepare(self, inputs, outputs):
+        self.blocked = bool(inputs[0].layout)
+        if not self.blocked:
+            super().prepare(inputs, outputs)
+
+    def scratch(self, inputs, outputs):
+        return [] if self.blocked else super().scratch(inputs, outputs)
+
+    def bind(self, xs, ys, scratch=()):
+        if not self.blocked:
+            return super().bind(xs, ys, scratch)
+        x, y = xs[0], ys[0]
+        n, cb, b = x.shape[0], x.shape[1], x.shape[-1]
+        x3 = x.reshape(n, cb, -1, b)
+        y3 = y.reshape(n, cb, b)
+        reduce, scale = type(self).blocked_reduce, 1.0 / x3.shape[2]
+        if self.mode == MODE_AVG_EXCLUDE:
+            multiply = np.multiply
+
+            def run():
+                reduce(x3, axis=2, out=y3)
+                multiply(y3, scale, out=y3)
+        else:
+            def run():
+                reduce(x3, axis=2, out=y3)
+        return run
+
     def _window(self, x):
         sp = tuple(int(d) for d in x.shape[2:])
         n = len(sp)
@@ -215,11 +253,13 @@ class _GlobalPool(_Pool):
 @register("GlobalMaxPool", since_version=1)
 class GlobalMaxPool(_GlobalPool):
     mode = MODE_MAX
+    blocked_reduce = np.maximum.reduce
 
 
 @register("GlobalAveragePool", since_version=1)
 class GlobalAveragePool(_GlobalPool):
     mode = MODE_AVG_EXCLUDE
+    blocked_reduce = np.add.reduce
 
 
 @register("GlobalLpPool", since_version=1)
