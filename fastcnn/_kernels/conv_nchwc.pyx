@@ -30,6 +30,7 @@ import numpy as np
 cimport numpy as cnp
 from cython.parallel cimport prange, parallel
 from libc.stdlib cimport malloc, free
+from fastcnn._kernels.executor cimport make_c_call
 
 cnp.import_array()
 
@@ -310,27 +311,11 @@ def _set_chunk_bytes(long b):
     _L1_CHUNK[0] = b
 
 
-def conv_nchwc(xb, packed_w, bias, out_b, in_dhw, out_dhw, kernel, strides, pads_begin,
-               dilations, long group=1, int act_kind=0, float act_p0=0.0, float act_p1=0.0,
-               slope=None, residual=None, int n_threads=1, long n_out_channels=-1):
-    """Direct convolution, NCHWc in / NCHWc out, fused epilogue.
-
-    xb        float32 [N, Cb, S_in, 8]  blocked input (Cb = group * cbg), or
-              float32 [N, C, S_in]      plain NCHW input (weights packed with
-                                        blocked_input=False, group 1)
-    packed_w  from pack_conv_weights: [Mb, cbg, K, icb, 8]
-    bias      float32 [M] or None
-    out_b     float32 [N, Mb, S_out, 8] (written; padding lanes >= M set to 0)
-    in_dhw, out_dhw, kernel, strides, pads_begin, dilations: 3 ints each (D, H, W);
-              1D/2D convs pass 1 for the missing leading dims. End padding is
-              implied by out_dhw.
-    act_kind, act_p0, act_p1: epilogue.h activation code and parameters
-    slope     float32 [M] for PRELU, else None
-    residual  float32 like out_b, added before the activation, or None
-    n_out_channels: real M (default: len(bias) or len(slope) or Mb*8)
-    y = act(conv(x, w) + bias + residual)
-    """
-    cdef fc_conv_params p
+cdef object _fill_conv_params(fc_conv_params *p, xb, packed_w, bias, out_b, in_dhw, out_dhw,
+                              kernel, strides, pads_begin, dilations, long group, int act_kind,
+                              float act_p0, float act_p1, slope, residual, long n_out_channels):
+    """Validate conv_nchwc's arguments and fill *p; return the arrays p points into
+    (to keep alive), or None when the batch is empty."""
     cdef long N, Mb, cbg, K, icb, S_in, S_out
     _f32c(xb, "xb"); _f32c(packed_w, "packed_w"); _f32c(out_b, "out_b")
     if packed_w.ndim != 5 or packed_w.shape[4] != BLOCK:
@@ -356,13 +341,13 @@ def conv_nchwc(xb, packed_w, bias, out_b, in_dhw, out_dhw, kernel, strides, pads
     if xb.ndim == 4:
         if icb != BLOCK or xb.shape[3] != BLOCK or xb.shape[2] != S_in or xb.shape[1] != cbg * group:
             raise ValueError("blocked xb shape %r does not match weights/in_dhw/group" % (xb.shape,))
-        p.blocked = 1
-        p.cb_total = xb.shape[1]
+        p[0].blocked = 1
+        p[0].cb_total = xb.shape[1]
     elif xb.ndim == 3:
         if group != 1 or cbg != 1 or xb.shape[1] != icb or xb.shape[2] != S_in:
             raise ValueError("plain xb [N, C, S] needs weights packed with blocked_input=False, group 1")
-        p.blocked = 0
-        p.cb_total = 1
+        p[0].blocked = 0
+        p[0].cb_total = 1
     else:
         raise ValueError("xb must be 3D (plain) or 4D (blocked)")
     if out_b.shape[0] != N or out_b.size != N * Mb * S_out * BLOCK:
@@ -378,15 +363,15 @@ def conv_nchwc(xb, packed_w, bias, out_b, in_dhw, out_dhw, kernel, strides, pads
     if M > Mb * BLOCK or M <= (Mb - 1) * BLOCK:
         raise ValueError("n_out_channels=%d inconsistent with Mb=%d" % (M, Mb))
     cdef float[::1] bv, sv, rv
-    p.bias = NULL
-    p.res = NULL
-    p.act.slope = NULL
+    p[0].bias = NULL
+    p[0].res = NULL
+    p[0].act.slope = NULL
     if bias is not None:
         _f32c(bias, "bias")
         if bias.shape[0] < M:
             raise ValueError("bias too short")
         bv = bias
-        p.bias = &bv[0]
+        p[0].bias = &bv[0]
     if act_kind == 10:
         if slope is None:
             raise ValueError("PRELU needs slope")
@@ -394,41 +379,102 @@ def conv_nchwc(xb, packed_w, bias, out_b, in_dhw, out_dhw, kernel, strides, pads
         if slope.shape[0] < M:
             raise ValueError("slope too short")
         sv = slope
-        p.act.slope = &sv[0]
+        p[0].act.slope = &sv[0]
     if residual is not None:
         _f32c(residual, "residual")
         if residual.size != out_b.size:
             raise ValueError("residual must have out_b's shape")
         rv = residual.reshape(-1)
-        p.res = &rv[0]
+        p[0].res = &rv[0]
     if N == 0:
-        return out_b
+        return None
     cdef float[::1] xv = xb.reshape(-1)
     cdef float[::1] wv = packed_w.reshape(-1)
     cdef float[::1] ov = out_b.reshape(-1)
-    p.x = &xv[0]
-    p.w = &wv[0]
-    p.y = &ov[0]
-    p.M = M
-    p.Mb = Mb
-    p.mbg = Mb // group
-    p.cbg = cbg
-    p.icb = icb
-    p.id, p.ih, p.iw = in_dhw
-    p.od, p.oh, p.ow = out_dhw
-    p.kd, p.kh, p.kw = kernel
-    p.sd, p.sh, p.sw = strides
-    p.pd, p.ph, p.pw = pads_begin
-    p.dd, p.dh, p.dw = dilations
-    p.K = K
-    p.act.kind = act_kind
-    p.act.p0 = act_p0
-    p.act.p1 = act_p1
+    p[0].x = &xv[0]
+    p[0].w = &wv[0]
+    p[0].y = &ov[0]
+    p[0].M = M
+    p[0].Mb = Mb
+    p[0].mbg = Mb // group
+    p[0].cbg = cbg
+    p[0].icb = icb
+    p[0].id, p[0].ih, p[0].iw = in_dhw
+    p[0].od, p[0].oh, p[0].ow = out_dhw
+    p[0].kd, p[0].kh, p[0].kw = kernel
+    p[0].sd, p[0].sh, p[0].sw = strides
+    p[0].pd, p[0].ph, p[0].pw = pads_begin
+    p[0].dd, p[0].dh, p[0].dw = dilations
+    p[0].K = K
+    p[0].act.kind = act_kind
+    p[0].act.p0 = act_p0
+    p[0].act.p1 = act_p1
     # pointwise, stride 1, no pad: one long flattened row (GEMM-like tile over pixels)
     if K == 1 and strides == [1, 1, 1] and pads_begin == [0, 0, 0] and in_dhw == out_dhw:
-        p.id = p.ih = p.od = p.oh = 1
-        p.iw = p.ow = S_in
-    p.cb_chunk = _chunk_for(fc_conv_ocb_max(_isa), K, icb, cbg, _L1_CHUNK[0])
+        p[0].id = p[0].ih = p[0].od = p[0].oh = 1
+        p[0].iw = p[0].ow = S_in
+    p[0].cb_chunk = _chunk_for(fc_conv_ocb_max(_isa), K, icb, cbg, _L1_CHUNK[0])
+    return (xb, packed_w, bias, out_b, slope, residual)
+
+
+def conv_nchwc(xb, packed_w, bias, out_b, in_dhw, out_dhw, kernel, strides, pads_begin,
+               dilations, long group=1, int act_kind=0, float act_p0=0.0, float act_p1=0.0,
+               slope=None, residual=None, int n_threads=1, long n_out_channels=-1):
+    """Direct convolution, NCHWc in / NCHWc out, fused epilogue.
+
+    xb        float32 [N, Cb, S_in, 8]  blocked input (Cb = group * cbg), or
+              float32 [N, C, S_in]      plain NCHW input (weights packed with
+                                        blocked_input=False, group 1)
+    packed_w  from pack_conv_weights: [Mb, cbg, K, icb, 8]
+    bias      float32 [M] or None
+    out_b     float32 [N, Mb, S_out, 8] (written; padding lanes >= M set to 0)
+    in_dhw, out_dhw, kernel, strides, pads_begin, dilations: 3 ints each (D, H, W);
+              1D/2D convs pass 1 for the missing leading dims. End padding is
+              implied by out_dhw.
+    act_kind, act_p0, act_p1: epilogue.h activation code and parameters
+    slope     float32 [M] for PRELU, else None
+    residual  float32 like out_b, added before the activation, or None
+    n_out_channels: real M (default: len(bias) or len(slope) or Mb*8)
+    y = act(conv(x, w) + bias + residual)
+    """
+    cdef fc_conv_params p
+    keep = _fill_conv_params(&p, xb, packed_w, bias, out_b, in_dhw, out_dhw, kernel, strides,
+                             pads_begin, dilations, group, act_kind, act_p0, act_p1, slope,
+                             residual, n_out_channels)
+    if keep is None:
+        return out_b
+    cdef long N = xb.shape[0]
     with nogil:
         conv_nchwc_exec(&p, N, n_threads)
     return out_b
+
+
+cdef struct conv_call_args:
+    fc_conv_params p
+    long N
+    int n_threads
+
+
+cdef void _conv_call(void *a) noexcept nogil:
+    cdef conv_call_args *r = <conv_call_args *> a
+    conv_nchwc_exec(&r.p, r.N, r.n_threads)
+
+
+def conv_call(xb, packed_w, bias, out_b, in_dhw, out_dhw, kernel, strides, pads_begin,
+              dilations, long group=1, int act_kind=0, float act_p0=0.0, float act_p1=0.0,
+              slope=None, residual=None, int n_threads=1, long n_out_channels=-1):
+    """conv_nchwc's arguments, validated once; returns an executor Call that runs it
+    with no Python (the arrays are kept alive by the Call)."""
+    cdef conv_call_args *r = <conv_call_args *> malloc(sizeof(conv_call_args))
+    if r == NULL:
+        raise MemoryError()
+    try:
+        keep = _fill_conv_params(&r.p, xb, packed_w, bias, out_b, in_dhw, out_dhw, kernel,
+                                 strides, pads_begin, dilations, group, act_kind, act_p0,
+                                 act_p1, slope, residual, n_out_channels)
+    except BaseException:
+        free(r)
+        raise
+    r.N = xb.shape[0] if keep is not None else 0
+    r.n_threads = n_threads
+    return make_c_call(_conv_call, r, keep)

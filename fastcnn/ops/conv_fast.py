@@ -88,6 +88,8 @@ class NchwcDirect(_Blocked):
         args = (xb, self.packed, self.bias, yb, self.in_dhw, self.out_dhw, self.kernel,
                 self.strides, self.pads, self.dilations, self.geom.group, a[0], a[1], a[2],
                 self.slope, zb, self.n_threads, self.geom.c_out)
+        if hasattr(_kc, "conv_call"):
+            return _kc.conv_call(*args)                     # native executor step
         kernel = _kc.conv_nchwc
         return lambda: kernel(*args)
 
