@@ -76,7 +76,7 @@ UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=0:log_path=$REPORTS/ubsan" \
 PYTHONMALLOC=malloc \
 PYTHONDONTWRITEBYTECODE=1 \
 OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}" \
-    python -m pytest -q -p no:cacheprovider "$@"
+    python -m pytest -p no:cacheprovider "$@"
 rc=$?
 
 # confirm the sanitized build was the one imported
