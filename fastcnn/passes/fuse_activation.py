@@ -5,12 +5,15 @@
 Recognized: Relu, Clip (attribute or constant-input form; Relu6), LeakyRelu,
 HardSigmoid, HardSwish, Sigmoid, Tanh, Elu, PRelu with a per-channel constant
 slope, and the patterns exporters write for SiLU ("Silu") (x·Sigmoid(x)), HardSwish
-(x·HardSigmoid(x; 1/6, 1/2)) and Mish (x·Tanh(Softplus(x))).
+(x·HardSigmoid(x; 1/6, 1/2)) and Mish (x·Tanh(Softplus(x))).  Only those the Conv
+op lists in `Conv.fused_activations` (computed in registers by its epilogue) are
+fused; the others are left to the vectorized elementwise kernels.
 """
 from __future__ import annotations
 
 import math
 
+from ..ops.conv import Conv
 from ._util import const, single_consumer
 from .fold_affine import per_channel
 
@@ -101,6 +104,8 @@ def run(graph) -> bool:
         if found is None:
             continue
         name, params, remove, last = found
+        if name not in Conv.fused_activations:
+            continue
         conv.attrs["fastcnn_activation"] = name
         conv.attrs["fastcnn_activation_params"] = params
         conv.outputs[0] = last.outputs[0]
