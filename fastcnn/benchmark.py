@@ -381,36 +381,54 @@ class Progress:
 
 def measure(runners: Dict[str, Callable[[], object]], runs: Optional[int] = None,
             seconds: Optional[float] = None, warmup: int = 5, min_runs: int = 5,
-            progress: Optional[Progress] = None) -> Dict[str, List[float]]:
-    """Warm each runner up, then call them alternately; {name: [seconds per run]}.
+            progress: Optional[Progress] = None, block: int = 3,
+            settle: float = 0.02) -> Dict[str, List[float]]:
+    """Warm each runner up, then time them alternately; {name: [seconds per run]}.
 
-    Stops after `runs` rounds, or when `seconds` have passed (at least `min_runs` rounds)."""
+    With several runners they alternate in blocks: before each block the runner
+    that is about to be timed waits `settle` seconds (so the other runtime's
+    spin-waiting worker threads go to sleep and free the cores), makes one untimed
+    call (to wake its own pool), then is timed `block` times.  Run-by-run
+    alternation would time each runtime against the other's spinning threads,
+    which on a 2-core machine makes 2-thread runs collapse for both.
+    Stops after `runs` timed runs each, or when `seconds` have passed (at least
+    `min_runs` each)."""
     for fn in runners.values():
         for _ in range(warmup):
             fn()
     times: Dict[str, List[float]] = {k: [] for k in runners}
     items = list(runners.items())
+    several = len(items) > 1
     clock = time.perf_counter
     start = clock()
     if runs is None and seconds is None:
         seconds = 1.0
     r = 0
     while True:
-        if runs is not None and r >= runs:
+        done = min(len(v) for v in times.values())
+        if runs is not None and done >= runs:
             break
-        if runs is None and r >= min_runs and clock() - start >= seconds:
+        if runs is None and done >= min_runs and clock() - start >= seconds:
             break
         # alternate the order each round so neither runtime always goes first
         for name, fn in (items if r % 2 == 0 else items[::-1]):
-            t0 = clock()
-            fn()
-            times[name].append(clock() - t0)
+            n = block if several else 1
+            if runs is not None:
+                n = min(n, runs - len(times[name]))
+            if several and n > 0:
+                time.sleep(settle)
+                fn()
+            for _ in range(n):
+                t0 = clock()
+                fn()
+                times[name].append(clock() - t0)
         r += 1
         if progress is not None:
+            done = min(len(v) for v in times.values())
             if runs is not None:
-                progress.update(r, f"{r}/{runs}")
+                progress.update(done, f"{done}/{runs}")
             else:
-                progress.update(clock() - start, f"{r} runs")
+                progress.update(clock() - start, f"{done} runs")
     return times
 
 

@@ -132,9 +132,10 @@ def test_bad_arguments_exit_2(capsys):
 def test_measure_interleaves():
     order = []
     times = benchmark.measure({"a": lambda: order.append("a"), "b": lambda: order.append("b")},
-                              runs=4, warmup=1)
-    assert order[:2] == ["a", "b"]
-    assert order[2:] == ["a", "b", "b", "a", "a", "b", "b", "a"]
+                              runs=4, warmup=1, block=2, settle=0.0)
+    assert order[:2] == ["a", "b"]                     # warm-up
+    # blocks: one untimed wake-up call, then `block` timed calls; order flips each round
+    assert order[2:] == ["a"] * 3 + ["b"] * 3 + ["b"] * 3 + ["a"] * 3
     assert len(times["a"]) == len(times["b"]) == 4
 
 
