@@ -13,8 +13,8 @@
 #      (setup.py then compiles with -O1 -g -fno-omit-frame-pointer
 #      -fsanitize=address,undefined and links the sanitizer runtimes).
 #   3. Python itself is not instrumented, so the ASan runtime must be loaded first:
-#      LD_PRELOAD=$(gcc -print-file-name=libasan.so) (libubsan comes in as a dependency
-#      of the extensions).  detect_leaks=0: CPython's own allocations at exit are not ours.
+#      LD_PRELOAD=$(gcc -print-file-name=libasan.so) plus libstdc++ (libubsan comes in as
+#      a dependency of the extensions).  detect_leaks=0: CPython's own allocations at exit are not ours.
 #      PYTHONMALLOC=malloc so Python objects go through the instrumented malloc too.
 #   4. pytest runs from the copy (so `import fastcnn` is the sanitized build).  ASan stops
 #      the process at its first error; UBSan reports every finding and continues.  All
@@ -30,6 +30,10 @@ DEST="${FASTCNN_SANITIZE_DIR:-/tmp/fastcnn-sanitize}"
 CC="${CC:-gcc}"
 JOBS="${JOBS:-2}"
 ASAN_LIB="${ASAN_LIB:-$($CC -print-file-name=libasan.so)}"
+# libstdc++ must be preloaded too: python is not a C++ program, and without it ASan's
+# __cxa_throw interceptor aborts ("real___cxa_throw != 0") the first time a C++
+# extension (onnx's checker / reference evaluator) throws.
+STDCXX_LIB="${STDCXX_LIB:-$($CC -print-file-name=libstdc++.so.6)}"
 REPORTS="$DEST/reports"
 
 if [ ! -e "$ASAN_LIB" ]; then
@@ -70,7 +74,7 @@ fi
 rm -rf "$REPORTS"
 mkdir -p "$REPORTS"
 echo "== pytest $* (ASan + UBSan; reports in $REPORTS)"
-LD_PRELOAD="$ASAN_LIB" \
+LD_PRELOAD="$ASAN_LIB:$STDCXX_LIB" \
 ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1:strict_string_checks=0:detect_stack_use_after_return=0:log_path=$REPORTS/asan" \
 UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=0:log_path=$REPORTS/ubsan" \
 PYTHONMALLOC=malloc \
