@@ -36,6 +36,10 @@ from .conv_util import (Epilogue, Window, WindowAttrs, _ints, check_float, compu
 from .registry import register
 
 try:
+    from .._kernels import gemm as _gemm
+except ImportError:
+    _gemm = None
+try:
     from .._kernels import conv_generic as _k
 except ImportError:  # not built: numpy col2im below (slower, same results)
     _k = None
@@ -223,6 +227,16 @@ class ConvTranspose(Op):
                 self.col2im_threads)
         col2im, matmul = (_k.col2im_3d if _k is not None else col2im_numpy), np.matmul
         ep, nt, transpose_w, dtype = self.epilogue, self.n_threads, self._transpose_w, self.dtype
+
+        writable = x.flags.writeable and (wt_const is None or wt_const.flags.writeable)
+        if _gemm is not None and dtype == np.float32 and K * P > 0 and Cg > 0 and writable:
+            # our OpenMP SGEMM with the session's threads: numpy's BLAS would start its
+            # own thread pool next to OpenMP's spinning workers and oversubscribe the cores
+            sgemm = _gemm.sgemm
+
+            def matmul(a, b, out):
+                for g in range(G):
+                    sgemm(a[g], b[g], out[g], nt)
 
         def run():
             wt = wt_const if wt_const is not None else transpose_w(w)
