@@ -49,6 +49,10 @@ from .conv_util import (Epilogue, Window, WindowAttrs, check_float, compute_dtyp
 from .registry import register
 
 try:
+    from .._kernels import gemm as _gemm
+except ImportError:
+    _gemm = None
+try:
     from .._kernels import conv_generic as _k
 except ImportError:  # not built: numpy im2col below (slower, same results)
     _k = None
@@ -181,7 +185,7 @@ class Im2colGemm(ConvAlgorithm):
         G, Mg, CgK = g.group, g.c_out_per_group, g.c_in_per_group * g.kernel_size
         self.wshape = (G, Mg, CgK)
         self.w3 = None if p.weight is None else \
-            np.ascontiguousarray(p.weight.reshape(self.wshape), dtype=g.dtype)
+            np.array(p.weight.reshape(self.wshape), dtype=g.dtype)     # owned, writable
         self.b = None if p.bias is None else np.ascontiguousarray(p.bias, dtype=g.dtype)
         self.has_bias = p.has_bias
         self.w3d = g.window.as_3d()
@@ -214,6 +218,15 @@ class Im2colGemm(ConvAlgorithm):
         kernel, strides, pads, dil, outs = (wv.kernel, wv.strides, wv.pads_begin, wv.dilations,
                                             wv.out_spatial)
         matmul = np.matmul
+        if _gemm is not None and g.dtype == np.float32 and w3 is not None and CgK > 0 \
+                and P > 0 and w3.flags.writeable and (col is not None or x.flags.writeable):
+            # our OpenMP SGEMM with the session's threads: numpy's BLAS would start its
+            # own thread pool next to OpenMP's spinning workers and oversubscribe the cores
+            sgemm = _gemm.sgemm
+
+            def matmul(a, b, out):
+                for k in range(G):
+                    sgemm(a[k], b[k], out[k], nt)
         im2col = _k.im2col_3d if _k is not None else im2col_numpy
         has_bias = self.has_bias
 
