@@ -70,6 +70,15 @@ cdef class Program:
     def __len__(self):
         return self.n
 
+    def set(self, Py_ssize_t i, f):
+        """Replace step i (used to bind a step to a freshly allocated output)."""
+        if not 0 <= i < self.n:
+            raise IndexError(i)
+        cdef Call c = as_call(f)
+        self.calls[i] = c
+        self.fns[i] = c.fn
+        self.args[i] = c.args
+
     def n_native(self):
         """How many steps dispatch without Python."""
         cdef Py_ssize_t i, k = 0

@@ -26,6 +26,7 @@ from .layout import BLOCK, Reorder, agnostic_layouts, blocked_const, physical
 from .memory import ALIGN, Buffer, plan_offsets
 
 MAX_ELEMENTS = 1 << 34   # refuse any planned tensor above 16 Gi elements
+DIRECT_OUTPUT_BYTES = 1 << 20   # outputs this large are written in place, not copied out
 
 
 def make_op(node, graph):
@@ -246,6 +247,18 @@ class Plan:
         self.buffers = buffers
         self.storage = storage
         self.const_names = const
+        # Large outputs written by one step that nothing reads afterwards are written
+        # straight into a fresh array per run (that step is rebound), not copied out.
+        read = {i for st in self.steps for i in st.inputs if i}
+        self.direct_outputs = {}                 # output index -> step index
+        for k, v in enumerate(self.output_values):
+            if v in const or v in self.input_names or v in read or \
+                    self.output_values.count(v) != 1 or members[storage[v]] != [v] or \
+                    nbytes(v) < DIRECT_OUTPUT_BYTES:
+                continue
+            writers = [s for s, st in enumerate(self.steps) if v in st.outputs]
+            if len(writers) == 1 and not self.steps[writers[0]].op.is_view:
+                self.direct_outputs[k] = writers[0]
 
     def view(self, arena: np.ndarray, name: str) -> np.ndarray:
         info = self.infos[name]
@@ -287,7 +300,7 @@ class _Bound:
             return values[name]
 
         self.inputs = [get(n) for n in plan.input_names]
-        calls = []
+        calls, bound = [], []
         for st in plan.steps:
             xs = [get(i) if i else None for i in st.inputs]
             ys = [get(o) if o else None for o in st.outputs]
@@ -295,15 +308,28 @@ class _Bound:
                                 plan.buffers[b].offset).reshape(shape)
                   for shape, dt, b in st.scratch]
             calls.append(st.op.bind(xs, ys, sc))
+            bound.append((xs, ys, sc))
         self.program = Program(calls)
         self.outputs = [get(n) for n in plan.output_values]
+        self.direct = []        # (output index, step index, xs, ys, scratch, slot in ys)
+        for k, s in plan.direct_outputs.items():
+            xs, ys, sc = bound[s]
+            slot = plan.steps[s].outputs.index(plan.output_values[k])
+            self.direct.append((k, s, xs, ys, sc, slot))
 
     def run(self, feeds, wanted, profile):
         for dst, src in zip(self.inputs, feeds):
             np.copyto(dst, src, casting="no")
+        fresh = {}
+        for k, s, xs, ys, sc, slot in self.direct:
+            out = np.empty_like(self.outputs[k])
+            ys = list(ys)
+            ys[slot] = out
+            self.program.set(s, self.plan.steps[s].op.bind(xs, ys, sc))
+            fresh[k] = out
         if profile is None:
             self.program.run()
         else:
             profile.extend(zip(self.plan.steps, self.program.run_profiled()))
         idx = range(len(self.outputs)) if wanted is None else wanted
-        return [np.array(self.outputs[k], copy=True) for k in idx]
+        return [fresh[k] if k in fresh else np.array(self.outputs[k], copy=True) for k in idx]

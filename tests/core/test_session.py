@@ -214,3 +214,24 @@ def test_arena_buffers_are_64_byte_aligned():
     assert bound.arena.ctypes.data % 64 == 0
     for name in ("a", "b", "y"):
         assert plan.view(bound.arena, name).ctypes.data % 64 == 0
+
+
+def test_large_outputs_are_written_in_place_not_copied(rng):
+    # a 4 MB output produced by one step and read by nobody after: fresh array per run
+    nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu"),
+             helper.make_node("Sigmoid", ["r"], ["y"], name="sig"),
+             helper.make_node("Tanh", ["r"], ["t"], name="tanh")]
+    m = make_model(nodes, [("x", F, [1, 16, 256, 256])], [("y", F, None), ("t", F, None)])
+    sess = fastcnn.InferenceSession(m)
+    plan = next(iter(sess._plans.values()))
+    assert len(plan.direct_outputs) == 2
+    x1 = rng.standard_normal((1, 16, 256, 256)).astype(np.float32)
+    x2 = rng.standard_normal((1, 16, 256, 256)).astype(np.float32)
+    y1, t1 = sess.run(None, {"x": x1})
+    y2, t2 = sess.run(None, {"x": x2})
+    assert y1 is not y2 and not np.shares_memory(y1, y2)
+    np.testing.assert_allclose(y1, 1 / (1 + np.exp(-np.maximum(x1, 0))), rtol=1e-5)
+    np.testing.assert_allclose(y2, 1 / (1 + np.exp(-np.maximum(x2, 0))), rtol=1e-5)
+    np.testing.assert_allclose(t1, np.tanh(np.maximum(x1, 0)), rtol=1e-5, atol=1e-6)
+    (t_only,) = sess.run(["t"], {"x": x1})
+    np.testing.assert_array_equal(t_only, t1)
