@@ -42,27 +42,31 @@ def _denormal_survives() -> bool:
 
 @pytest.mark.parametrize("num_threads", [1, 2])
 def test_thousands_of_runs_keep_rss_flat(num_threads):
+    """A leak grows RSS in every window of runs; allocator noise (other tests' garbage,
+    malloc arenas of new threads) shows up in one window at most.  So: three windows,
+    and the smallest growth must stay under the bound."""
     sess = fastcnn.InferenceSession(cnn_model(), num_threads=num_threads)
     x = {"x": np.random.default_rng(0).standard_normal((1, 3, 32, 32)).astype(np.float32)}
     for _ in range(200):                       # warm up: plans, pools, allocator arenas
         sess.run(None, x)
-    gc.collect()
-    before = rss_bytes()
-    n, budget = 3000 if num_threads == 1 else 2000, 6.0   # runs, or seconds on a busy machine
-    t = time.perf_counter()
-    k = 0
-    while k < n and (k % 100 or time.perf_counter() - t < budget):
-        sess.run(None, x)
-        k += 1
-    dt = time.perf_counter() - t
-    gc.collect()
-    after = rss_bytes()
-    growth = after - before
-    print(f"{k} runs ({dt / k * 1e6:.0f} us each, num_threads={num_threads}): RSS "
-          f"{before / 2**20:.1f} -> {after / 2**20:.1f} MiB ({growth / 1024:+.0f} KiB)")
-    if k < 1000:
-        pytest.skip(f"machine too busy: only {k} runs in {budget} s")
-    assert growth < 2 * 2**20, f"RSS grew by {growth / 2**20:.2f} MiB over {k} runs"
+    n, budget = (1000, 2.0) if num_threads == 1 else (700, 2.0)   # runs, or seconds per window
+    growths, total = [], 0
+    for _ in range(3):
+        gc.collect()
+        before = rss_bytes()
+        t = time.perf_counter()
+        k = 0
+        while k < n and (k % 100 or time.perf_counter() - t < budget):
+            sess.run(None, x)
+            k += 1
+        gc.collect()
+        growths.append(rss_bytes() - before)
+        total += k
+    print(f"{total} runs (num_threads={num_threads}): RSS growth per window "
+          f"{[g // 1024 for g in growths]} KiB")
+    if total < 1000:
+        pytest.skip(f"machine too busy: only {total} runs")
+    assert min(growths) < 512 * 1024, f"RSS grew in every window: {growths} bytes"
 
 
 def test_plan_cache_churn_keeps_rss_flat():
