@@ -47,6 +47,7 @@ def _fold(graph, prod, s, shift):
     if w is None or w.dtype != np.float32:
         return False
     m = s.shape[0]
+    s32 = s.astype(np.float32)      # weights scale in float32 (as exported models are)
     bias_name = prod.inputs[2] if len(prod.inputs) > 2 else ""
     b = const(graph, bias_name) if bias_name else np.zeros(m, np.float64)
     if b is None:
@@ -54,19 +55,19 @@ def _fold(graph, prod, s, shift):
     if prod.op_type == "Conv":
         if w.shape[0] != m or b.shape != (m,):
             return False
-        w2 = w * s.reshape((m,) + (1,) * (w.ndim - 1))
+        w2 = w * s32.reshape((m,) + (1,) * (w.ndim - 1))
     elif prod.op_type == "ConvTranspose":
         g = int(prod.attrs.get("group", 1))
         if w.shape[0] % g or w.shape[1] * g != m or b.shape != (m,):
             return False
         ws = w.reshape((g, w.shape[0] // g, w.shape[1]) + w.shape[2:])
-        w2 = (ws * s.reshape((g, 1, w.shape[1]) + (1,) * (w.ndim - 2))).reshape(w.shape)
+        w2 = (ws * s32.reshape((g, 1, w.shape[1]) + (1,) * (w.ndim - 2))).reshape(w.shape)
     elif prod.op_type == "Gemm":
         # s·(α·A·B + β·C) + shift = α·A·(B·s) + (β·C·s + shift)
         trans_b = int(prod.attrs.get("transB", 0))
         if w.ndim != 2 or (w.shape[0] if trans_b else w.shape[1]) != m:
             return False
-        w2 = w * (s.reshape(m, 1) if trans_b else s.reshape(1, m))
+        w2 = w * (s32.reshape(m, 1) if trans_b else s32.reshape(1, m))
         if bias_name:
             if b.size not in (1, m):
                 return False
@@ -76,7 +77,7 @@ def _fold(graph, prod, s, shift):
         # MatMul: which output axis BN normalizes depends on the rank, unknown here.
         return False
     b2 = (b.astype(np.float64) * s + shift).astype(np.float32)
-    prod.inputs[1] = set_const(graph, prod.inputs[1] + "_bnfold", w2.astype(np.float32))
+    prod.inputs[1] = set_const(graph, prod.inputs[1] + "_bnfold", w2)
     name = set_const(graph, (bias_name or prod.name + "_bias") + "_bnfold", b2)
     if len(prod.inputs) > 2:
         prod.inputs[2] = name
