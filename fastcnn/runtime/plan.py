@@ -171,7 +171,7 @@ class Plan:
             node = Node("Reorder", new, [name], [new])
             op = Reorder(node, layout, self.n_threads)
             op.logical = info.shape
-            out = TensorInfo(info.shape, info.dtype, None, layout)
+            (out,) = op.infer([info])
             self.infos[new] = out
             self.steps.append(Step(op, node, [name], [new], [info], [out], []))
             self._converted[key] = new
@@ -207,7 +207,6 @@ class Plan:
 
         for name in self.input_names:
             new_buffer(name, -1)
-        self.views: Dict[str, str] = {}
         for s, st in enumerate(self.steps):
             op = st.op
             for k, name in enumerate(st.outputs):
@@ -231,8 +230,6 @@ class Plan:
                     storage[name] = b
                     members[b].append(name)
                     live_until[b] = max(live_until[b], last_use.get(name, s))
-                    if op.is_view and k == 0:
-                        self.views[name] = src
                 else:
                     new_buffer(name, s)
             st.scratch = [(shape, dt, len(buffers) + j) for j, (shape, dt) in enumerate(st.scratch)]
