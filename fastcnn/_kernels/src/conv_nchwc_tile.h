@@ -13,31 +13,7 @@
  * row, kw taps out of the image are skipped per border pixel (P=1 tiles), so
  * interior tiles carry no bounds checks at all.
  */
-#if FC_AVX
-#define VT __m256
-#define VZERO() _mm256_setzero_ps()
-#define VLOAD(p) _mm256_loadu_ps(p)
-#define VSTORE(p, v) _mm256_storeu_ps((p), (v))
-#define VBCAST(p) _mm256_broadcast_ss(p)
-#define VSET1(x) _mm256_set1_ps(x)
-#define VFMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
-#define VADD(a, b) _mm256_add_ps((a), (b))
-#define VMUL(a, b) _mm256_mul_ps((a), (b))
-#define VMAX(a, b) _mm256_max_ps((a), (b))
-#define VMIN(a, b) _mm256_min_ps((a), (b))
-#else
-#define VT fc_v8
-#define VZERO() fcp_zero()
-#define VLOAD(p) fcp_load(p)
-#define VSTORE(p, v) fcp_store((p), (v))
-#define VBCAST(p) fcp_set1(*(p))
-#define VSET1(x) fcp_set1(x)
-#define VFMA(a, b, c) fcp_fma((a), (b), (c))
-#define VADD(a, b) fcp_add((a), (b))
-#define VMUL(a, b) fcp_mul((a), (b))
-#define VMAX(a, b) fcp_max((a), (b))
-#define VMIN(a, b) fcp_min((a), (b))
-#endif
+#include "fc_vec_begin.h"
 
 /* One register tile: OCB output-channel blocks x P consecutive output pixels
  * of one output row.  BLK=1: x is NCHWc (8 channels per block, contiguous);
@@ -292,17 +268,7 @@ static FC_TGT void FC_SUF(fc_conv_row)(const fc_conv_params *p, long n, long ocb
     }
 }
 
-#undef VT
-#undef VZERO
-#undef VLOAD
-#undef VSTORE
-#undef VBCAST
-#undef VSET1
-#undef VFMA
-#undef VADD
-#undef VMUL
-#undef VMAX
-#undef VMIN
+#include "fc_vec_end.h"
 #undef FC_TILE_CASE
 #undef FC_TILE_P_SWITCH
 #undef FC_TILE_OCB_SWITCH

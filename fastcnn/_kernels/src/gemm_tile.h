@@ -9,31 +9,7 @@
  *            through a scratch tile)
  * mode: 0 start from 0, 1 start from C.   last: apply the epilogue.
  */
-#if FC_AVX
-#define VT __m256
-#define VZERO() _mm256_setzero_ps()
-#define VLOAD(p) _mm256_loadu_ps(p)
-#define VSTORE(p, v) _mm256_storeu_ps((p), (v))
-#define VBCAST(p) _mm256_broadcast_ss(p)
-#define VSET1(x) _mm256_set1_ps(x)
-#define VFMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
-#define VADD(a, b) _mm256_add_ps((a), (b))
-#define VMUL(a, b) _mm256_mul_ps((a), (b))
-#define VMAX(a, b) _mm256_max_ps((a), (b))
-#define VMIN(a, b) _mm256_min_ps((a), (b))
-#else
-#define VT fc_v8
-#define VZERO() fcp_zero()
-#define VLOAD(p) fcp_load(p)
-#define VSTORE(p, v) fcp_store((p), (v))
-#define VBCAST(p) fcp_set1(*(p))
-#define VSET1(x) fcp_set1(x)
-#define VFMA(a, b, c) fcp_fma((a), (b), (c))
-#define VADD(a, b) fcp_add((a), (b))
-#define VMUL(a, b) fcp_mul((a), (b))
-#define VMAX(a, b) fcp_max((a), (b))
-#define VMIN(a, b) fcp_min((a), (b))
-#endif
+#include "fc_vec_begin.h"
 
 FC_ALWAYS_INLINE FC_TGT void FC_SUF(fc_gemm_tile)(
     const int MR, long kc, const float *FC_RESTRICT a, long a_rs, long a_ks,
@@ -107,14 +83,4 @@ static FC_TGT void FC_SUF(fc_gemm_tile_any)(
 #undef FC_G
 }
 
-#undef VT
-#undef VZERO
-#undef VLOAD
-#undef VSTORE
-#undef VBCAST
-#undef VSET1
-#undef VFMA
-#undef VADD
-#undef VMUL
-#undef VMAX
-#undef VMIN
+#include "fc_vec_end.h"
