@@ -35,6 +35,7 @@ cdef enum:
     OPERAND_FULL = 0        # same extent as the output
     OPERAND_CHANNEL = 1     # one value per channel c of the [outer, C, inner] view
     OPERAND_SCALAR = 2      # one value
+    OPERAND_LANES = 3       # [C, lanes]: channel c's vector, repeated along each row (NCHWc)
 
 cdef void activation_c(
     const float* x,         # IN  [n]
@@ -52,6 +53,7 @@ cdef void binary_c(
     const float* b, int b_mode,   # IN  operand b and its broadcast mode
     float* out,                   # OUT [outer * C * inner]
     Py_ssize_t outer, Py_ssize_t C, Py_ssize_t inner,
+    Py_ssize_t lanes,             # LANES operands: vector length (inner is a multiple)
     int act_kind, float p0, float p1,
     int n_threads) noexcept nogil
 

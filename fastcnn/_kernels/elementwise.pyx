@@ -156,7 +156,8 @@ ACT = dict(NONE=FASTCNN_ACT_NONE, RELU=FASTCNN_ACT_RELU, CLIP=FASTCNN_ACT_CLIP,
            ABS=ELT_ABS, SQRT=ELT_SQRT, RECIPROCAL=ELT_RECIPROCAL, LOG=ELT_LOG, ERF=ELT_ERF,
            AFFINE=ELT_AFFINE)
 BIN = dict(ADD=BIN_ADD, SUB=BIN_SUB, MUL=BIN_MUL, DIV=BIN_DIV, MAX=BIN_MAX, MIN=BIN_MIN)
-OPERAND = dict(FULL=OPERAND_FULL, CHANNEL=OPERAND_CHANNEL, SCALAR=OPERAND_SCALAR)
+OPERAND = dict(FULL=OPERAND_FULL, CHANNEL=OPERAND_CHANNEL, SCALAR=OPERAND_SCALAR,
+               LANES=OPERAND_LANES)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -501,29 +502,54 @@ cdef void bin_row(int op, const float* a, bint a_one, const float* b, bint b_one
                 out[i] = x if x <= y else y
 
 
+cdef inline const float* _operand_row(const float* x, int mode, Py_ssize_t r, Py_ssize_t c,
+                                      Py_ssize_t inner, Py_ssize_t lanes) noexcept nogil:
+    if mode == OPERAND_FULL:
+        return x + r * inner
+    if mode == OPERAND_CHANNEL:
+        return x + c
+    if mode == OPERAND_LANES:
+        return x + c * lanes
+    return x
+
+
 cdef inline void bin_rows(int op, const float* a, int a_mode, const float* b, int b_mode,
                           float* out, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t C,
-                          Py_ssize_t inner, int act_kind, float p0, float p1) noexcept nogil:
-    cdef Py_ssize_t r, c
+                          Py_ssize_t inner, Py_ssize_t lanes, int act_kind, float p0,
+                          float p1) noexcept nogil:
+    cdef Py_ssize_t r, c, j
     cdef const float* ar
     cdef const float* br
+    cdef bint a_one = a_mode == OPERAND_CHANNEL or a_mode == OPERAND_SCALAR
+    cdef bint b_one = b_mode == OPERAND_CHANNEL or b_mode == OPERAND_SCALAR
+    cdef bint periodic = a_mode == OPERAND_LANES or b_mode == OPERAND_LANES
     for r in range(r0, r1):
         c = r % C
-        ar = a + r * inner if a_mode == OPERAND_FULL else (a + c if a_mode == OPERAND_CHANNEL else a)
-        br = b + r * inner if b_mode == OPERAND_FULL else (b + c if b_mode == OPERAND_CHANNEL else b)
-        bin_row(op, ar, a_mode != OPERAND_FULL, br, b_mode != OPERAND_FULL, out + r * inner, inner)
+        ar = _operand_row(a, a_mode, r, c, inner, lanes)
+        br = _operand_row(b, b_mode, r, c, inner, lanes)
+        if periodic:
+            # a LANES operand is one `lanes`-vector per channel, repeated over the row
+            j = 0
+            while j < inner:
+                bin_row(op, ar + j if a_mode == OPERAND_FULL else ar, a_one,
+                        br + j if b_mode == OPERAND_FULL else br, b_one, out + r * inner + j,
+                        lanes)
+                j += lanes
+        else:
+            bin_row(op, ar, a_one, br, b_one, out + r * inner, inner)
         if act_kind != FASTCNN_ACT_NONE:
             act_range(out + r * inner, out + r * inner, inner, act_kind, p0, p1)
 
 
 cdef void binary_c(int op, const float* a, int a_mode, const float* b, int b_mode, float* out,
-                   Py_ssize_t outer, Py_ssize_t C, Py_ssize_t inner, int act_kind, float p0,
-                   float p1, int n_threads) noexcept nogil:
+                   Py_ssize_t outer, Py_ssize_t C, Py_ssize_t inner, Py_ssize_t lanes,
+                   int act_kind, float p0, float p1, int n_threads) noexcept nogil:
     cdef Py_ssize_t n = outer * C * inner
     cdef int nt = _nt(n, n_threads)
     cdef Py_ssize_t t, s, e, chunk, rows
     cdef bint a_one, b_one
-    if a_mode != OPERAND_CHANNEL and b_mode != OPERAND_CHANNEL:
+    if a_mode != OPERAND_CHANNEL and b_mode != OPERAND_CHANNEL and \
+            a_mode != OPERAND_LANES and b_mode != OPERAND_LANES:
         a_one = a_mode == OPERAND_SCALAR
         b_one = b_mode == OPERAND_SCALAR
         if nt == 1:
@@ -547,7 +573,7 @@ cdef void binary_c(int op, const float* a, int a_mode, const float* b, int b_mod
     if nt > rows:
         nt = <int>rows
     if nt <= 1:
-        bin_rows(op, a, a_mode, b, b_mode, out, 0, rows, C, inner, act_kind, p0, p1)
+        bin_rows(op, a, a_mode, b, b_mode, out, 0, rows, C, inner, lanes, act_kind, p0, p1)
         return
     chunk = (rows + nt - 1) // nt
     for t in prange(nt, schedule='static', num_threads=nt):
@@ -556,7 +582,7 @@ cdef void binary_c(int op, const float* a, int a_mode, const float* b, int b_mod
         if e > rows:
             e = rows
         if s < e:
-            bin_rows(op, a, a_mode, b, b_mode, out, s, e, C, inner, act_kind, p0, p1)
+            bin_rows(op, a, a_mode, b, b_mode, out, s, e, C, inner, lanes, act_kind, p0, p1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -626,27 +652,35 @@ def activation(const float[::1] x, float[::1] out, int kind, float p0=0.0, float
         activation_c(&x[0], &out[0], n, kind, p0, p1, sp, channel_stride, n_channels, n_threads)
 
 
-def _operand_size(int mode, Py_ssize_t outer, Py_ssize_t C, Py_ssize_t inner):
-    return outer * C * inner if mode == OPERAND_FULL else (C if mode == OPERAND_CHANNEL else 1)
+def _operand_size(int mode, Py_ssize_t outer, Py_ssize_t C, Py_ssize_t inner,
+                  Py_ssize_t lanes):
+    if mode == OPERAND_FULL:
+        return outer * C * inner
+    if mode == OPERAND_CHANNEL:
+        return C
+    return C * lanes if mode == OPERAND_LANES else 1
 
 
 def binary(int op, const float[::1] a, int a_mode, const float[::1] b, int b_mode,
            float[::1] out, Py_ssize_t outer, Py_ssize_t C, Py_ssize_t inner,
-           int act_kind=0, float p0=0.0, float p1=0.0, int n_threads=1):
+           int act_kind=0, float p0=0.0, float p1=0.0, int n_threads=1, Py_ssize_t lanes=1):
     """out[o,c,i] = act(a op b) over the [outer, C, inner] view of out; each operand is
-    FULL, CHANNEL ([C]) or SCALAR ([1])."""
-    if op < 0 or op > BIN_MIN or a_mode < 0 or a_mode > 2 or b_mode < 0 or b_mode > 2:
+    FULL, CHANNEL ([C]), SCALAR ([1]) or LANES ([C, lanes], repeated along the row: the
+    per-channel operand of a channel-blocked tensor, inner = spatial * lanes)."""
+    if op < 0 or op > BIN_MIN or a_mode < 0 or a_mode > 3 or b_mode < 0 or b_mode > 3:
         raise ValueError("bad op or operand mode")
     if outer < 0 or C < 1 or inner < 0 or out.shape[0] != outer * C * inner:
         raise ValueError("out does not match outer*C*inner")
-    if a.shape[0] < _operand_size(a_mode, outer, C, inner) or \
-            b.shape[0] < _operand_size(b_mode, outer, C, inner):
+    if lanes < 1 or inner % lanes:
+        raise ValueError("inner must be a multiple of lanes")
+    if a.shape[0] < _operand_size(a_mode, outer, C, inner, lanes) or \
+            b.shape[0] < _operand_size(b_mode, outer, C, inner, lanes):
         raise ValueError("operand too small for its mode")
     if out.shape[0] == 0:
         return
     with nogil:
-        binary_c(op, &a[0], a_mode, &b[0], b_mode, &out[0], outer, C, inner, act_kind, p0, p1,
-                 n_threads)
+        binary_c(op, &a[0], a_mode, &b[0], b_mode, &out[0], outer, C, inner, lanes, act_kind,
+                 p0, p1, n_threads)
 
 
 def affine_channel(const float[::1] x, const float[::1] scale, const float[::1] bias,
@@ -673,11 +707,11 @@ def activation_p(uintptr_t x, uintptr_t out, Py_ssize_t n, int kind, float p0, f
 
 
 def binary_p(int op, uintptr_t a, int a_mode, uintptr_t b, int b_mode, uintptr_t out,
-             Py_ssize_t outer, Py_ssize_t C, Py_ssize_t inner, int act_kind, float p0,
-             float p1, int n_threads):
+             Py_ssize_t outer, Py_ssize_t C, Py_ssize_t inner, Py_ssize_t lanes, int act_kind,
+             float p0, float p1, int n_threads):
     with nogil:
         binary_c(op, <const float*>a, a_mode, <const float*>b, b_mode, <float*>out, outer, C,
-                 inner, act_kind, p0, p1, n_threads)
+                 inner, lanes, act_kind, p0, p1, n_threads)
 
 
 def affine_channel_p(uintptr_t x, uintptr_t scale, uintptr_t bias, uintptr_t out,
@@ -711,7 +745,7 @@ ctypedef struct bin_args_t:
     const float* b
     int b_mode
     float* out
-    Py_ssize_t outer, C, inner
+    Py_ssize_t outer, C, inner, lanes
     int act_kind
     float p0, p1
     int n_threads
@@ -735,8 +769,8 @@ cdef void _act_step(void* p) noexcept nogil:
 
 cdef void _bin_step(void* p) noexcept nogil:
     cdef bin_args_t* a = <bin_args_t*>p
-    binary_c(a.op, a.a, a.a_mode, a.b, a.b_mode, a.out, a.outer, a.C, a.inner, a.act_kind, a.p0,
-             a.p1, a.n_threads)
+    binary_c(a.op, a.a, a.a_mode, a.b, a.b_mode, a.out, a.outer, a.C, a.inner, a.lanes,
+             a.act_kind, a.p0, a.p1, a.n_threads)
 
 
 cdef void _affine_step(void* p) noexcept nogil:
@@ -759,14 +793,14 @@ def activation_call(uintptr_t x, uintptr_t out, Py_ssize_t n, int kind, float p0
 
 
 def binary_call(int op, uintptr_t a_, int a_mode, uintptr_t b_, int b_mode, uintptr_t out,
-                Py_ssize_t outer, Py_ssize_t C, Py_ssize_t inner, int act_kind, float p0,
-                float p1, int n_threads, keep):
+                Py_ssize_t outer, Py_ssize_t C, Py_ssize_t inner, Py_ssize_t lanes,
+                int act_kind, float p0, float p1, int n_threads, keep):
     """A native executor step running binary_p's computation (unchecked addresses)."""
     cdef bin_args_t* a = <bin_args_t*>malloc(sizeof(bin_args_t))
     if a == NULL:
         raise MemoryError()
     a.op, a.a, a.a_mode, a.b, a.b_mode = op, <const float*>a_, a_mode, <const float*>b_, b_mode
-    a.out, a.outer, a.C, a.inner = <float*>out, outer, C, inner
+    a.out, a.outer, a.C, a.inner, a.lanes = <float*>out, outer, C, inner, lanes
     a.act_kind, a.p0, a.p1, a.n_threads = act_kind, p0, p1, n_threads
     return make_c_call(_bin_step, a, keep)
 

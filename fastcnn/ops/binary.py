@@ -21,9 +21,10 @@ from .attrs import flag_attr, float_attr, int_attr  # noqa: F401
 from .registry import register
 
 
-def classify(out_shape, operand_shape):
+def classify(out_shape, operand_shape, blocked=False):
     """(mode, k0, k1) of an operand broadcast to out_shape: FULL, SCALAR, or CHANNEL
-    varying over out axes [k0, k1); None when it is none of these."""
+    varying over out axes [k0, k1); in a channel-blocked tensor (last axis = the lanes)
+    also LANES, varying over [k0, k1) and the lanes; None when it is none of these."""
     r = len(out_shape)
     n_out = int(np.prod(out_shape, dtype=np.int64))
     n = int(np.prod(operand_shape, dtype=np.int64))
@@ -36,20 +37,26 @@ def classify(out_shape, operand_shape):
     k0, k1 = nz[0], nz[-1] + 1
     if all(sh[k] == out_shape[k] for k in range(k0, k1)):
         return ("CHANNEL", k0, k1)
+    if blocked and sh[-1] == out_shape[-1] and len(nz) > 1:
+        k1 = nz[-2] + 1
+        if k1 < r - 1 and all(sh[k] == out_shape[k] for k in range(k0, k1)) \
+                and all(d == 1 for d in sh[k1:-1]):
+            return ("LANES", k0, k1)
     return None
 
 
 def channel_geometry(out_shape, modes):
-    """(outer, C, inner) of the [outer, C, inner] view shared by the CHANNEL operands."""
-    spans = {(k0, k1) for m, k0, k1 in modes if m == "CHANNEL"}
+    """(outer, C, inner, lanes) of the [outer, C, inner] view shared by the CHANNEL or LANES
+    operands (LANES: inner counts the lanes too)."""
+    spans = {(m == "LANES", k0, k1) for m, k0, k1 in modes if m in ("CHANNEL", "LANES")}
     if len(spans) > 1:
         return None
     n = int(np.prod(out_shape, dtype=np.int64))
     if not spans:
-        return 1, 1, n
-    k0, k1 = spans.pop()
+        return 1, 1, n, 1
+    lanes, k0, k1 = spans.pop()
     return (int(np.prod(out_shape[:k0], dtype=np.int64)), int(np.prod(out_shape[k0:k1], dtype=np.int64)),
-            int(np.prod(out_shape[k1:], dtype=np.int64)))
+            int(np.prod(out_shape[k1:], dtype=np.int64)), int(out_shape[-1]) if lanes else 1)
 
 
 class Binary(Op):
@@ -107,8 +114,9 @@ class Binary(Op):
                 or y.dtype != F32 or y.size == 0:
             return
         # blocked layout: the planner passes physical shapes (and no legacy axis)
-        ma = classify(y.shape, a.shape)
-        mb = classify(y.shape, b.shape if y.layout else self._bshape)
+        blocked = bool(y.layout)
+        ma = classify(y.shape, a.shape, blocked)
+        mb = classify(y.shape, b.shape if blocked else self._bshape, blocked)
         if ma is None or mb is None:
             return
         geo = channel_geometry(y.shape, [ma, mb])
@@ -119,10 +127,10 @@ class Binary(Op):
     def compute(self, xs, ys, scratch=()):
         a, b = xs[0], xs[1]
         if self._kargs is not None:
-            op, ma, mb, outer, C, inner = self._kargs
+            op, ma, mb, outer, C, inner, lanes = self._kargs
             _k.binary(op, np.ascontiguousarray(a, F32).reshape(-1), ma,
                       np.ascontiguousarray(b, F32).reshape(-1), mb, ys[0].reshape(-1),
-                      outer, C, inner, 0, 0.0, 0.0, self.n_threads)
+                      outer, C, inner, 0, 0.0, 0.0, self.n_threads, lanes)
             return
         if self.legacy:
             b = b.reshape(self._bshape)
@@ -131,13 +139,13 @@ class Binary(Op):
 
     def bind(self, xs, ys, scratch=()):
         if self._kargs is not None:
-            op, ma, mb, outer, C, inner = self._kargs
+            op, ma, mb, outer, C, inner, lanes = self._kargs
             a, b, y = xs[0], xs[1], ys[0]
             if not (a.flags.c_contiguous and b.flags.c_contiguous):
                 return super().bind(xs, ys, scratch)
             return keep_alive(functools.partial(
                 _k.binary_p, op, a.ctypes.data, ma, b.ctypes.data, mb, y.ctypes.data,
-                outer, C, inner, 0, 0.0, 0.0, self.n_threads), a, b, y)
+                outer, C, inner, lanes, 0, 0.0, 0.0, self.n_threads), a, b, y)
         return super().bind(xs, ys, scratch)
 
 
@@ -275,7 +283,8 @@ class Variadic(Op):
         if len(ins) != 2 or self.kernel is None or _k is None or y.size == 0 or \
                 any(x.dtype != F32 for x in ins):
             return
-        ma, mb = classify(y.shape, ins[0].shape), classify(y.shape, ins[1].shape)
+        blocked = bool(y.layout)
+        ma, mb = classify(y.shape, ins[0].shape, blocked), classify(y.shape, ins[1].shape, blocked)
         if ma is None or mb is None:
             return
         geo = channel_geometry(y.shape, [ma, mb])
@@ -287,10 +296,10 @@ class Variadic(Op):
         xs = [x for x in xs if x is not None]
         out = ys[0]
         if self._kargs is not None:
-            op, ma, mb, outer, C, inner = self._kargs
+            op, ma, mb, outer, C, inner, lanes = self._kargs
             _k.binary(op, np.ascontiguousarray(xs[0]).reshape(-1), ma,
                       np.ascontiguousarray(xs[1]).reshape(-1), mb, out.reshape(-1),
-                      outer, C, inner, 0, 0.0, 0.0, self.n_threads)
+                      outer, C, inner, 0, 0.0, 0.0, self.n_threads, lanes)
         elif len(xs) == 1:
             out[...] = xs[0]
         else:
@@ -305,13 +314,13 @@ class Variadic(Op):
 
     def bind(self, xs, ys, scratch=()):
         if self._kargs is not None and type(self).finish is Variadic.finish:
-            op, ma, mb, outer, C, inner = self._kargs
+            op, ma, mb, outer, C, inner, lanes = self._kargs
             a, b = [x for x in xs if x is not None]
             y = ys[0]
             if a.flags.c_contiguous and b.flags.c_contiguous:
                 return keep_alive(functools.partial(
                     _k.binary_p, op, a.ctypes.data, ma, b.ctypes.data, mb, y.ctypes.data,
-                    outer, C, inner, 0, 0.0, 0.0, self.n_threads), a, b, y)
+                    outer, C, inner, lanes, 0, 0.0, 0.0, self.n_threads), a, b, y)
         return super().bind(xs, ys, scratch)
 
 

@@ -49,6 +49,10 @@ def test_se_block_stays_blocked(nt):
     m = make_model(nodes, [("x", F, [2, 3, 9, 9])], [("y", F, None)], inits, opset=14)
     ops = check(m, RNG.standard_normal((2, 3, 9, 9)).astype(np.float32), 1, nt)
     assert ops["Mul"] == 1 and ops["Sub"] == 1     # ran on blocked buffers
+    sess = fastcnn.InferenceSession(m, num_threads=nt)
+    sess.run(None, {"x": RNG.standard_normal((2, 3, 9, 9)).astype(np.float32)})
+    mul = next(st.op for st in next(iter(sess._plans.values())).steps if st.node.op_type == "Mul")
+    assert mul._kargs is not None      # the SE scale runs in the native kernel, not numpy
 
 
 def test_concat_of_blocked_branches():

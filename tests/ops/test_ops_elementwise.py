@@ -412,6 +412,30 @@ def test_kernel_binary_modes(n_threads):
 
 
 @needs_kernel
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_kernel_binary_lanes_operand(n_threads):
+    """LANES: a per-channel operand of a channel-blocked tensor, [CB, 8] against
+    [N, CB, H, W, 8] (the squeeze-and-excitation scale in NCHWc)."""
+    L = K.OPERAND["LANES"]
+    F = K.OPERAND["FULL"]
+    x = rand(2, 3, 9, 7, 8, seed=21)
+    out = np.empty_like(x)
+    # one scale per (image, channel): C = N*CB rows; or shared by the batch: outer = N
+    for s, outer, C in ((rand(2, 3, 1, 1, 8, seed=22, lo=0.5, hi=2), 1, 6),
+                        (rand(1, 3, 1, 1, 8, seed=23, lo=0.5, hi=2), 2, 3)):
+        for name, f in (("MUL", np.multiply), ("SUB", np.subtract), ("DIV", np.divide)):
+            K.binary(K.BIN[name], x.reshape(-1), F, s.reshape(-1), L, out.reshape(-1),
+                     outer, C, 9 * 7 * 8, 0, 0, 0, n_threads, 8)
+            np.testing.assert_allclose(out, f(x, s), rtol=1e-6, err_msg=name)
+            K.binary(K.BIN[name], s.reshape(-1), L, x.reshape(-1), F, out.reshape(-1),
+                     outer, C, 9 * 7 * 8, 0, 0, 0, n_threads, 8)
+            np.testing.assert_allclose(out, f(s, x), rtol=1e-6, err_msg=name)
+    with pytest.raises(ValueError):     # inner must hold whole lane vectors
+        K.binary(K.BIN["MUL"], x.reshape(-1), F, s.reshape(-1), L, out.reshape(-1),
+                 1, 6, 9 * 7 * 8, 0, 0, 0, n_threads, 5)
+
+
+@needs_kernel
 def test_kernel_checked_entry_points_reject_bad_geometry():
     x = np.zeros(10, np.float32)
     with pytest.raises(ValueError):
