@@ -15,24 +15,46 @@ output_shape more than max(stride, dilation) − 1 past the full size is an
 error.  (The ONNX reference instead extends at the beginning for SAME_UPPER,
 and onnxruntime clamps auto-SAME's total at 0 giving a shorter output.)
 
-Algorithm (generic, the oracle for later fast paths): per image one batched
-GEMM over groups, col (G, Mg·K, P_in) = Wᵀ (G, Mg·K, Cg) @ X (G, Cg, P_in),
-then col2im (Cython, parallel over output channels) scatters col into Y;
-bias through the shared conv epilogue.  W is transposed once in `prepare`
-when constant.
+Fused epilogue: y = act(... + B) with the activations Conv's epilogue computes in
+registers (`fastcnn_activation`, set by passes/fuse_activation.py; no residual).
+
+Algorithms, chosen once in `layouts` (the planner offers the blocked layout):
+
+* `phases` (fast, float32, constant W and B, channel-blocked NCHWc in and out):
+  the stride-phase decomposition.  Along an axis with stride s, output o = s·q + r
+  receives only the taps k with (r + pb − k·d) ≡ 0 (mod s), reading input
+  i = q + (r + pb − k·d)/s.  Those taps are k0, k0 + t, ... (t = s/gcd(s, d)), so
+  phase r is an ordinary stride-1 cross-correlation of X with the flipped sub-kernel
+  W[k0 + (T−1−j)·t] (j < T), dilation d' = t·d/s and begin pad (T−1)·d' − e0
+  (e0 = (r + pb − k0·d)/s; negative pads are crops), with C and M swapped per group.
+  Each of the ∏s phases runs on the NCHWc conv kernels (`conv_fast.make_blocked`:
+  dense, grouped, depthwise; weights packed once, bias and activation fused) into
+  its own blocked buffer, and `_kernels/deconv.interleave_call` scatters the phases
+  into Y (a phase no tap reaches is the constant act(B)).  Every MAC is a useful
+  one: the work and speed of the equivalent forward convolution, not 1/s² of it.
+  All strides 1: one phase, written straight into Y.
+* `gemm_col2im` (generic, the oracle, every dtype and attribute): per image one
+  batched GEMM over groups, col (G, Mg·K, P_in) = Wᵀ (G, Mg·K, Cg) @ X (G, Cg, P_in),
+  then col2im (Cython, parallel over output channels) scatters col into Y; bias and
+  activation through the shared conv epilogue.  W is transposed once in `prepare`
+  when constant.  `ConvTranspose.forced_algorithm = "gemm_col2im"` (or the
+  environment variable FASTCNN_CONV_TRANSPOSE_ALGO=gemm_col2im) forces it.
 """
 from __future__ import annotations
 
-from typing import Optional
+import itertools
+import math
+import os
+from typing import List, Optional
 
 import numpy as np
 
 from ..runtime.threads import threads_for
 from .attrs import int_attr
 from .base import Op, TensorInfo, optional
-from .conv import apply_epilogue
-from .conv_util import (Epilogue, Window, WindowAttrs, _ints, check_float, compute_dtype,
-                        converting)
+from .conv import Conv, ConvGeometry, ConvProblem, apply_epilogue
+from .conv_util import (Window, WindowAttrs, _ints, check_float, compute_dtype, converting,
+                        parse_epilogue)
 from .registry import register
 
 try:
@@ -43,6 +65,13 @@ try:
     from .._kernels import conv_generic as _k
 except ImportError:  # not built: numpy col2im below (slower, same results)
     _k = None
+try:
+    from .._kernels import deconv as _kdc
+    from .conv_fast import NchwcDirect, make_blocked
+except ImportError:  # kernels not built: generic path only
+    _kdc = None
+
+BLOCK = 8
 
 
 def col2im_numpy(col, y, kernel, strides, pads_begin, dilations, in_spatial, n_threads=1):
@@ -64,9 +93,134 @@ def col2im_numpy(col, y, kernel, strides, pads_begin, dilations, in_spatial, n_t
             y[tuple(dst)] += c6[(slice(None),) + tuple(off)][tuple(src)]
 
 
+def axis_phases(n_in, n_out, k, s, d, pb):
+    """The s phases of one axis: per r < s, (Q, taps, pad, dil) -- Q outputs o = s·q + r,
+    the kernel taps reaching them in correlation order (flipped; () when none does), and
+    the stride-1 correlation's begin pad (may be negative) and dilation (see the module
+    docstring)."""
+    out = []
+    for r in range(s):
+        q = max(0, -(-(n_out - r) // s))
+        taps = [kk for kk in range(k) if (r + pb - kk * d) % s == 0]
+        if not taps:
+            out.append((q, (), 0, 1))
+            continue
+        t = s // math.gcd(s, d)
+        e0 = (r + pb - taps[0] * d) // s
+        dp = t * d // s
+        out.append((q, tuple(reversed(taps)), (len(taps) - 1) * dp - e0, dp))
+    return out
+
+
+class PhaseDecomposition:
+    """ConvTranspose as ∏strides stride-1 NCHWc convolutions plus a blocked interleave
+    (see the module docstring); built by `make`, which returns None when a phase does not
+    fit the blocked kernels (the generic path then runs)."""
+    name = "phases"
+    out_layout = BLOCK
+
+    @classmethod
+    def make(cls, op, w, b, block):
+        if _kdc is None or block != BLOCK or op.io_dtype != np.float32 or w is None or \
+                (op.has_bias and b is None) or op.N == 0:
+            return None
+        self = cls()
+        win = op.window
+        nd = win.ndim
+        G, C, M = op.group, op.C, op.M
+        Cg, Mg = C // G, M // G
+        self.N, self.M, self.Mb = op.N, M, -(-M // BLOCK)
+        self.n_threads = op.n_threads
+        w = np.asarray(w, np.float32)
+        per_axis = [axis_phases(win.in_spatial[i], win.out_spatial[i], win.kernel[i],
+                                win.strides[i], win.dilations[i], win.pads_begin[i])
+                    for i in range(nd)]
+        # the value of a phase no tap reaches: act(B), padding lanes 0
+        const = np.zeros((1, M, 1), np.float32) if b is None else \
+            np.array(b, np.float32).reshape(1, M, 1)
+        op.epilogue.apply_numpy(const)
+        self.const = np.zeros(self.Mb * BLOCK, np.float32)
+        self.const[:M] = const.ravel()
+        self.phases = []              # (extent (3,), algorithm or None), in (rd, rh, rw) order
+        self.in_layout = None
+        for combo in itertools.product(*per_axis):
+            q = tuple(c[0] for c in combo)
+            ext = (1,) * (3 - nd) + q
+            if any(v == 0 for v in q) or any(not c[1] for c in combo):
+                self.phases.append((ext, None))
+                continue
+            sub = w
+            for i, c in enumerate(combo):
+                sub = np.take(sub, c[1], axis=2 + i)
+            taps = tuple(len(c[1]) for c in combo)
+            wc = sub.reshape((G, Cg, Mg) + taps).swapaxes(1, 2).reshape((M, Cg) + taps)
+            pads = tuple(c[2] for c in combo)
+            dils = tuple(c[3] for c in combo)
+            ends = tuple((q[i] - 1) + (taps[i] - 1) * dils[i] + 1 - win.in_spatial[i] - pads[i]
+                         for i in range(nd))
+            pw = Window(win.in_spatial, q, taps, (1,) * nd, dils, pads, ends)
+            prob = ConvProblem(ConvGeometry(op.N, C, M, G, pw, np.dtype(np.float32)),
+                               np.ascontiguousarray(wc), None if b is None else
+                               np.asarray(b, np.float32), op.has_bias, op.epilogue,
+                               op.n_threads, block)
+            algo = make_blocked(prob)
+            if algo is None or algo.scratch() or algo.out_layout != BLOCK or \
+                    (min(pads) < 0 and not isinstance(algo, NchwcDirect)):
+                return None       # (the depthwise kernels take no crops)
+            if self.in_layout is None:
+                self.in_layout = algo.in_layout
+            elif algo.in_layout != self.in_layout:
+                return None
+            self.phases.append((ext, algo))
+        if self.in_layout is None:       # no phase computes: y is act(B) everywhere
+            self.in_layout = BLOCK
+        self.out_dhw = (1,) * (3 - nd) + win.out_spatial
+        self.strides = (1,) * (3 - nd) + win.strides
+        self.direct = len(self.phases) == 1 and self.phases[0][1] is not None
+        return self
+
+    def scratch(self):
+        if self.direct:
+            return []
+        n = sum(self.N * self.Mb * math.prod(ext) * BLOCK
+                for ext, algo in self.phases if algo is not None)
+        return [((max(n, 1),), np.dtype(np.float32))] if n else []
+
+    def bind(self, x, y, scratch):
+        if self.direct:
+            return self.phases[0][1].bind(x, None, None, None, y, [])
+        calls, entries, off = [], [], 0
+        for ext, algo in self.phases:
+            if algo is None:
+                entries.append((self.const, ext))
+                continue
+            n = self.N * self.Mb * math.prod(ext) * BLOCK
+            buf = scratch[0][off:off + n].reshape(self.N, self.Mb, math.prod(ext), BLOCK)
+            off += n
+            calls.append(algo.bind(x, None, None, None, buf, []))
+            entries.append((buf, ext))
+        calls.append(_kdc.interleave_call(y, entries, self.out_dhw, self.strides,
+                                          self.n_threads))
+        native = _kdc.seq_call(calls)
+        if native is not None:
+            return native
+
+        def run():
+            for c in calls:
+                c()
+        return run
+
+
 @register("ConvTranspose", since_version=1)
 @register("ConvTranspose", since_version=11)
 class ConvTranspose(Op):
+    #: force one algorithm by name ("phases", "gemm_col2im"; tests);
+    #: FASTCNN_CONV_TRANSPOSE_ALGO does the same per process
+    forced_algorithm: Optional[str] = None
+    #: the activations fuse_activation may fold in: those Conv's epilogue computes in
+    #: registers (the phase convolutions run on the same kernels)
+    fused_activations = Conv.fused_activations
+
     def setup(self):
         self.win_attrs = WindowAttrs(self, kernel_required=False)
         self.group = int_attr(self, "group", 1, lo=1)
@@ -80,7 +234,11 @@ class ConvTranspose(Op):
         n_in = len(self.node.inputs)
         if not 2 <= n_in <= 3:
             raise self.error(f"ConvTranspose takes inputs X, W and optional B, got {n_in}")
-        self.epilogue = Epilogue()
+        self.epilogue = parse_epilogue(self)
+        if self.epilogue.residual:
+            raise self.error("fastcnn_residual is not supported on ConvTranspose")
+        self.fast = None
+        self._chosen_for = None
 
     def _window(self, x_spatial, kernel) -> Window:
         wa = self.win_attrs
@@ -166,25 +324,59 @@ class ConvTranspose(Op):
         b = optional(inputs, 2)
         if b is not None and tuple(b.shape) != (M,):
             raise self.shape_error(f"bias B has shape {list(b.shape)}, expected [{M}]")
+        if self.epilogue.slope is not None and self.epilogue.slope.size not in (1, M):
+            raise self.error(f"PRelu slopes: {self.epilogue.slope.size} values for {M} channels")
         self.window = self._window(tuple(int(v) for v in x.shape[2:]),
                                    tuple(int(k) for k in w.shape[2:]))
         self.N, self.C, self.M = N, C, M
+        self.has_bias = b is not None
         self.io_dtype = np.dtype(x.dtype)
         self.dtype = compute_dtype(x.dtype)       # float16 runs in float32
         return [TensorInfo((N, M) + self.window.out_spatial, self.io_dtype)]
 
+    # -- algorithm ----------------------------------------------------------------------
+    def _algorithm_name(self):
+        forced = self.forced_algorithm or os.environ.get("FASTCNN_CONV_TRANSPOSE_ALGO")
+        if forced and forced not in ("phases", "gemm_col2im"):
+            raise self.error(f"unknown ConvTranspose algorithm {forced!r}; known: "
+                             f"['gemm_col2im', 'phases']")
+        return forced
+
+    def layouts(self, inputs, block):
+        """Choose the algorithm with the blocked layout on offer; report its layouts."""
+        self.infer(inputs)
+        self.fast = None
+        if self._algorithm_name() != "gemm_col2im":
+            w, b = inputs[1], optional(inputs, 2)
+            self.fast = PhaseDecomposition.make(
+                self, w.value if w.is_const else None,
+                None if b is None or not b.is_const else b.value, block)
+        self._chosen_for = [None if i is None else i.shape for i in inputs]
+        if self.fast is None:
+            return None
+        want = [0] * len(inputs)
+        want[0] = self.fast.in_layout
+        return want, [self.fast.out_layout]
+
+    @property
+    def algorithm_name(self) -> str:
+        return self.fast.name if self.fast is not None else "gemm_col2im"
+
     def prepare(self, inputs, outputs):
         self.infer(inputs)
+        if self._chosen_for != [None if i is None else i.shape for i in inputs]:
+            self.fast = None          # offered no blocked layout: the generic path
+        self._chosen_for = None
+        if self.fast is not None:
+            return
         w = inputs[1]
         b = optional(inputs, 2)
-        G, Cg, Mg = self.group, self.C // self.group, self.M // self.group
         self.K = int(np.prod(self.window.kernel))
         self.wt = None
         if w.is_const:
             self.wt = self._transpose_w(w.value)
         self.b = None if b is None or not b.is_const else \
             np.ascontiguousarray(b.value, dtype=self.dtype)
-        self.has_bias = b is not None
         self.w3 = self.window.as_3d()
         P_in = int(np.prod(self.window.in_spatial))
         self.P_in = P_in
@@ -202,9 +394,13 @@ class ConvTranspose(Op):
                 ((self.N, self.M) + self.window.out_spatial, self.dtype)]
 
     def scratch(self, inputs, outputs):
+        if self.fast is not None:
+            return self.fast.scratch()
         return [((self.M * self.K, self.P_in), self.dtype)] + self._converted()
 
     def bind(self, xs, ys, scratch=()):
+        if self.fast is not None:
+            return self.fast.bind(xs[0], ys[0], scratch)
         if self._converted():
             xc, yc = scratch[1], scratch[2]
             inner = self._bind([xc] + list(xs[1:]), [yc], scratch[:1])

@@ -1,0 +1,192 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
+"""Stride-phase interleave of a transposed convolution, channel-blocked (NCHWc, block 8).
+
+Design: a transposed convolution with strides (sd, sh, sw) splits into sd*sh*sw
+phases; phase (rd, rh, rw) computes the outputs y[.., z, y, x] with z = rd + sd*qz,
+y = rh + sh*qy, x = rw + sw*qx as an ordinary stride-1 convolution (run by the NCHWc
+conv kernels, epilogue fused) into its own dense buffer [N, Mb, Qd*Qh*Qw, 8].  This
+kernel scatters the phase buffers into y[N, Mb, D*H*W, 8].  A phase may also be a
+constant per channel (no kernel tap reaches it: y = act(bias)), given as one [Mb*8]
+vector with zero spatial strides.
+  unit of work  one output row (n, mb, z, y): the sw phases of that row each
+                contribute every sw-th pixel, 8 floats (one block) at a time, so the
+                destination row is written whole while it sits in L1
+  parallel      all N*Mb*D*H rows, prange(schedule='static'); small outputs serial
+  memory        no allocation; GIL released; a `Call` runs it from the executor
+
+`seq_call` chains several native steps (the phase convolutions, then the
+interleave) into one executor step.
+"""
+from cython.parallel cimport prange, parallel
+from libc.stdint cimport uintptr_t
+from libc.stdlib cimport malloc, free
+from libc.string cimport memcpy
+
+from fastcnn._kernels.executor cimport Call, call_fn, make_c_call
+
+DEF BLOCK = 8
+DEF SERIAL_FLOATS = 65536
+
+cdef struct phase_t:
+    const float *src
+    long sn, smb, sd, sh, sw      # strides in floats (0 on spatial axes: constant phase)
+    long qd, qh, qw               # phase output extent
+
+cdef struct interleave_args:
+    float *y
+    long N, Mb, od, oh, ow, sd, sh, sw
+    int n_threads
+    phase_t *ph                   # sd*sh*sw entries, in the same malloc block
+
+
+cdef void interleave_c(interleave_args *a) noexcept nogil:
+    cdef long rows = a.N * a.Mb * a.od * a.oh
+    cdef long it, n, mb, z, yy, rw, q, rest, qz, qy, nq
+    cdef long sw = a.sw, ow = a.ow
+    cdef const phase_t *p
+    cdef const float *src
+    cdef float *dst
+    cdef int nt = a.n_threads
+    if rows * ow * BLOCK < SERIAL_FLOATS or rows < 2:
+        nt = 1
+    for it in prange(rows, schedule='static', num_threads=nt):
+        yy = it % a.oh
+        rest = it // a.oh
+        z = rest % a.od
+        rest = rest // a.od
+        mb = rest % a.Mb
+        n = rest // a.Mb
+        qz = z // a.sd
+        qy = yy // a.sh
+        dst = a.y + (((n * a.Mb + mb) * a.od + z) * a.oh + yy) * ow * BLOCK
+        for rw in range(sw):
+            p = &a.ph[((z % a.sd) * a.sh + yy % a.sh) * sw + rw]
+            nq = p.qw
+            src = p.src + n * p.sn + mb * p.smb + qz * p.sd + qy * p.sh
+            if p.sw == BLOCK:
+                for q in range(nq):
+                    memcpy(dst + (rw + q * sw) * BLOCK, src + q * BLOCK, BLOCK * sizeof(float))
+            else:
+                for q in range(nq):
+                    memcpy(dst + (rw + q * sw) * BLOCK, src + q * p.sw, BLOCK * sizeof(float))
+
+
+cdef void _interleave_call(void *a) noexcept nogil:
+    interleave_c(<interleave_args *> a)
+
+
+def _ptr(a):
+    return <uintptr_t> a.ctypes.data
+
+
+def interleave_call(y, phases, out_dhw, strides, int n_threads=1):
+    """A native step scattering phase buffers into y.
+
+    y        float32 [N, Mb, D*H*W, 8] (any shape of that size), C-contiguous   OUT
+    phases   sd*sh*sw entries in (rd, rh, rw) order, each
+               (buf, (qd, qh, qw))  buf float32 [N, Mb, qd*qh*qw, 8] C-contiguous, or
+                                    [Mb*8] for a constant phase (same vector everywhere)
+             qd/qh/qw = ceil((D - rd)/sd), ... (the phase's output extent)      IN
+    out_dhw, strides: (D, H, W) and (sd, sh, sw)
+    """
+    cdef long N = y.shape[0], Mb = y.shape[1]
+    out_dhw = [int(v) for v in out_dhw]
+    strides = [int(v) for v in strides]
+    if len(out_dhw) != 3 or len(strides) != 3 or min(strides) < 1 or min(out_dhw) < 1:
+        raise ValueError("out_dhw and strides need 3 positive entries")
+    cdef long nph = strides[0] * strides[1] * strides[2]
+    if len(phases) != nph:
+        raise ValueError("need %d phases, got %d" % (nph, len(phases)))
+    for a in [y] + [p[0] for p in phases]:
+        if a.dtype.char != 'f' or not a.flags.c_contiguous:
+            raise TypeError("interleave_call needs C-contiguous float32 arrays")
+    S = out_dhw[0] * out_dhw[1] * out_dhw[2]
+    if y.size != N * Mb * S * BLOCK:
+        raise ValueError("y must hold N*Mb*S*8 floats")
+    cdef interleave_args *r = <interleave_args *> malloc(
+        sizeof(interleave_args) + nph * sizeof(phase_t))
+    if r == NULL:
+        raise MemoryError()
+    r.ph = <phase_t *> (<char *> r + sizeof(interleave_args))
+    cdef long k = 0, sp
+    try:
+        rd = rh = rw = 0
+        for k in range(nph):
+            rw = k % strides[2]
+            rh = (k // strides[2]) % strides[1]
+            rd = k // (strides[2] * strides[1])
+            buf, q = phases[k]
+            q = [int(v) for v in q]
+            want = [max(0, -(-(out_dhw[i] - (rd, rh, rw)[i]) // strides[i])) for i in range(3)]
+            if q != want:
+                raise ValueError("phase %d has extent %r, expected %r" % (k, q, want))
+            sp = q[0] * q[1] * q[2]
+            r.ph[k].qd, r.ph[k].qh, r.ph[k].qw = q
+            r.ph[k].src = <const float *> <uintptr_t> buf.ctypes.data
+            if buf.size == Mb * BLOCK and (buf.ndim == 1 or sp == 0):
+                r.ph[k].sn = 0
+                r.ph[k].smb = BLOCK
+                r.ph[k].sd = r.ph[k].sh = r.ph[k].sw = 0
+            elif buf.size == N * Mb * sp * BLOCK:
+                r.ph[k].sn = Mb * sp * BLOCK
+                r.ph[k].smb = sp * BLOCK
+                r.ph[k].sd = q[1] * q[2] * BLOCK
+                r.ph[k].sh = q[2] * BLOCK
+                r.ph[k].sw = BLOCK
+            else:
+                raise ValueError("phase %d buffer has %d floats, expected %d (or a constant "
+                                 "[%d])" % (k, buf.size, N * Mb * sp * BLOCK, Mb * BLOCK))
+    except BaseException:
+        free(r)
+        raise
+    r.y = <float *> <uintptr_t> y.ctypes.data
+    r.N, r.Mb = N, Mb
+    r.od, r.oh, r.ow = out_dhw
+    r.sd, r.sh, r.sw = strides
+    r.n_threads = n_threads
+    if N * Mb * S == 0:
+        r.N = 0
+    return make_c_call(_interleave_call, r, (y, [p[0] for p in phases]))
+
+
+def interleave(y, phases, out_dhw, strides, int n_threads=1):
+    """interleave_call's step, run now (tests)."""
+    interleave_call(y, phases, out_dhw, strides, n_threads)()
+    return y
+
+
+# ----------------------------------------------------------------------------- chaining
+
+cdef struct seq_args:
+    long n
+    call_fn *fns
+    void **args
+
+
+cdef void _seq_call(void *a) noexcept nogil:
+    cdef seq_args *s = <seq_args *> a
+    cdef long i
+    for i in range(s.n):
+        s.fns[i](s.args[i])
+
+
+def seq_call(calls):
+    """One native step running `calls` (native Calls) in order, or None when any of
+    them is a Python callable (the caller then chains them in Python)."""
+    calls = list(calls)
+    cdef Call c
+    for f in calls:
+        if not isinstance(f, Call) or (<Call> f).fn == NULL:
+            return None
+    cdef long n = len(calls), i
+    cdef seq_args *s = <seq_args *> malloc(sizeof(seq_args) + n * (sizeof(call_fn) + sizeof(void *)))
+    if s == NULL:
+        raise MemoryError()
+    s.n = n
+    s.fns = <call_fn *> (<char *> s + sizeof(seq_args))
+    s.args = <void **> (<char *> s.fns + n * sizeof(call_fn))
+    for i in range(n):
+        c = calls[i]
+        s.fns[i] = c.fn
+        s.args[i] = c.args
+    return make_c_call(_seq_call, s, calls)
