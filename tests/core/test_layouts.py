@@ -87,3 +87,13 @@ def test_div_is_not_run_blocked():
     (y,) = fastcnn.InferenceSession(m).run(None, {"x": x})
     assert np.isfinite(y).all()
     check(m, x, 4)
+
+
+@pytest.mark.parametrize("pool", ["GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool"])
+def test_global_pools_of_blocked_conv_output(pool):
+    # 20 channels: the last channel block has 4 padding lanes
+    inits = {"w0": w(20, 3, 3, 3)}
+    nodes = [helper.make_node("Conv", ["x", "w0"], ["a"], pads=[1, 1, 1, 1]),
+             helper.make_node(pool, ["a"], ["y"])]
+    m = make_model(nodes, [("x", F, [2, 3, 11, 13])], [("y", F, None)], inits, opset=14)
+    check(m, RNG.standard_normal((2, 3, 11, 13)).astype(np.float32), 1)
