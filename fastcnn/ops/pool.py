@@ -27,6 +27,10 @@ try:
     from .._kernels import pool as _k
 except ImportError:
     _k = None
+try:
+    from .._kernels import reduce as _kr
+except ImportError:
+    _kr = None
 
 MODE_MAX, MODE_AVG_EXCLUDE, MODE_AVG_INCLUDE, MODE_LP = 0, 1, 2, 3
 
@@ -204,43 +208,54 @@ class LpPool(_WindowPool):
 
 
 class _GlobalPool(_Pool):
-    #: numpy reduction over the spatial axis of a channel-blocked buffer (None: plain only)
-    blocked_reduce = None
+    #: the reduce kernel's mode for this pool (None: the window kernel only)
+    reduce_mode = None
+
+    def _native(self, x):
+        """Whether the [outer, S, inner] reduce kernel runs this pool (float32)."""
+        return _kr is not None and self.reduce_mode is not None and x.dtype == np.float32 \
+            and (self.mode != MODE_LP or self.p == 2.0)
 
     def layouts(self, inputs, block):
         """Blocked in, blocked out ([N, Cb, 1.., B]): one reduction over the pixels of each
         (image, channel block), lanes stay channels — no reorder around SE blocks."""
         x = inputs[0]
-        if self.blocked_reduce is None or not x.layout or x.dtype != np.float32:
+        if not x.layout or not self._native(x):
             return None
         return [block], [block]
 
     def prepare(self, inputs, outputs):
-        self.blocked = bool(inputs[0].layout)
-        if not self.blocked:
+        x = inputs[0]
+        self.blocked = bool(x.layout)
+        self.native = self._native(x)
+        if not self.native:
             super().prepare(inputs, outputs)
 
     def scratch(self, inputs, outputs):
-        return [] if self.blocked else super().scratch(inputs, outputs)
+        return [] if self.native else super().scratch(inputs, outputs)
 
     def bind(self, xs, ys, scratch=()):
-        if not self.blocked:
+        if not self.native:
             return super().bind(xs, ys, scratch)
         x, y = xs[0], ys[0]
-        n, cb, b = x.shape[0], x.shape[1], x.shape[-1]
-        x3 = x.reshape(n, cb, -1, b)
-        y3 = y.reshape(n, cb, b)
-        reduce, scale = type(self).blocked_reduce, 1.0 / x3.shape[2]
-        if self.mode == MODE_AVG_EXCLUDE:
-            multiply = np.multiply
+        if self.blocked:      # [N, Cb, *spatial, B]: reduce the pixels, lanes stay inner
+            outer, inner = x.shape[0] * x.shape[1], x.shape[-1]
+        else:                 # [N, C, *spatial]: one contiguous row per (n, c)
+            outer, inner = x.shape[0] * x.shape[1], 1
+        S = x.size // max(outer * inner, 1)
+        if y.size == 0:
+            return lambda: None
+        if not (x.flags.c_contiguous and y.flags.c_contiguous):
+            mode, red = _kr.MODE[self.reduce_mode], _kr.reduce_mid
 
             def run():
-                reduce(x3, axis=2, out=y3)
-                multiply(y3, scale, out=y3)
-        else:
-            def run():
-                reduce(x3, axis=2, out=y3)
-        return run
+                yc = np.empty(y.shape, np.float32)
+                red(np.ascontiguousarray(x).reshape(-1), yc.reshape(-1), outer, S, inner, mode,
+                    1.0 / S, self.n_threads)
+                y[...] = yc
+            return run
+        return _kr.reduce_mid_call(x.ctypes.data, y.ctypes.data, outer, S, inner,
+                                   _kr.MODE[self.reduce_mode], 1.0 / S, self.n_threads, (x, y))
 
     def _window(self, x):
         sp = tuple(int(d) for d in x.shape[2:])
@@ -253,19 +268,20 @@ class _GlobalPool(_Pool):
 @register("GlobalMaxPool", since_version=1)
 class GlobalMaxPool(_GlobalPool):
     mode = MODE_MAX
-    blocked_reduce = np.maximum.reduce
+    reduce_mode = "MAX"
 
 
 @register("GlobalAveragePool", since_version=1)
 class GlobalAveragePool(_GlobalPool):
     mode = MODE_AVG_EXCLUDE
-    blocked_reduce = np.add.reduce
+    reduce_mode = "SUM"
 
 
 @register("GlobalLpPool", since_version=1)
 @register("GlobalLpPool", since_version=2)
 class GlobalLpPool(_GlobalPool):
     mode = MODE_LP
+    reduce_mode = "SUMSQ"     # p = 2 only (see _native)
 
     def setup(self):
         self.p = _parse_p(self)
