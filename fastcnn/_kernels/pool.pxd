@@ -30,3 +30,27 @@ cdef void pool_3d_c(
     const long* dilations,    # IN  [3]
     int mode, double p, int storage_order,
     int n_threads) noexcept nogil
+
+
+cdef extern from "pool_nchwc.h" nogil:
+    ctypedef struct fcpool_geom_t:
+        long n, cb
+        long id, ih, iw
+        long od, oh, ow
+        long kd, kh, kw
+        long sd, sh, sw
+        long pd, ph, pw          # begin pads
+        long qd, qh, qw          # end pads (AVG_INCLUDE_PAD reads them)
+        long dd, dh, dw
+        int mode
+        float p
+
+# Windowed pooling in the channel-blocked layout (block 8, one channel per lane):
+# parallel over (n, block, out depth, row chunk).  Lanes >= channels of the last
+# block are written 0.
+cdef void pool_nchwc_c(
+    const float* x,           # IN  [N][CB][D][H][W][8]
+    float* y,                 # OUT [N][CB][OD][OH][OW][8]
+    const fcpool_geom_t* g,   # IN
+    long channels,            # real channels, (CB-1)*8 < channels <= CB*8
+    int n_threads) noexcept nogil

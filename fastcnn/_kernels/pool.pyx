@@ -418,3 +418,208 @@ def pool_call(x, y, indices, kernel, strides, pads_begin, pads_end, dilations, i
     a.mode, a.p, a.storage_order, a.n_threads = mode, p, storage_order, n_threads
     a.is_double = xa.dtype == np.float64
     return make_c_call(_pool_step, a, (x, y, indices))
+
+
+# ---- channel-blocked (NCHWc, block 8) pooling: src/pool_nchwc.h row functions
+from cython.parallel cimport parallel
+
+cdef extern from "cpu.h" nogil:
+    int fastcnn_cpu_level()
+    unsigned int fastcnn_ftz_enter()
+    void fastcnn_ftz_leave(unsigned int old)
+
+cdef extern from "pool_nchwc.h" nogil:
+    ctypedef void (*fcpool_row_fn)(const float*, float*, const fcpool_geom_t*, long, long, long,
+                                   int)
+    fcpool_row_fn fcpool_pick_row(int isa, const fcpool_geom_t* g)
+
+B = 8
+cdef long _B = 8
+cdef int _isa = fastcnn_cpu_level()
+cdef int _isa_hw = _isa
+_ISA_NAMES = {"portable": 0, "avx2": 1, "avx512": 2}
+
+
+def set_isa(name):
+    """Force the blocked kernels' ISA: 'portable', 'avx2', 'avx512' (runs the AVX2 rows:
+    the block is 8 lanes) or 'auto'.  More than the CPU supports raises ValueError.
+    Returns the previous name."""
+    global _isa
+    prev = get_isa()
+    if name == "auto":
+        _isa = _isa_hw
+        return prev
+    if name not in _ISA_NAMES:
+        raise ValueError(f"unknown ISA {name!r}; expected one of {sorted(_ISA_NAMES)} or 'auto'")
+    if _ISA_NAMES[name] > _isa_hw:
+        raise ValueError(f"ISA {name!r} not supported by this CPU")
+    _isa = _ISA_NAMES[name]
+    return prev
+
+
+def get_isa():
+    """Name of the ISA the blocked kernels use."""
+    for k, v in _ISA_NAMES.items():
+        if v == _isa:
+            return k
+    return "portable"
+
+
+cdef inline long _row_chunks(long planes, long oh, int nt) noexcept nogil:
+    """Rows of a plane are cut into chunks only when planes alone cannot keep nt
+    threads evenly busy (>= 8 items per thread)."""
+    cdef long want, c
+    if nt <= 1:
+        return 1
+    want = 8 * nt
+    if planes >= want:
+        return 1
+    c = (want + planes - 1) // planes
+    if c > oh:
+        c = oh
+    return c
+
+
+cdef inline void _nchwc_item(long it, const float* x, float* y, const fcpool_geom_t* g,
+                             long channels, fcpool_row_fn fn, long n_chunks) noexcept nogil:
+    cdef long c = it % n_chunks
+    cdef long t = it // n_chunks
+    cdef long oy = c * g.oh // n_chunks
+    cdef long oy_end = (c + 1) * g.oh // n_chunks
+    cdef long oz = t % g.od
+    t = t // g.od                      # (n, block) plane
+    cdef long cb = t % g.cb
+    cdef int nv = 8
+    if channels - cb * 8 < 8:
+        nv = <int>(channels - cb * 8)
+    fn(x + t * (g.id * g.ih * g.iw * _B), y + t * (g.od * g.oh * g.ow * _B), g, oz, oy, oy_end,
+       nv)
+
+
+cdef void pool_nchwc_c(const float* x, float* y, const fcpool_geom_t* g, long channels,
+                       int n_threads) noexcept nogil:
+    cdef fcpool_row_fn fn = fcpool_pick_row(_isa, g)
+    cdef long planes = g.n * g.cb * g.od
+    cdef int nt = n_threads
+    cdef long it, n_chunks, total
+    cdef unsigned int ftz = 0
+    cdef bint arith = g.mode != POOL_MAX      # sums of denormals: FTZ/DAZ in the workers
+    if planes == 0 or g.oh == 0 or g.ow == 0:
+        return
+    n_chunks = _row_chunks(planes, g.oh, nt)
+    total = planes * n_chunks
+    if nt <= 1:
+        if arith:
+            ftz = fastcnn_ftz_enter()
+        for it in range(total):
+            _nchwc_item(it, x, y, g, channels, fn, n_chunks)
+        if arith:
+            fastcnn_ftz_leave(ftz)
+        return
+    with parallel(num_threads=nt):
+        if arith:
+            ftz = fastcnn_ftz_enter()
+        for it in prange(total, schedule='static'):
+            _nchwc_item(it, x, y, g, channels, fn, n_chunks)
+        if arith:
+            fastcnn_ftz_leave(ftz)
+
+
+cdef int _nchwc_geom(fcpool_geom_t* g, x, y, in_dhw, out_dhw, kernel, strides, pads_begin,
+                     pads_end, dilations, int mode, double p, long channels) except -1:
+    """Check blocked x (N, CB, S_in, 8) / y (N, CB, S_out, 8) float32 C-contiguous against
+    the geometry and fill g."""
+    cdef cnp.ndarray xa = x
+    cdef cnp.ndarray ya = y
+    if not isinstance(x, np.ndarray) or not isinstance(y, np.ndarray) or \
+            xa.dtype != np.float32 or ya.dtype != np.float32 or \
+            not xa.flags.c_contiguous or not ya.flags.c_contiguous or not ya.flags.writeable:
+        raise ValueError("pool_nchwc: x and y must be C-contiguous float32 arrays")
+    if xa.ndim != 4 or ya.ndim != 4 or xa.shape[3] != 8 or ya.shape[3] != 8 or \
+            xa.shape[0] != ya.shape[0] or xa.shape[1] != ya.shape[1]:
+        raise ValueError("pool_nchwc: x and y must be blocked (N, CB, S, 8) with the same N, CB")
+    if mode < 0 or mode > 3:
+        raise ValueError("pool_nchwc: mode must be 0..3")
+    if mode == POOL_LP and not p > 0:
+        raise ValueError("pool_nchwc: p must be positive")
+    cdef long i_[3]
+    cdef long o_[3]
+    cdef long k_[3]
+    cdef long s_[3]
+    cdef long pb_[3]
+    cdef long pe_[3]
+    cdef long d_[3]
+    cdef int i
+    for i in range(3):
+        i_[i], o_[i], k_[i], s_[i] = in_dhw[i], out_dhw[i], kernel[i], strides[i]
+        pb_[i], pe_[i], d_[i] = pads_begin[i], pads_end[i], dilations[i]
+        if k_[i] <= 0 or s_[i] <= 0 or d_[i] <= 0 or i_[i] <= 0 or o_[i] < 0 or \
+                pb_[i] < 0 or pe_[i] < 0:
+            raise ValueError("pool_nchwc: kernel, strides, dilations, input sizes must be "
+                             "positive; pads and output sizes non-negative")
+    if xa.shape[2] != i_[0] * i_[1] * i_[2] or ya.shape[2] != o_[0] * o_[1] * o_[2]:
+        raise ValueError("pool_nchwc: spatial sizes disagree with x / y")
+    if not 0 < channels <= xa.shape[1] * 8 or channels <= (xa.shape[1] - 1) * 8:
+        raise ValueError("pool_nchwc: channels must fill the last block (CB = ceil(C/8))")
+    g.n, g.cb = xa.shape[0], xa.shape[1]
+    g.id, g.ih, g.iw = i_[0], i_[1], i_[2]
+    g.od, g.oh, g.ow = o_[0], o_[1], o_[2]
+    g.kd, g.kh, g.kw = k_[0], k_[1], k_[2]
+    g.sd, g.sh, g.sw = s_[0], s_[1], s_[2]
+    g.pd, g.ph, g.pw = pb_[0], pb_[1], pb_[2]
+    g.qd, g.qh, g.qw = pe_[0], pe_[1], pe_[2]
+    g.dd, g.dh, g.dw = d_[0], d_[1], d_[2]
+    g.mode = mode
+    g.p = <float>p
+    return 0
+
+
+def pool_nchwc(x, y, in_dhw, out_dhw, kernel, strides, pads_begin, pads_end, dilations,
+               int mode, double p=2.0, long channels=-1, int n_threads=1):
+    """Blocked pooling: x (N, CB, D*H*W, 8) -> y (N, CB, OD*OH*OW, 8), float32.
+    Geometry as (d, h, w) triples; mode 0 max, 1 average excluding pads, 2 average
+    including pads, 3 Lp.  channels: the real channel count (default CB*8); lanes past
+    it are written 0."""
+    cdef fcpool_geom_t g
+    if channels < 0:
+        channels = x.shape[1] * 8
+    _nchwc_geom(&g, x, y, in_dhw, out_dhw, kernel, strides, pads_begin, pads_end, dilations,
+                mode, p, channels)
+    cdef const float* xp = <const float*>cnp.PyArray_DATA(x)
+    cdef float* yp = <float*>cnp.PyArray_DATA(y)
+    with nogil:
+        pool_nchwc_c(xp, yp, &g, channels, n_threads)
+
+
+ctypedef struct pool_nchwc_args_t:
+    const float* x
+    float* y
+    fcpool_geom_t g
+    long channels
+    int n_threads
+
+
+cdef void _pool_nchwc_step(void* args) noexcept nogil:
+    cdef pool_nchwc_args_t* a = <pool_nchwc_args_t*>args
+    pool_nchwc_c(a.x, a.y, &a.g, a.channels, a.n_threads)
+
+
+def pool_nchwc_call(x, y, in_dhw, out_dhw, kernel, strides, pads_begin, pads_end, dilations,
+                    int mode, double p=2.0, long channels=-1, int n_threads=1):
+    """pool_nchwc as a native executor step (arguments checked here, once)."""
+    cdef pool_nchwc_args_t* a = <pool_nchwc_args_t*>malloc(sizeof(pool_nchwc_args_t))
+    if a == NULL:
+        raise MemoryError()
+    if channels < 0:
+        channels = x.shape[1] * 8
+    try:
+        _nchwc_geom(&a.g, x, y, in_dhw, out_dhw, kernel, strides, pads_begin, pads_end,
+                    dilations, mode, p, channels)
+    except BaseException:
+        free(a)
+        raise
+    a.x = <const float*>cnp.PyArray_DATA(x)
+    a.y = <float*>cnp.PyArray_DATA(y)
+    a.channels = channels
+    a.n_threads = n_threads
+    return make_c_call(_pool_nchwc_step, a, (x, y))

@@ -135,6 +135,34 @@ class _WindowPool(_Pool):
     allow_dilations = True
     allow_ceil = True
 
+    def layouts(self, inputs, block):
+        """Blocked in, blocked out when the input already is (float32, no Indices): one
+        channel per SIMD lane, so the planner needs no reorder around the pool."""
+        x = inputs[0]
+        if _k is None or block != _k.B or not x.layout or x.dtype != np.float32 or \
+                self._wants_indices():
+            return None
+        return [block], [block]
+
+    def prepare(self, inputs, outputs):
+        super().prepare(inputs, outputs)
+        self.blocked = bool(inputs[0].layout)
+        self.channels = int(inputs[0].shape[1])
+
+    def scratch(self, inputs, outputs):
+        return [] if self.blocked else super().scratch(inputs, outputs)
+
+    def bind(self, xs, ys, scratch=()):
+        if not self.blocked:
+            return super().bind(xs, ys, scratch)
+        w3 = self.w3
+        x, y = xs[0], ys[0]
+        xb = x.reshape(x.shape[0], x.shape[1], -1, x.shape[-1])
+        yb = y.reshape(y.shape[0], y.shape[1], -1, y.shape[-1])
+        return _k.pool_nchwc_call(xb, yb, w3.in_spatial, w3.out_spatial, w3.kernel,
+                                  w3.strides, w3.pads_begin, w3.pads_end, w3.dilations,
+                                  self.mode, float(self.p), self.channels, self.threads)
+
     def setup(self):
         self.win_attrs = WindowAttrs(self, kernel_required=True,
                                      allow_dilations=self.allow_dilations,

@@ -1,0 +1,187 @@
+/* pool_nchwc.h -- max / average / Lp pooling rows in the channel-blocked NCHWc
+ * layout (block B = 8 floats, one channel per lane).
+ *
+ * Layout:  x[N][CB][D][H][W][8], y[N][CB][OD][OH][OW][8]; 1D/2D problems are 3D
+ * with size-1 dims.  Every tap of a window is one 8-lane vector load, and the
+ * reduction runs lane-wise, so no shuffles are ever needed.
+ *
+ * The Cython driver (pool.pyx) walks (batch, channel block, output depth, row
+ * chunk) items in a prange; each item calls a *row function* below for a run of
+ * output rows of one plane:
+ *
+ *   - kernel rows (kz, ky) outside the input are skipped by clamping the tap
+ *     ranges once per output row (no per-tap checks);
+ *   - interior output columns (the whole kernel row inside the input) run a
+ *     register tile of 8 (then 4, then 1) output pixels: per tap one load and
+ *     one max/add/FMA per pixel, 8 independent dependency chains;
+ *   - border columns run one pixel with its clamped kx range.
+ *
+ * Modes (see pool.pxd): max (windows of pure padding give -FLT_MAX, as
+ * onnxruntime), average with count_include_pad 0 (divisor = real taps) or 1
+ * (taps inside input + explicit pads; cells only ceil_mode reaches never
+ * count), Lp = (sum |x|^p)^(1/p) over the real taps: p = 1 and p = 2 in
+ * vectors, other p through powf per lane (fcpool_rows_generic).
+ *
+ * Lanes >= n_valid of a block (channel padding) are written as 0, the
+ * convention of the other NCHWc kernels.
+ *
+ * The vector template is written once against fc_vec_begin.h and instantiated
+ * for AVX2+FMA and for plain C (fc_v8, which the compiler turns into SSE2).
+ */
+#ifndef FASTCNN_POOL_NCHWC_H
+#define FASTCNN_POOL_NCHWC_H
+#include <float.h>
+#include <math.h>
+#include "cpu.h"
+#include "conv_nchwc_simd.h"
+
+#define FCPOOL_B 8
+
+/* modes: as POOL_* in pool.pxd */
+#define FCPOOL_MAX 0
+#define FCPOOL_AVG_EXCL 1
+#define FCPOOL_AVG_INCL 2
+#define FCPOOL_LP 3
+
+/* reduction kinds of the vector template */
+#define FCPOOL_R_MAX 0
+#define FCPOOL_R_SUM 1
+#define FCPOOL_R_SQ 2      /* Lp, p = 2 */
+#define FCPOOL_R_ABS 3     /* Lp, p = 1 */
+
+typedef struct {
+    long n, cb;             /* batch, channel blocks */
+    long id, ih, iw;        /* input spatial */
+    long od, oh, ow;        /* output spatial */
+    long kd, kh, kw;        /* kernel */
+    long sd, sh, sw;        /* strides */
+    long pd, ph, pw;        /* begin pads */
+    long qd, qh, qw;        /* end pads (only count_include_pad reads them) */
+    long dd, dh, dw;        /* dilations */
+    int mode;
+    float p;                /* Lp exponent */
+} fcpool_geom_t;
+
+/* Taps [lo, hi) of output o that land inside [0, n); *incl = taps at positions
+ * < n + pad_end (all taps start at >= -pad_begin). */
+static inline void fcpool_taps(long o, long s, long pad, long d, long k, long n, long pad_end,
+                               long *lo, long *hi, long *incl) {
+    long start = o * s - pad;
+    long a = 0, b;
+    if (start < 0) a = (-start + d - 1) / d;
+    b = (n - 1 - start < 0) ? 0 : (n - 1 - start) / d + 1;
+    if (b > k) b = k;
+    if (a > k) a = k;
+    if (b < a) b = a;
+    *lo = a;
+    *hi = b;
+    if (incl) {
+        long e = n + pad_end - 1 - start;
+        long c = e < 0 ? 0 : e / d + 1;
+        *incl = c < k ? c : k;
+    }
+}
+
+/* Interior output columns [lo, hi): the whole kernel row lies inside the input. */
+static inline void fcpool_interior(const fcpool_geom_t *g, long *lo, long *hi) {
+    long l = (g->pw + g->sw - 1) / g->sw;
+    long num = g->iw - 1 + g->pw - (g->kw - 1) * g->dw;
+    long h = num < 0 ? 0 : num / g->sw + 1;
+    if (h > g->ow) h = g->ow;
+    if (l > h) l = h;
+    *lo = l;
+    *hi = h;
+}
+
+/* Divisor of an average: 1/count, or 0 for an empty window (output 0). */
+static inline float fcpool_scale(const fcpool_geom_t *g, long nz, long ny, long nx,
+                                 long cz, long cy, long cx) {
+    long cnt = g->mode == FCPOOL_AVG_INCL ? cz * cy * cx : nz * ny * nx;
+    return cnt > 0 ? (float)(1.0 / (double)cnt) : 0.f;
+}
+
+static inline void fcpool_zero_lanes(float *y, long n_pix, int n_valid) {
+    for (long i = 0; i < n_pix; i++)
+        for (int l = n_valid; l < FCPOOL_B; l++) y[i * FCPOOL_B + l] = 0.f;
+}
+
+/* Any mode, any p, one pixel at a time, scalar lanes: Lp with p not in {1, 2}. */
+static void fcpool_rows_generic(const float *x, float *y, const fcpool_geom_t *g, long oz,
+                                long oy0, long oy1, int n_valid) {
+    long kz0, kz1, cz, ky0, ky1, cy, kx0, kx1, cx;
+    const float p = g->p, inv_p = 1.f / g->p;
+    fcpool_taps(oz, g->sd, g->pd, g->dd, g->kd, g->id, g->qd, &kz0, &kz1, &cz);
+    for (long oy = oy0; oy < oy1; oy++) {
+        fcpool_taps(oy, g->sh, g->ph, g->dh, g->kh, g->ih, g->qh, &ky0, &ky1, &cy);
+        float *yr = y + (oz * g->oh + oy) * g->ow * FCPOOL_B;
+        for (long ox = 0; ox < g->ow; ox++) {
+            float acc[FCPOOL_B];
+            fcpool_taps(ox, g->sw, g->pw, g->dw, g->kw, g->iw, g->qw, &kx0, &kx1, &cx);
+            for (int l = 0; l < FCPOOL_B; l++) acc[l] = g->mode == FCPOOL_MAX ? -FLT_MAX : 0.f;
+            for (long kz = kz0; kz < kz1; kz++) {
+                long iz = oz * g->sd - g->pd + kz * g->dd;
+                for (long ky = ky0; ky < ky1; ky++) {
+                    long iy = oy * g->sh - g->ph + ky * g->dh;
+                    const float *xr = x + (iz * g->ih + iy) * g->iw * FCPOOL_B;
+                    for (long kx = kx0; kx < kx1; kx++) {
+                        const float *xp = xr + (ox * g->sw - g->pw + kx * g->dw) * FCPOOL_B;
+                        for (int l = 0; l < FCPOOL_B; l++) {
+                            float v = xp[l];
+                            if (g->mode == FCPOOL_MAX) acc[l] = v > acc[l] ? v : acc[l];
+                            else if (g->mode == FCPOOL_LP) acc[l] += powf(fabsf(v), p);
+                            else acc[l] += v;
+                        }
+                    }
+                }
+            }
+            float s = 1.f;
+            if (g->mode == FCPOOL_AVG_EXCL || g->mode == FCPOOL_AVG_INCL)
+                s = fcpool_scale(g, kz1 - kz0, ky1 - ky0, kx1 - kx0, cz, cy, cx);
+            for (int l = 0; l < FCPOOL_B; l++) {
+                float v = acc[l];
+                if (g->mode == FCPOOL_LP) v = powf(v, inv_p);
+                else if (g->mode != FCPOOL_MAX) v *= s;
+                yr[ox * FCPOOL_B + l] = l < n_valid ? v : 0.f;
+            }
+        }
+    }
+}
+
+/* the two vector ops the shared vocabulary lacks, for the portable template */
+static inline fc_v8 fcpool_p_abs(fc_v8 a) { int i; for (i = 0; i < 8; i++) a.v[i] = fabsf(a.v[i]); return a; }
+static inline fc_v8 fcpool_p_sqrt(fc_v8 a) { int i; for (i = 0; i < 8; i++) a.v[i] = sqrtf(a.v[i]); return a; }
+
+typedef void (*fcpool_row_fn)(const float *x, float *y, const fcpool_geom_t *g, long oz,
+                              long oy0, long oy1, int n_valid);
+
+/* portable */
+#define FC_SUF(name) name##_portable
+#define FC_TGT
+#define FC_AVX 0
+#include "pool_nchwc_tile.h"
+#undef FC_SUF
+#undef FC_TGT
+#undef FC_AVX
+
+#if FASTCNN_X86
+#define FC_SUF(name) name##_avx2
+#define FC_TGT FASTCNN_TARGET_AVX2
+#define FC_AVX 1
+#include "pool_nchwc_tile.h"
+#undef FC_SUF
+#undef FC_TGT
+#undef FC_AVX
+#endif
+
+/* The row function for this ISA and geometry (AVX-512 machines run the AVX2
+ * functions: the block is 8 lanes either way). */
+static inline fcpool_row_fn fcpool_pick_row(int isa, const fcpool_geom_t *g) {
+    if (g->mode == FCPOOL_LP && g->p != 1.f && g->p != 2.f) return fcpool_rows_generic;
+#if FASTCNN_X86
+    if (isa >= FASTCNN_ISA_AVX2) return fcpool_rows_avx2;
+#endif
+    (void)isa;
+    return fcpool_rows_portable;
+}
+
+#endif
