@@ -14,10 +14,18 @@ from .attrs import flag_attr, int_attr, ints_attr
 from .registry import register
 from .tensor_ops import norm_axis
 
+try:
+    from .._kernels import reduce as _kr
+except ImportError:
+    _kr = None
+
 
 class Reduce(Op):
     axes_input_since = 18
     identity = 0.0
+    #: (reduce-kernel mode, whether to divide by the count) for float32 reductions over one
+    #: run of adjacent axes (a spatial mean of an NHWC tensor is TF's global average pool)
+    native = None
 
     def setup(self):
         self.keepdims = flag_attr(self, "keepdims", 1)
@@ -67,6 +75,27 @@ class Reduce(Op):
             y = self.reduce(x, self.axes)
         ys[0][...] = np.asarray(y).reshape(ys[0].shape)
 
+    def prepare(self, inputs, outputs):
+        """[outer, S, inner] geometry when the native kernel can run this reduction."""
+        self.geometry = None
+        x = inputs[0]
+        if _kr is None or self.native is None or self.axes is None or x.dtype != np.float32 \
+                or x.layout or x.size == 0 or self.axes != tuple(range(self.axes[0], self.axes[-1] + 1)):
+            return
+        a0, a1 = self.axes[0], self.axes[-1] + 1
+        shp = [int(d) for d in x.shape]
+        self.geometry = (int(np.prod(shp[:a0])), int(np.prod(shp[a0:a1])), int(np.prod(shp[a1:])))
+
+    def bind(self, xs, ys, scratch=()):
+        x, y = xs[0], ys[0]
+        if getattr(self, "geometry", None) is None or not x.flags.c_contiguous \
+                or not y.flags.c_contiguous:
+            return super().bind(xs, ys, scratch)
+        outer, S, inner = self.geometry
+        mode, mean = self.native
+        return _kr.reduce_mid_call(x.ctypes.data, y.ctypes.data, outer, S, inner, _kr.MODE[mode],
+                                   1.0 / S if mean else 1.0, self.n_threads, (x, y))
+
     def post_identity(self, x):
         return x
 
@@ -74,10 +103,11 @@ class Reduce(Op):
         return self.identity
 
 
-def _reducer(name, axes_since, func, identity=0.0, post=None):
+def _reducer(name, axes_since, func, identity=0.0, post=None, native=None):
     def reduce(self, x, axes):
         return func(x, axes)
-    attrs = {"reduce": reduce, "axes_input_since": axes_since, "identity": identity}
+    attrs = {"reduce": reduce, "axes_input_since": axes_since, "identity": identity,
+             "native": native}
     if post is not None:
         attrs["post_identity"] = lambda self, x: post(x)
     cls = type(name, (Reduce,), attrs)
@@ -102,19 +132,20 @@ def _lse(x, axes):
 
 
 _reducer("ReduceMean", 18, lambda x, a: np.mean(x, axis=a, dtype=np.float64 if x.dtype.kind == "f"
-                                                 else None).astype(x.dtype), np.nan)
-_reducer("ReduceSum", 13, lambda x, a: np.sum(x, axis=a, dtype=x.dtype))
+                                                 else None).astype(x.dtype), np.nan,
+         native=("SUM", True))
+_reducer("ReduceSum", 13, lambda x, a: np.sum(x, axis=a, dtype=x.dtype), native=("SUM", False))
 _reducer("ReduceProd", 18, lambda x, a: np.prod(x, axis=a, dtype=x.dtype), 1.0)
 _reducer("ReduceL1", 18, lambda x, a: np.sum(np.abs(x), axis=a, dtype=x.dtype), 0.0,
          lambda x: np.abs(x))
 _reducer("ReduceL2", 18, lambda x, a: np.sqrt(np.sum(np.square(x.astype(np.float64)), axis=a))
-         .astype(x.dtype), 0.0, lambda x: np.abs(x))
+         .astype(x.dtype), 0.0, lambda x: np.abs(x), native=("SUMSQ", False))
 _reducer("ReduceSumSquare", 18, lambda x, a: np.sum(np.square(x), axis=a, dtype=x.dtype), 0.0,
          lambda x: np.square(x))
 _reducer("ReduceLogSum", 18, lambda x, a: np.log(np.sum(x, axis=a, dtype=np.float64))
          .astype(x.dtype), -np.inf, lambda x: np.log(x))
 _reducer("ReduceLogSumExp", 18, _lse, -np.inf)
-ReduceMax = _reducer("ReduceMax", 18, lambda x, a: np.max(x, axis=a))
+ReduceMax = _reducer("ReduceMax", 18, lambda x, a: np.max(x, axis=a), native=("MAX", False))
 ReduceMax.empty_value = _max_identity
 ReduceMin = _reducer("ReduceMin", 18, lambda x, a: np.min(x, axis=a))
 ReduceMin.empty_value = _min_identity

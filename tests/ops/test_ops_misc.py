@@ -119,6 +119,15 @@ def test_reduce_noop_with_empty_axes(op):
     check(op, [X, C(np.zeros(0, I64))], {"noop_with_empty_axes": 0, "keepdims": 0}, 18)
 
 
+@pytest.mark.parametrize("op", ["ReduceMean", "ReduceSum", "ReduceMax", "ReduceL2"])
+@pytest.mark.parametrize("shape,axes", [((2, 7, 9, 16), [1, 2]), ((1, 5, 6, 11), [1, 2]),
+                                        ((3, 40, 50), [2]), ((2, 64, 56, 56), [2, 3])])
+def test_reduce_spatial_runs(op, shape, axes):
+    """Reductions over one run of adjacent axes (TF's NHWC global average pool: ReduceMean
+    over axes 1, 2) take the native [outer, S, inner] kernel."""
+    check(op, [rand(*shape, seed=5)], {"axes": axes, "keepdims": 1}, 13, rtol=1e-5, atol=1e-5)
+
+
 def test_reduce_int_and_errors():
     check("ReduceSum", [np.arange(24, dtype=I64).reshape(2, 3, 4), C(i64(1))], {}, 13)
     check("ReduceMax", [np.arange(24, dtype=I64).reshape(2, 3, 4)], {"axes": [2]}, 13)
