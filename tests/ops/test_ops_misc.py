@@ -125,7 +125,8 @@ def test_reduce_noop_with_empty_axes(op):
 def test_reduce_spatial_runs(op, shape, axes):
     """Reductions over one run of adjacent axes (TF's NHWC global average pool: ReduceMean
     over axes 1, 2) take the native [outer, S, inner] kernel."""
-    check(op, [rand(*shape, seed=5)], {"axes": axes, "keepdims": 1}, 11, rtol=1e-5, atol=1e-5)
+    # float32 sums of up to 3136 terms of either sign: absolute error ~1e-5 * sqrt(S)
+    check(op, [rand(*shape, seed=5)], {"axes": axes, "keepdims": 1}, 11, rtol=1e-5, atol=2e-4)
 
 
 def test_reduce_int_and_errors():
