@@ -156,17 +156,9 @@ class PhaseDecomposition:
             wc = sub.reshape((G, Cg, Mg) + taps).swapaxes(1, 2).reshape((M, Cg) + taps)
             pads = tuple(c[2] for c in combo)
             dils = tuple(c[3] for c in combo)
-            ends = tuple((q[i] - 1) + (taps[i] - 1) * dils[i] + 1 - win.in_spatial[i] - pads[i]
-                         for i in range(nd))
-            pw = Window(win.in_spatial, q, taps, (1,) * nd, dils, pads, ends)
-            prob = ConvProblem(ConvGeometry(op.N, C, M, G, pw, np.dtype(np.float32)),
-                               np.ascontiguousarray(wc), None if b is None else
-                               np.asarray(b, np.float32), op.has_bias, op.epilogue,
-                               op.n_threads, block)
-            algo = make_blocked(prob)
-            if algo is None or algo.scratch() or algo.out_layout != BLOCK or \
-                    (min(pads) < 0 and not isinstance(algo, NchwcDirect)):
-                return None       # (the depthwise kernels take no crops)
+            algo = self._phase_conv(op, wc, b, pads, dils, q, block)
+            if algo is None:
+                return None
             if self.in_layout is None:
                 self.in_layout = algo.in_layout
             elif algo.in_layout != self.in_layout:
@@ -178,6 +170,49 @@ class PhaseDecomposition:
         self.strides = (1,) * (3 - nd) + win.strides
         self.direct = len(self.phases) == 1 and self.phases[0][1] is not None
         return self
+
+    @staticmethod
+    def _phase_conv(op, wc, b, pads, dils, q, block):
+        """The blocked algorithm of one phase: the stride-1 correlation of X with wc."""
+        win = op.window
+        nd = win.ndim
+
+        def problem(wc, pads, dils):
+            taps = wc.shape[2:]
+            ends = tuple((q[i] - 1) + (taps[i] - 1) * dils[i] + 1 - win.in_spatial[i] - pads[i]
+                         for i in range(nd))
+            pw = Window(win.in_spatial, q, taps, (1,) * nd, dils, pads, ends)
+            return ConvProblem(ConvGeometry(op.N, op.C, op.M, op.group, pw, np.dtype(np.float32)),
+                               np.ascontiguousarray(wc), None if b is None else
+                               np.asarray(b, np.float32), op.has_bias, op.epilogue,
+                               op.n_threads, block)
+
+        algo = make_blocked(problem(wc, pads, dils))
+        if algo is not None and min(pads) < 0 and not isinstance(algo, NchwcDirect):
+            # only the dense kernel takes crops (negative pads): give the others zero taps
+            # in front instead, X[q + c + j·d] = X[q + i·d'] with i = c/d + j (d' = d) when
+            # d divides c, else i = c + j·d (d' = 1)
+            for i in range(nd):
+                c = -pads[i]
+                if c <= 0:
+                    continue
+                d = dils[i]
+                lead, step = (c // d, 1) if c % d == 0 else (c, d)
+                dnew = d if step == 1 else 1
+                t = wc.shape[2 + i]
+                shape = list(wc.shape)
+                shape[2 + i] = lead + (t - 1) * step + 1
+                wz = np.zeros(shape, np.float32)
+                idx = [slice(None)] * wc.ndim
+                idx[2 + i] = slice(lead, None, step)
+                wz[tuple(idx)] = wc
+                wc = wz
+                pads = pads[:i] + (0,) + pads[i + 1:]
+                dils = dils[:i] + (dnew,) + dils[i + 1:]
+            algo = make_blocked(problem(wc, pads, dils))
+        if algo is None or algo.scratch() or algo.out_layout != BLOCK:
+            return None
+        return algo
 
     def scratch(self):
         if self.direct:

@@ -1,4 +1,4 @@
-"""Fuse the activation that follows a Conv into the Conv's epilogue.
+"""Fuse the activation that follows a Conv (or ConvTranspose) into its epilogue.
 
     act(conv(x) [+ z])  →  conv(x [; Z=z]) with attribute fastcnn_activation=act
 
@@ -7,13 +7,15 @@ HardSigmoid, HardSwish, Sigmoid, Tanh, Elu, PRelu with a per-channel constant
 slope, and the patterns exporters write for SiLU ("Silu") (x·Sigmoid(x)), HardSwish
 (x·HardSigmoid(x; 1/6, 1/2)) and Mish (x·Tanh(Softplus(x))).  Only those the Conv
 op lists in `Conv.fused_activations` (computed in registers by its epilogue) are
-fused; the others are left to the vectorized elementwise kernels.
+fused (`ConvTranspose.fused_activations` for ConvTranspose, whose output channels are
+W.shape[1]·group); the others are left to the vectorized elementwise kernels.
 """
 from __future__ import annotations
 
 import math
 
 from ..ops.conv import Conv
+from ..ops.conv_transpose import ConvTranspose
 from ._util import const, single_consumer
 from .fold_affine import per_channel
 
@@ -52,7 +54,9 @@ def _params(graph, conv, act):
         slope = const(graph, act.inputs[1]) if len(act.inputs) > 1 else None
         if w is None or slope is None:
             return None
-        vec = per_channel(slope, w.shape[0], w.ndim)
+        m = w.shape[0] if conv.op_type == "Conv" else \
+            w.shape[1] * int(conv.attrs.get("group", 1))
+        vec = per_channel(slope, m, w.ndim)
         return None if vec is None else (op, [float(v) for v in vec])
     return None
 
@@ -89,7 +93,8 @@ def _pattern(graph, conv, consumers):
 
 def run(graph) -> bool:
     changed = False
-    for conv in [n for n in graph.nodes if n.op_type == "Conv"]:
+    ops = {"Conv": Conv, "ConvTranspose": ConvTranspose}
+    for conv in [n for n in graph.nodes if n.op_type in ops]:
         if "fastcnn_activation" in conv.attrs:
             continue
         consumers = graph.consumers()
@@ -104,7 +109,7 @@ def run(graph) -> bool:
         if found is None:
             continue
         name, params, remove, last = found
-        if name not in Conv.fused_activations:
+        if name not in ops[conv.op_type].fused_activations:
             continue
         conv.attrs["fastcnn_activation"] = name
         conv.attrs["fastcnn_activation_params"] = params
