@@ -78,6 +78,10 @@ class Op:
     #: and arrays.  Only ops that map finite values to finite values qualify
     #: (padding lanes must stay finite: they meet zero weights in the next conv).
     layout_agnostic = False
+    #: runs as fast in plain NCHW as blocked: when its outputs are only graph outputs
+    #: (which leave plain) and bigger than its input, the planner runs it plain, so the
+    #: reorder moves the smaller tensor (an upsampling head: Resize x8 of a 33x33 map)
+    plain_at_edge = False
 
     def __init__(self, node, opset: int):
         self.node = node

@@ -202,6 +202,7 @@ class _Pass:
 # ---------------------------------------------------------------------------------------------
 class _ResizeBase(Op):
     legacy = False          # Upsample / Resize-10: asymmetric, ORT's nearest rule
+    plain_at_edge = True    # an upsampling head's output leaves plain: reorder its input
 
     def setup(self):
         if self.legacy:

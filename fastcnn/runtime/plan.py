@@ -73,6 +73,8 @@ class Plan:
         self.steps: List[Step] = []
         self.infos = infos
         self._converted: Dict[Tuple[str, int], str] = {}
+        consumed = {i for n in graph.nodes for i in n.inputs if i}
+        self._edge_only = set(self.output_names) - consumed   # read by no node, only returned
         for node in graph.nodes:
             op = make_op(node, graph)
             op.n_threads = n_threads
@@ -122,6 +124,8 @@ class Plan:
         infos = self.infos
         block = BLOCK if self.blocked else 0
         neg = op.layouts(ins, block) if block else None
+        if neg is not None and op.plain_at_edge and self._grows_at_edge(node, ins, outs, neg):
+            neg = None
         agnostic = False
         if neg is None and op.layout_agnostic and block:
             neg = agnostic_layouts(op, ins, outs, block)
@@ -159,6 +163,14 @@ class Plan:
         scratch = [(tuple(sh), np.dtype(d)) for sh, d in op.scratch(p_ins, p_outs)]
         self.steps.append(Step(op, node, names, list(node.outputs), ins,
                                [infos[n] if n else None for n in node.outputs], scratch))
+
+    def _grows_at_edge(self, node, ins, outs, neg) -> bool:
+        """Whether a blocked run would only feed graph outputs bigger than its inputs."""
+        if not all(not n or n in self._edge_only for n in node.outputs):
+            return False
+        size_in = sum(x.size for x in ins if x is not None and not x.is_const)
+        size_out = sum(o.size for o in outs if o is not None)
+        return size_out > size_in
 
     def _in_layout(self, name: str, layout: int) -> str:
         """The value `name` in `layout`, adding one shared reorder step if needed."""

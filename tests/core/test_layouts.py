@@ -97,3 +97,20 @@ def test_global_pools_of_blocked_conv_output(pool):
              helper.make_node(pool, ["a"], ["y"])]
     m = make_model(nodes, [("x", F, [2, 3, 11, 13])], [("y", F, None)], inits, opset=14)
     check(m, RNG.standard_normal((2, 3, 11, 13)).astype(np.float32), 1)
+
+
+def test_upsampling_head_reorders_its_small_input():
+    """... -> Conv -> Resize x4 as the graph output: the reorder to plain runs on the 32x32
+    conv output, not on the 128x128 upsampled one; a Resize that feeds a conv stays blocked."""
+    inits = {"w0": w(16, 3, 3, 3), "w1": w(8, 16, 3, 3), "sc": np.array([1, 1, 4, 4], np.float32)}
+    nodes = [helper.make_node("Conv", ["x", "w0"], ["a"], pads=[1, 1, 1, 1]),
+             helper.make_node("Resize", ["a", "", "sc"], ["u"], mode="linear"),
+             helper.make_node("Conv", ["u", "w1"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Resize", ["c", "", "sc"], ["y"], mode="linear")]
+    m = make_model(nodes, [("x", F, [1, 3, 8, 8])], [("y", F, None)], inits, opset=13)
+    check(m, RNG.standard_normal((1, 3, 8, 8)).astype(np.float32), 2)
+    sess = fastcnn.InferenceSession(m)
+    sess.run(None, {"x": RNG.standard_normal((1, 3, 8, 8)).astype(np.float32)})
+    steps = next(iter(sess._plans.values())).steps
+    reorders = [st.out_infos[0].shape for st in steps if st.node.op_type == "Reorder"]
+    assert reorders == [(1, 8, 32, 32)], reorders   # (the stem conv reads plain x directly)
