@@ -32,7 +32,7 @@ cdef void pool_3d_c(
     int n_threads) noexcept nogil
 
 
-cdef extern from "pool_nchwc.h" nogil:
+cdef extern from "pool_simd.h" nogil:
     ctypedef struct fcpool_geom_t:
         long n, cb
         long id, ih, iw

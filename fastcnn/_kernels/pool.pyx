@@ -1,30 +1,167 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True, initializedcheck=False
 """Pooling kernels: max (with ONNX indices), average (count_include_pad 0/1), Lp.
 
-Design: layout N·C planes of (D, H, W) (1-D/2-D callers pad with size-1 dims);
-parallel over the N·C planes (prange, static), GIL released.  Per output
-position the valid kernel range of each axis is computed once
-([lo, hi): the taps that land inside the input), so the inner loops carry no
-bounds test; padding never contributes (max ignores it, Lp adds zeros).
-A window with no real tap gives the lowest finite value (index -1) for max
-and 0 for average, as onnxruntime does.  The
-average's divisor is the number of real taps (count_include_pad=0) or of the
-taps inside input + explicit pads (count_include_pad=1: cells that only
-ceil_mode reaches never count, as in the ONNX reference and onnxruntime).
-Rows are the unit of work: for each output row the clipped edge columns go
-one output at a time (accumulating in double), the interior columns tap by tap
-with the columns innermost (vectorizable, accumulating in the output dtype).
-Max with indices and Lp with p ∉ {1, 2} take the per-output path everywhere.
-Global pooling is the same kernel with a whole-plane window.
+Design:
+  SIMD rows  float32 max / average / L1 / L2 pooling runs the row functions of
+             src/pool_simd.h, written once per ISA (AVX2+FMA, portable C; AVX-512
+             machines run the AVX2 ones) and picked at import by CPU features:
+             - NCHWc (x[N][CB][D][H][W][8], block 8): one channel per lane, each
+               tap one vector load; register tile of 8/4/1 output pixels;
+             - plain NCHW planes: 8 output columns per vector (stride 1 loads,
+               stride 2 load+shuffle, other strides a gather), tile of 4/1 vectors.
+             Kernel rows outside the input are clamped away once per output row;
+             interior columns carry no bounds checks, border columns run one by one
+             with their clamped kx range.
+  threads    prange over (plane, output depth, row chunk) items, static; a plane
+             is (n, channel block) or, plain, (n, c); rows are cut into chunks
+             only when planes < 8 per thread, so 2 threads help at batch 1 with
+             few channel blocks.  FTZ/DAZ in the workers for the summing modes.
+  generic    everything else -- float64, MaxPool's Indices output, Lp with p not
+             in {1, 2} on plain planes -- one output at a time (pool_3d_c below):
+             per output the valid tap range of each axis ([lo, hi), taps inside the
+             input), accumulating in double, parallel over the N·C planes.
+  semantics  padding never contributes (max ignores it, Lp adds zeros).  A window
+             with no real tap gives the lowest finite value (index -1) for max and
+             0 otherwise, as onnxruntime does.  The average's divisor is the number
+             of real taps (count_include_pad=0) or of the taps inside input +
+             explicit pads (count_include_pad=1: cells that only ceil_mode reaches
+             never count, as in the ONNX reference and onnxruntime).  NCHWc lanes
+             past the real channels are written 0.
+  native     pool_call / pool_nchwc_call return executor Calls (C function +
+             argument block, checked once at bind time): no Python per run.
 """
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange
 from libc.math cimport fabs, pow, sqrt, INFINITY
 from libc.float cimport FLT_MAX, DBL_MAX
+from libc.stdlib cimport malloc, free
 
 cimport numpy as cnp
 import numpy as np
 
+from fastcnn._kernels.executor cimport Call, call_fn, make_c_call
 
+cdef extern from "cpu.h" nogil:
+    int fastcnn_cpu_level()
+    unsigned int fastcnn_ftz_enter()
+    void fastcnn_ftz_leave(unsigned int old)
+
+cdef extern from "pool_simd.h" nogil:
+    ctypedef void (*fcpool_row_fn)(const float*, float*, const fcpool_geom_t*, long, long, long,
+                                   int)
+    fcpool_row_fn fcpool_pick_row(int isa, const fcpool_geom_t* g)
+    fcpool_row_fn fcpool_pick_plain_row(int isa, const fcpool_geom_t* g)
+
+B = 8
+cdef long _B = 8
+cdef int _isa = fastcnn_cpu_level()
+cdef int _isa_hw = _isa
+_ISA_NAMES = {"portable": 0, "avx2": 1, "avx512": 2}
+
+
+def set_isa(name):
+    """Force the SIMD row functions' ISA: 'portable', 'avx2', 'avx512' (runs the AVX2 rows:
+    the block is 8 lanes) or 'auto'.  More than the CPU supports raises ValueError.
+    Returns the previous name."""
+    global _isa
+    prev = get_isa()
+    if name == "auto":
+        _isa = _isa_hw
+        return prev
+    if name not in _ISA_NAMES:
+        raise ValueError(f"unknown ISA {name!r}; expected one of {sorted(_ISA_NAMES)} or 'auto'")
+    if _ISA_NAMES[name] > _isa_hw:
+        raise ValueError(f"ISA {name!r} not supported by this CPU")
+    _isa = _ISA_NAMES[name]
+    return prev
+
+
+def get_isa():
+    """Name of the ISA the SIMD row functions use."""
+    for k, v in _ISA_NAMES.items():
+        if v == _isa:
+            return k
+    return "portable"
+
+
+cdef inline long _row_chunks(long planes, long oh, int nt) noexcept nogil:
+    """Rows of a plane are cut into chunks only when planes alone cannot keep nt
+    threads evenly busy (>= 8 items per thread)."""
+    cdef long want, c
+    if nt <= 1:
+        return 1
+    want = 8 * nt
+    if planes >= want:
+        return 1
+    c = (want + planes - 1) // planes
+    if c > oh:
+        c = oh
+    return c
+
+
+cdef inline void _item(long it, const float* x, float* y, const fcpool_geom_t* g, long lanes,
+                       long channels, fcpool_row_fn fn, long n_chunks) noexcept nogil:
+    cdef long c = it % n_chunks
+    cdef long t = it // n_chunks
+    cdef long oy = c * g.oh // n_chunks
+    cdef long oy_end = (c + 1) * g.oh // n_chunks
+    cdef long oz = t % g.od
+    t = t // g.od                      # the plane: (n, block) or, plain, (n, c)
+    cdef int nv = 8
+    if lanes == 8 and channels - (t % g.cb) * 8 < 8:
+        nv = <int>(channels - (t % g.cb) * 8)
+    fn(x + t * (g.id * g.ih * g.iw * lanes), y + t * (g.od * g.oh * g.ow * lanes), g, oz, oy,
+       oy_end, nv)
+
+
+cdef void _run_rows(const float* x, float* y, const fcpool_geom_t* g, long lanes, long channels,
+                    fcpool_row_fn fn, int n_threads) noexcept nogil:
+    """Every output row of every plane through fn, in parallel (see Design)."""
+    cdef long planes = g.n * g.cb * g.od
+    cdef long it, n_chunks, total
+    cdef unsigned int ftz = 0
+    cdef bint arith = g.mode != POOL_MAX      # sums of denormals: FTZ/DAZ in the workers
+    if planes == 0 or g.oh == 0 or g.ow == 0:
+        return
+    n_chunks = _row_chunks(planes, g.oh, n_threads)
+    total = planes * n_chunks
+    if n_threads <= 1:
+        if arith:
+            ftz = fastcnn_ftz_enter()
+        for it in range(total):
+            _item(it, x, y, g, lanes, channels, fn, n_chunks)
+        if arith:
+            fastcnn_ftz_leave(ftz)
+        return
+    with parallel(num_threads=n_threads):
+        if arith:
+            ftz = fastcnn_ftz_enter()
+        for it in prange(total, schedule='static'):
+            _item(it, x, y, g, lanes, channels, fn, n_chunks)
+        if arith:
+            fastcnn_ftz_leave(ftz)
+
+
+cdef void pool_nchwc_c(const float* x, float* y, const fcpool_geom_t* g, long channels,
+                       int n_threads) noexcept nogil:
+    _run_rows(x, y, g, 8, channels, fcpool_pick_row(_isa, g), n_threads)
+
+
+cdef inline void _set_geom(fcpool_geom_t* g, long n, long cb, const long* i_, const long* o_,
+                           const long* k_, const long* s_, const long* pb_, const long* pe_,
+                           const long* d_, int mode, double p) noexcept nogil:
+    g.n, g.cb = n, cb
+    g.id, g.ih, g.iw = i_[0], i_[1], i_[2]
+    g.od, g.oh, g.ow = o_[0], o_[1], o_[2]
+    g.kd, g.kh, g.kw = k_[0], k_[1], k_[2]
+    g.sd, g.sh, g.sw = s_[0], s_[1], s_[2]
+    g.pd, g.ph, g.pw = pb_[0], pb_[1], pb_[2]
+    g.qd, g.qh, g.qw = pe_[0], pe_[1], pe_[2]
+    g.dd, g.dh, g.dw = d_[0], d_[1], d_[2]
+    g.mode = mode
+    g.p = <float>p
+
+
+# ---- generic kernel: any dtype, Indices, any p
 cdef inline void _taps(long o, long stride, long pad, long dil, long k, long n_in, long pad_end,
                        long* lo, long* hi, long* n_incl) noexcept nogil:
     # taps j in [lo, hi) have 0 <= o*stride - pad + j*dil < n_in;
@@ -145,79 +282,13 @@ cdef inline void _pool_one(const real* x, real* y, long long* ind, long long bas
         y[yi] = <real>(acc / <double>cnt)
 
 
-cdef inline void _row_tap(real* yr, const real* xr, long a, long b, long SW, int mode,
-                          double p) noexcept nogil:
-    cdef long ow
-    cdef real xv
-    if mode == 0:
-        for ow in range(a, b):
-            xv = xr[ow * SW]
-            yr[ow] = xv if xv > yr[ow] else yr[ow]
-    elif mode == 3 and p == 2.0:
-        for ow in range(a, b):
-            xv = xr[ow * SW]
-            yr[ow] = yr[ow] + xv * xv
-    elif mode == 3:
-        for ow in range(a, b):
-            yr[ow] = yr[ow] + fabs(xr[ow * SW])
-    else:
-        for ow in range(a, b):
-            yr[ow] = yr[ow] + xr[ow * SW]
-
-
-cdef inline void _row_tap_unit(real* yr, const real* xr, long a, long b, int mode,
-                               double p) noexcept nogil:
-    # stride 1: contiguous loads, the compiler vectorizes these loops
-    cdef long ow
-    cdef real xv
-    if mode == 0:
-        for ow in range(a, b):
-            xv = xr[ow]
-            yr[ow] = xv if xv > yr[ow] else yr[ow]
-    elif mode == 3 and p == 2.0:
-        for ow in range(a, b):
-            xv = xr[ow]
-            yr[ow] = yr[ow] + xv * xv
-    elif mode == 3:
-        for ow in range(a, b):
-            yr[ow] = yr[ow] + fabs(xr[ow])
-    else:
-        for ow in range(a, b):
-            yr[ow] = yr[ow] + xr[ow]
-
-
 cdef void _pool_plane(const real* x, real* y, long long* ind, long long base,
                       const long* in_sp, const long* out_sp, const long* kernel,
                       const long* strides, const long* pads_begin, const long* pads_end,
                       const long* dil, int mode, double p, int storage_order) noexcept nogil:
     cdef long D = in_sp[0], H = in_sp[1], W = in_sp[2]
-    cdef long OW = out_sp[2], KW = kernel[2], SW = strides[2], PW = pads_begin[2]
     cdef long sdd = dil[0] * H * W, sdh = dil[1] * W, sdw = dil[2]
-    cdef long od, oh, ow, jd, jh, jw, dlo, dhi, dn, hlo, hhi, hn, wlo, whi, wn
-    cdef long d0, h0, a, b, cnt
-    cdef real xv, acc
-    cdef real scale
-    cdef real* yr
-    cdef const real* xr
-    cdef bint fast
-    # interior columns [a, b): every kernel column lands inside the row
-    a = (PW + SW - 1) // SW
-    if W - 1 + PW - (KW - 1) * sdw < 0:
-        b = 0
-    else:
-        b = (W - 1 + PW - (KW - 1) * sdw) // SW + 1
-    if b > OW:
-        b = OW
-    if a > b:
-        a = b
-    # the row path: taps outer, output columns inner (vectorizable); max without indices,
-    # averages and L1/L2.  Everything else, and the clipped edge columns, go one by one.
-    fast = (mode == 0 and ind == NULL) or mode == 1 or mode == 2 or \
-        (mode == 3 and (p == 1.0 or p == 2.0))
-    if OW == 1 and out_sp[0] == 1 and out_sp[1] == 1:
-        fast = False      # one window per plane (global pooling): contiguous, double accumulator
-    if not fast:
-        a = b = 0
+    cdef long od, oh, ow, dlo, dhi, dn, hlo, hhi, hn, wlo, whi, wn, d0, h0
     for od in range(out_sp[0]):
         _taps(od, strides[0], pads_begin[0], dil[0], kernel[0], D, pads_end[0], &dlo, &dhi, &dn)
         d0 = od * strides[0] - pads_begin[0]
@@ -225,59 +296,12 @@ cdef void _pool_plane(const real* x, real* y, long long* ind, long long base,
             _taps(oh, strides[1], pads_begin[1], dil[1], kernel[1], H, pads_end[1],
                   &hlo, &hhi, &hn)
             h0 = oh * strides[1] - pads_begin[1]
-            yr = y + (od * out_sp[1] + oh) * OW
-            for ow in range(OW):
-                if ow == a:
-                    if b > a:
-                        break
-                _taps(ow, SW, PW, sdw, KW, W, pads_end[2], &wlo, &whi, &wn)
-                _pool_one(x, y, ind, base, (od * out_sp[1] + oh) * OW + ow, D, H, W,
-                          d0, h0, ow * SW - PW, sdd, sdh, sdw, dlo, dhi, dn, hlo, hhi, hn,
-                          wlo, whi, wn, mode, p, storage_order)
-            if b <= a:
-                continue
-            for ow in range(b, OW):
-                _taps(ow, SW, PW, sdw, KW, W, pads_end[2], &wlo, &whi, &wn)
-                _pool_one(x, y, ind, base, (od * out_sp[1] + oh) * OW + ow, D, H, W,
-                          d0, h0, ow * SW - PW, sdd, sdh, sdw, dlo, dhi, dn, hlo, hhi, hn,
-                          wlo, whi, wn, mode, p, storage_order)
-            # interior: taps outer, columns inner
-            if dlo == dhi or hlo == hhi:
-                for ow in range(a, b):
-                    if mode == 0:
-                        if real is float:
-                            yr[ow] = -FLT_MAX
-                        else:
-                            yr[ow] = -DBL_MAX
-                    else:
-                        yr[ow] = 0
-                continue
-            if mode == 0:
-                xr = x + ((d0 + dlo * dil[0]) * H + h0 + hlo * dil[1]) * W - PW
-                for ow in range(a, b):
-                    yr[ow] = xr[ow * SW]
-            else:
-                for ow in range(a, b):
-                    yr[ow] = 0
-            for jd in range(dlo, dhi):
-                for jh in range(hlo, hhi):
-                    for jw in range(KW):
-                        xr = x + ((d0 + jd * dil[0]) * H + h0 + jh * dil[1]) * W - PW + jw * sdw
-                        if SW == 1:
-                            _row_tap_unit(yr, xr, a, b, mode, p)
-                        else:
-                            _row_tap(yr, xr, a, b, SW, mode, p)
-            if mode == 1 or mode == 2:
-                if mode == 2:
-                    cnt = dn * hn * KW
-                else:
-                    cnt = (dhi - dlo) * (hhi - hlo) * KW
-                scale = <real>(1.0 / <double>cnt)
-                for ow in range(a, b):
-                    yr[ow] = yr[ow] * scale
-            elif mode == 3 and p == 2.0:
-                for ow in range(a, b):
-                    yr[ow] = sqrt(yr[ow])
+            for ow in range(out_sp[2]):
+                _taps(ow, strides[2], pads_begin[2], dil[2], kernel[2], W, pads_end[2],
+                      &wlo, &whi, &wn)
+                _pool_one(x, y, ind, base, (od * out_sp[1] + oh) * out_sp[2] + ow, D, H, W,
+                          d0, h0, ow * strides[2] - pads_begin[2], sdd, sdh, sdw,
+                          dlo, dhi, dn, hlo, hhi, hn, wlo, whi, wn, mode, p, storage_order)
 
 
 cdef void pool_3d_c(const real* x, real* y, long long* indices, long NC,
@@ -288,6 +312,16 @@ cdef void pool_3d_c(const real* x, real* y, long long* indices, long NC,
     cdef long P = in_sp[0] * in_sp[1] * in_sp[2]
     cdef long Q = out_sp[0] * out_sp[1] * out_sp[2]
     cdef long c
+    cdef fcpool_geom_t g
+    cdef fcpool_row_fn fn
+    if real is float:
+        if indices == NULL:            # the SIMD rows, planes of one channel
+            _set_geom(&g, NC, 1, in_sp, out_sp, kernel, strides, pads_begin, pads_end,
+                      dilations, mode, p)
+            fn = fcpool_pick_plain_row(_isa, &g)
+            if fn != NULL:
+                _run_rows(x, y, &g, 1, 8, fn, n_threads)
+                return
     for c in prange(NC, schedule='static', num_threads=n_threads):
         _pool_plane(x + c * P, y + c * Q, (indices + c * Q) if indices != NULL else NULL,
                     <long long>c * P, in_sp, out_sp, kernel, strides, pads_begin, pads_end,
@@ -338,9 +372,7 @@ def pool_3d(const real[:, :, :, ::1] x, real[:, :, :, ::1] y, indices, kernel, s
                   d, mode, p, storage_order, n_threads)
 
 
-# ---- native executor step (executor.pxd): C function + argument block, run without the GIL
-from libc.stdlib cimport malloc, free
-from fastcnn._kernels.executor cimport Call, call_fn, make_c_call
+# ---- native executor steps (executor.pxd): C function + argument block, run without the GIL
 
 ctypedef struct pool_args_t:
     const void* x
@@ -420,111 +452,7 @@ def pool_call(x, y, indices, kernel, strides, pads_begin, pads_end, dilations, i
     return make_c_call(_pool_step, a, (x, y, indices))
 
 
-# ---- channel-blocked (NCHWc, block 8) pooling: src/pool_nchwc.h row functions
-from cython.parallel cimport parallel
-
-cdef extern from "cpu.h" nogil:
-    int fastcnn_cpu_level()
-    unsigned int fastcnn_ftz_enter()
-    void fastcnn_ftz_leave(unsigned int old)
-
-cdef extern from "pool_nchwc.h" nogil:
-    ctypedef void (*fcpool_row_fn)(const float*, float*, const fcpool_geom_t*, long, long, long,
-                                   int)
-    fcpool_row_fn fcpool_pick_row(int isa, const fcpool_geom_t* g)
-
-B = 8
-cdef long _B = 8
-cdef int _isa = fastcnn_cpu_level()
-cdef int _isa_hw = _isa
-_ISA_NAMES = {"portable": 0, "avx2": 1, "avx512": 2}
-
-
-def set_isa(name):
-    """Force the blocked kernels' ISA: 'portable', 'avx2', 'avx512' (runs the AVX2 rows:
-    the block is 8 lanes) or 'auto'.  More than the CPU supports raises ValueError.
-    Returns the previous name."""
-    global _isa
-    prev = get_isa()
-    if name == "auto":
-        _isa = _isa_hw
-        return prev
-    if name not in _ISA_NAMES:
-        raise ValueError(f"unknown ISA {name!r}; expected one of {sorted(_ISA_NAMES)} or 'auto'")
-    if _ISA_NAMES[name] > _isa_hw:
-        raise ValueError(f"ISA {name!r} not supported by this CPU")
-    _isa = _ISA_NAMES[name]
-    return prev
-
-
-def get_isa():
-    """Name of the ISA the blocked kernels use."""
-    for k, v in _ISA_NAMES.items():
-        if v == _isa:
-            return k
-    return "portable"
-
-
-cdef inline long _row_chunks(long planes, long oh, int nt) noexcept nogil:
-    """Rows of a plane are cut into chunks only when planes alone cannot keep nt
-    threads evenly busy (>= 8 items per thread)."""
-    cdef long want, c
-    if nt <= 1:
-        return 1
-    want = 8 * nt
-    if planes >= want:
-        return 1
-    c = (want + planes - 1) // planes
-    if c > oh:
-        c = oh
-    return c
-
-
-cdef inline void _nchwc_item(long it, const float* x, float* y, const fcpool_geom_t* g,
-                             long channels, fcpool_row_fn fn, long n_chunks) noexcept nogil:
-    cdef long c = it % n_chunks
-    cdef long t = it // n_chunks
-    cdef long oy = c * g.oh // n_chunks
-    cdef long oy_end = (c + 1) * g.oh // n_chunks
-    cdef long oz = t % g.od
-    t = t // g.od                      # (n, block) plane
-    cdef long cb = t % g.cb
-    cdef int nv = 8
-    if channels - cb * 8 < 8:
-        nv = <int>(channels - cb * 8)
-    fn(x + t * (g.id * g.ih * g.iw * _B), y + t * (g.od * g.oh * g.ow * _B), g, oz, oy, oy_end,
-       nv)
-
-
-cdef void pool_nchwc_c(const float* x, float* y, const fcpool_geom_t* g, long channels,
-                       int n_threads) noexcept nogil:
-    cdef fcpool_row_fn fn = fcpool_pick_row(_isa, g)
-    cdef long planes = g.n * g.cb * g.od
-    cdef int nt = n_threads
-    cdef long it, n_chunks, total
-    cdef unsigned int ftz = 0
-    cdef bint arith = g.mode != POOL_MAX      # sums of denormals: FTZ/DAZ in the workers
-    if planes == 0 or g.oh == 0 or g.ow == 0:
-        return
-    n_chunks = _row_chunks(planes, g.oh, nt)
-    total = planes * n_chunks
-    if nt <= 1:
-        if arith:
-            ftz = fastcnn_ftz_enter()
-        for it in range(total):
-            _nchwc_item(it, x, y, g, channels, fn, n_chunks)
-        if arith:
-            fastcnn_ftz_leave(ftz)
-        return
-    with parallel(num_threads=nt):
-        if arith:
-            ftz = fastcnn_ftz_enter()
-        for it in prange(total, schedule='static'):
-            _nchwc_item(it, x, y, g, channels, fn, n_chunks)
-        if arith:
-            fastcnn_ftz_leave(ftz)
-
-
+# ---- channel-blocked (NCHWc, block 8) entry points
 cdef int _nchwc_geom(fcpool_geom_t* g, x, y, in_dhw, out_dhw, kernel, strides, pads_begin,
                      pads_end, dilations, int mode, double p, long channels) except -1:
     """Check blocked x (N, CB, S_in, 8) / y (N, CB, S_out, 8) float32 C-contiguous against
@@ -561,16 +489,7 @@ cdef int _nchwc_geom(fcpool_geom_t* g, x, y, in_dhw, out_dhw, kernel, strides, p
         raise ValueError("pool_nchwc: spatial sizes disagree with x / y")
     if not 0 < channels <= xa.shape[1] * 8 or channels <= (xa.shape[1] - 1) * 8:
         raise ValueError("pool_nchwc: channels must fill the last block (CB = ceil(C/8))")
-    g.n, g.cb = xa.shape[0], xa.shape[1]
-    g.id, g.ih, g.iw = i_[0], i_[1], i_[2]
-    g.od, g.oh, g.ow = o_[0], o_[1], o_[2]
-    g.kd, g.kh, g.kw = k_[0], k_[1], k_[2]
-    g.sd, g.sh, g.sw = s_[0], s_[1], s_[2]
-    g.pd, g.ph, g.pw = pb_[0], pb_[1], pb_[2]
-    g.qd, g.qh, g.qw = pe_[0], pe_[1], pe_[2]
-    g.dd, g.dh, g.dw = d_[0], d_[1], d_[2]
-    g.mode = mode
-    g.p = <float>p
+    _set_geom(g, xa.shape[0], xa.shape[1], i_, o_, k_, s_, pb_, pe_, d_, mode, p)
     return 0
 
 

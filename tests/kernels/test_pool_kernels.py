@@ -143,3 +143,32 @@ def test_pool_nchwc_rejects_bad_arguments():
     ):
         with pytest.raises(ValueError):
             bad()
+
+
+PLAIN_GEOMS = [
+    # spatial, kernel, strides, pads, dilations, ceil_mode: stride 1 / 2 (shuffle) / 3
+    # (gather); rows long enough for the 4-vector tile and the overlapping tail vector
+    ((5, 75), (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 0),
+    ((6, 91), (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1),
+    ((4, 70), (2, 3), (1, 3), (0, 1, 1, 2), (1, 2), 1),
+    ((3, 4, 40), (2, 2, 2), (2, 2, 2), (0,) * 6, (1, 1, 1), 0),
+    ((50,), (4,), (2,), (1, 2), (3,), 1),
+    ((9,), (3,), (1,), (1, 1), (1,), 0),                        # shorter than one vector
+]
+
+
+@pytest.mark.parametrize("sp,kernel,strides,pads,dil,ceil", PLAIN_GEOMS)
+def test_pool_plain_simd_rows_match_reference(isa, sp, kernel, strides, pads, dil, ceil):
+    rng = np.random.default_rng(3)
+    n = len(kernel)
+    x = rng.standard_normal((2, 3, *sp)).astype(np.float32)
+    out = R.pool_output_shape(sp, kernel, strides, pads, dil, bool(ceil))
+    x4 = x.reshape((6,) + d3(sp, 1))
+    for mode, p in MODES:
+        for nt in (1, 2):
+            y = np.full((6,) + d3(out, 1), np.nan, np.float32)
+            k.pool_3d(x4, y, None, d3(kernel, 1), d3(strides, 1), d3(pads[:n], 0),
+                      d3(pads[n:], 0), d3(dil, 1), mode, p, 0, nt)
+            np.testing.assert_allclose(y.reshape((2, 3) + tuple(out)),
+                                       reference(x, mode, p, kernel, strides, pads, dil, ceil),
+                                       rtol=1e-5, atol=1e-5, err_msg=f"mode {mode} p {p}")

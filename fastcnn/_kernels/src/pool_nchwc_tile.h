@@ -50,10 +50,13 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fcpool_rows_r)(
     const int R, const float *FC_RESTRICT x, float *FC_RESTRICT y, const fcpool_geom_t *g,
     long oz, long oy0, long oy1, int n_valid)
 {
-    long kz0, kz1, cz, ky0, ky1, cy, kx0, kx1, cx, a, b, ox;
+    long kz0, kz1, cz, ky0, ky1, cy, kx0, kx1, ox;
     const long B = FCPOOL_B;
+    fcpool_cols_t cols;
+    fcpool_cols(g, &cols);
+    const long a = cols.a, b = cols.b;
+    const float rkw = 1.f / (float)g->kw;
     fcpool_taps(oz, g->sd, g->pd, g->dd, g->kd, g->id, g->qd, &kz0, &kz1, &cz);
-    fcpool_interior(g, &a, &b);
     const long iz0 = oz * g->sd - g->pd;
     for (long oy = oy0; oy < oy1; oy++) {
         fcpool_taps(oy, g->sh, g->ph, g->dh, g->kh, g->ih, g->qh, &ky0, &ky1, &cy);
@@ -61,13 +64,19 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fcpool_rows_r)(
         /* the input at window origin (iz0, iy0, -pw): pixel ox adds ox*sw columns */
         const float *xo = x + ((iz0 * g->ih + iy0) * g->iw - g->pw) * B;
         float *yr = y + (oz * g->oh + oy) * g->ow * B;
-        float s_in = 0.f;
-        if (R == FCPOOL_R_SUM) s_in = fcpool_scale(g, kz1 - kz0, ky1 - ky0, g->kw, cz, cy, g->kw);
+        const float s_row = R == FCPOOL_R_SUM ? fcpool_row_scale(g, kz1 - kz0, ky1 - ky0, cz, cy)
+                                              : 0.f;
         for (ox = 0; ox < g->ow; ox++) {
             if (ox == a) {          /* interior run [a, b): full kx range, tiles */
+                const float s_in = s_row * rkw;
                 for (; ox + 8 <= b; ox += 8)
                     FC_SUF(fcpool_tile)(R, 8, xo + ox * g->sw * B, g, kz0, kz1, ky0, ky1,
                                         0, g->kw, s_in, yr + ox * B);
+                if (ox < b && b - a >= 8) {   /* the tail: one tile ending at b (overlaps) */
+                    FC_SUF(fcpool_tile)(R, 8, xo + (b - 8) * g->sw * B, g, kz0, kz1, ky0, ky1,
+                                        0, g->kw, s_in, yr + (b - 8) * B);
+                    ox = b;
+                }
                 for (; ox + 4 <= b; ox += 4)
                     FC_SUF(fcpool_tile)(R, 4, xo + ox * g->sw * B, g, kz0, kz1, ky0, ky1,
                                         0, g->kw, s_in, yr + ox * B);
@@ -76,11 +85,10 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fcpool_rows_r)(
                                         0, g->kw, s_in, yr + ox * B);
                 if (ox >= g->ow) break;
             }
-            fcpool_taps(ox, g->sw, g->pw, g->dw, g->kw, g->iw, g->qw, &kx0, &kx1, &cx);
-            float s = 0.f;
-            if (R == FCPOOL_R_SUM) s = fcpool_scale(g, kz1 - kz0, ky1 - ky0, kx1 - kx0, cz, cy, cx);
-            FC_SUF(fcpool_tile)(R, 1, xo + ox * g->sw * B, g, kz0, kz1, ky0, ky1, kx0, kx1, s,
-                                yr + ox * B);
+            float rx;
+            fcpool_col(g, &cols, ox, &kx0, &kx1, &rx);
+            FC_SUF(fcpool_tile)(R, 1, xo + ox * g->sw * B, g, kz0, kz1, ky0, ky1, kx0, kx1,
+                                s_row * rx, yr + ox * B);
         }
         if (n_valid < FCPOOL_B) fcpool_zero_lanes(yr, g->ow, n_valid);
     }

@@ -1,6 +1,8 @@
-/* pool_nchwc.h -- max / average / Lp pooling rows in the channel-blocked NCHWc
- * layout (block B = 8 floats, one channel per lane).
+/* pool_simd.h -- max / average / Lp pooling rows, float32, in the channel-blocked
+ * NCHWc layout (block B = 8 floats, one channel per lane; pool_nchwc_tile.h) and
+ * in plain NCHW (vectors along the output row; pool_plain_tile.h).
  *
+ * NCHWc:
  * Layout:  x[N][CB][D][H][W][8], y[N][CB][OD][OH][OW][8]; 1D/2D problems are 3D
  * with size-1 dims.  Every tap of a window is one 8-lane vector load, and the
  * reduction runs lane-wise, so no shuffles are ever needed.
@@ -28,8 +30,8 @@
  * The vector template is written once against fc_vec_begin.h and instantiated
  * for AVX2+FMA and for plain C (fc_v8, which the compiler turns into SSE2).
  */
-#ifndef FASTCNN_POOL_NCHWC_H
-#define FASTCNN_POOL_NCHWC_H
+#ifndef FASTCNN_POOL_SIMD_H
+#define FASTCNN_POOL_SIMD_H
 #include <float.h>
 #include <math.h>
 #include "cpu.h"
@@ -100,6 +102,56 @@ static inline float fcpool_scale(const fcpool_geom_t *g, long nz, long ny, long 
     return cnt > 0 ? (float)(1.0 / (double)cnt) : 0.f;
 }
 
+/* Output columns of a row, the same for every row of a call: interior run
+ * [a, b), and for the border columns (left then right, up to FCPOOL_MAXB in
+ * all) the clamped kx range and the column factor of the average's divisor
+ * (counts factor over the axes: 1/count = 1/(count_z count_y) * 1/count_x). */
+#define FCPOOL_MAXB 128
+typedef struct {
+    long a, b;
+    int tab;                        /* 0: too many border columns, compute per pixel */
+    long k0[FCPOOL_MAXB], k1[FCPOOL_MAXB];
+    float rx[FCPOOL_MAXB];
+} fcpool_cols_t;
+
+static inline void fcpool_cols(const fcpool_geom_t *g, fcpool_cols_t *c) {
+    fcpool_interior(g, &c->a, &c->b);
+    c->tab = c->a + (g->ow - c->b) <= FCPOOL_MAXB;
+    if (!c->tab) return;
+    long j = 0;
+    for (long ox = 0; ox < g->ow; ox++) {
+        if (ox == c->a) ox = c->b;
+        if (ox >= g->ow) break;
+        long incl;
+        fcpool_taps(ox, g->sw, g->pw, g->dw, g->kw, g->iw, g->qw, &c->k0[j], &c->k1[j], &incl);
+        long n = g->mode == FCPOOL_AVG_INCL ? incl : c->k1[j] - c->k0[j];
+        c->rx[j] = n > 0 ? (float)(1.0 / (double)n) : 0.f;
+        j++;
+    }
+}
+
+/* Border column ox: kx range and column factor (from the table, or computed). */
+static inline void fcpool_col(const fcpool_geom_t *g, const fcpool_cols_t *c, long ox,
+                              long *k0, long *k1, float *rx) {
+    if (c->tab) {
+        long j = ox < c->a ? ox : c->a + (ox - c->b);
+        *k0 = c->k0[j];
+        *k1 = c->k1[j];
+        *rx = c->rx[j];
+        return;
+    }
+    long incl;
+    fcpool_taps(ox, g->sw, g->pw, g->dw, g->kw, g->iw, g->qw, k0, k1, &incl);
+    long n = g->mode == FCPOOL_AVG_INCL ? incl : *k1 - *k0;
+    *rx = n > 0 ? (float)(1.0 / (double)n) : 0.f;
+}
+
+/* Row factor of the divisor: 1/(count_z count_y), 0 when empty. */
+static inline float fcpool_row_scale(const fcpool_geom_t *g, long nz, long ny, long cz, long cy) {
+    long n = g->mode == FCPOOL_AVG_INCL ? cz * cy : nz * ny;
+    return n > 0 ? (float)(1.0 / (double)n) : 0.f;
+}
+
 static inline void fcpool_zero_lanes(float *y, long n_pix, int n_valid) {
     for (long i = 0; i < n_pix; i++)
         for (int l = n_valid; l < FCPOOL_B; l++) y[i * FCPOOL_B + l] = 0.f;
@@ -159,6 +211,7 @@ typedef void (*fcpool_row_fn)(const float *x, float *y, const fcpool_geom_t *g, 
 #define FC_TGT
 #define FC_AVX 0
 #include "pool_nchwc_tile.h"
+#include "pool_plain_tile.h"
 #undef FC_SUF
 #undef FC_TGT
 #undef FC_AVX
@@ -168,13 +221,24 @@ typedef void (*fcpool_row_fn)(const float *x, float *y, const fcpool_geom_t *g, 
 #define FC_TGT FASTCNN_TARGET_AVX2
 #define FC_AVX 1
 #include "pool_nchwc_tile.h"
+#include "pool_plain_tile.h"
 #undef FC_SUF
 #undef FC_TGT
 #undef FC_AVX
 #endif
 
 /* The row function for this ISA and geometry (AVX-512 machines run the AVX2
- * functions: the block is 8 lanes either way). */
+ * functions: the block is 8 lanes either way).  Plain layout: Lp with p not in
+ * {1, 2} has no row function here (NULL: the caller's own kernel runs it). */
+static inline fcpool_row_fn fcpool_pick_plain_row(int isa, const fcpool_geom_t *g) {
+    if (g->mode == FCPOOL_LP && g->p != 1.f && g->p != 2.f) return 0;
+#if FASTCNN_X86
+    if (isa >= FASTCNN_ISA_AVX2) return fcpool_plain_rows_avx2;
+#endif
+    (void)isa;
+    return fcpool_plain_rows_portable;
+}
+
 static inline fcpool_row_fn fcpool_pick_row(int isa, const fcpool_geom_t *g) {
     if (g->mode == FCPOOL_LP && g->p != 1.f && g->p != 2.f) return fcpool_rows_generic;
 #if FASTCNN_X86
