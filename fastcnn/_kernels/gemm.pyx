@@ -148,7 +148,7 @@ cdef _fill(fc_gemm_params *p, c, bias, int bias_axis, int act_kind, float p0, fl
     p.act.p0 = p0
     p.act.p1 = p1
     p.act.slope = NULL
-    cdef float[::1] bv, sv
+    cdef const float[::1] bv, sv
     if bias is not None:
         _f32c(bias, "bias")
         if bias_axis not in (0, 1) or bias.shape[0] != c.shape[bias_axis]:
@@ -180,8 +180,8 @@ def sgemm_packed(a, packed_b, c, bias=None, int bias_axis=1, int act_kind=0, flo
     p.K = a.shape[1]
     if p.K == 0:
         raise ValueError("K must be > 0")
-    cdef float[:, ::1] av = a
-    cdef float[:, :, ::1] bv = packed_b
+    cdef const float[:, ::1] av = a
+    cdef const float[:, :, ::1] bv = packed_b
     p.a = &av[0, 0] if a.size else NULL
     p.lda = a.shape[1]
     p.a_packed = 0
@@ -207,8 +207,8 @@ def sgemm_packed_a(packed_a, b, c, bias=None, int bias_axis=0, int act_kind=0, f
     p.K = b.shape[0]
     if p.K == 0:
         raise ValueError("K must be > 0")
-    cdef float[:, :, ::1] av = packed_a
-    cdef float[:, ::1] bv = b
+    cdef const float[:, :, ::1] av = packed_a
+    cdef const float[:, ::1] bv = b
     p.a = &av[0, 0, 0]
     p.lda = 0
     p.a_packed = 1
@@ -232,8 +232,8 @@ def sgemm(a, b, c, int n_threads=1, bint accumulate=False, bias=None, int bias_a
     p.K = a.shape[1]
     if p.K == 0:
         raise ValueError("K must be > 0")
-    cdef float[:, ::1] av = a
-    cdef float[:, ::1] bv = b
+    cdef const float[:, ::1] av = a
+    cdef const float[:, ::1] bv = b
     p.a = &av[0, 0] if a.size else NULL
     p.lda = a.shape[1]
     p.a_packed = 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from typing import Optional, Union
 
 import numpy as np
@@ -28,10 +29,91 @@ def np_dtype(elem_type: int) -> np.dtype:
         raise InvalidGraphError(f"unsupported ONNX element type {elem_type}") from None
 
 
+# -- reading: the initializers' raw bytes without protobuf's copies ------------------------------
+class _WireError(Exception):
+    pass
+
+
+def _varint(buf, pos: int, end: int):
+    result = shift = 0
+    while True:
+        if pos >= end or shift > 63:
+            raise _WireError
+        b = buf[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            return result, pos
+        shift += 7
+
+
+def _fields(buf, pos: int, end: int):
+    """(field number, wire type, start of field, start of payload, end of field) of one
+    protobuf message's fields in buf[pos:end]."""
+    while pos < end:
+        start = pos
+        key, pos = _varint(buf, pos, end)
+        wt = key & 7
+        if wt == 0:
+            _, q = _varint(buf, pos, end)
+        elif wt == 1:
+            q = pos + 8
+        elif wt == 5:
+            q = pos + 4
+        elif wt == 2:
+            n, pos = _varint(buf, pos, end)
+            q = pos + n
+        else:
+            raise _WireError
+        if q > end:
+            raise _WireError
+        yield key >> 3, wt, start, pos, q
+        pos = q
+
+
+def _len_field(field: int, payload: bytes) -> bytes:
+    out = bytearray()
+    for v in (field << 3 | 2, len(payload)):
+        while v >= 0x80:
+            out.append(v & 0x7F | 0x80)
+            v >>= 7
+        out.append(v)
+    return bytes(out) + payload
+
+
+def _split_raw_data(data: bytes):
+    """ModelProto bytes -> (the same model without its graph's initializers' raw_data, the
+    raw_data of each initializer in order (a memoryview, or None)).  Parsing the large
+    strings is what costs: protobuf copies them into the message and again on every access.
+    Raises _WireError on anything unexpected (the caller then parses normally)."""
+    mv = memoryview(data)
+    out, raws = [], []
+    for f, wt, start, p0, p1 in _fields(mv, 0, len(data)):
+        if f != 7 or wt != 2:                       # ModelProto.graph = 7
+            out.append(mv[start:p1])
+            continue
+        graph = []
+        for gf, gwt, gs, q0, q1 in _fields(mv, p0, p1):
+            if gf != 5 or gwt != 2:                 # GraphProto.initializer = 5
+                graph.append(mv[gs:q1])
+                continue
+            tensor, raw = [], None
+            for tf, twt, ts, r0, r1 in _fields(mv, q0, q1):
+                if tf == 9 and twt == 2:            # TensorProto.raw_data = 9
+                    raw = mv[r0:r1]
+                else:
+                    tensor.append(mv[ts:r1])
+            graph.append(_len_field(5, b"".join(tensor)))
+            raws.append(raw)
+        out.append(_len_field(7, b"".join(graph)))
+    return b"".join(out), raws
+
+
 def read_model(model: Union[str, os.PathLike, bytes, onnx.ModelProto]):
-    """Return (ModelProto, base_dir or None) without touching external data."""
+    """Return (ModelProto, base_dir or None, raws) without touching external data; raws, when
+    not None, holds the raw_data of each graph initializer, left out of the ModelProto."""
     if isinstance(model, onnx.ModelProto):
-        return model, None
+        return model, None, None
     if isinstance(model, (bytes, bytearray, memoryview)):
         data, base = bytes(model), None
         where = "the given bytes"
@@ -48,13 +130,23 @@ def read_model(model: Union[str, os.PathLike, bytes, onnx.ModelProto]):
     if not data:
         raise ModelLoadError(f"{where} is empty, not an ONNX model")
     proto = onnx.ModelProto()
+    raws = None
     try:
-        proto.ParseFromString(data)
+        skeleton, raws = _split_raw_data(data)
+        proto.ParseFromString(skeleton)
+        if len(raws) != len(proto.graph.initializer):
+            raise _WireError
+    except Exception:           # not what we expected: let protobuf parse (and judge) it all
+        raws = None
+        proto = onnx.ModelProto()
+    try:
+        if raws is None:
+            proto.ParseFromString(data)
     except Exception as e:
         raise ModelLoadError(f"{where} is not a valid ONNX model (corrupt or truncated?): {e}") from None
     if not proto.HasField("graph") or (not proto.graph.node and not proto.graph.output):
         raise ModelLoadError(f"{where} does not hold an ONNX graph (corrupt or truncated file?)")
-    return proto, base
+    return proto, base, raws
 
 
 def _external_bytes(t: TensorProto, base_dir: Optional[str]) -> bytes:
@@ -101,8 +193,9 @@ def _external_bytes(t: TensorProto, base_dir: Optional[str]) -> bytes:
     return data
 
 
-def tensor_to_array(t: TensorProto, base_dir: Optional[str] = None) -> np.ndarray:
-    """TensorProto → numpy, validating that stored data matches the declared dims."""
+def tensor_to_array(t: TensorProto, base_dir: Optional[str] = None, raw=None) -> np.ndarray:
+    """TensorProto → numpy, validating that stored data matches the declared dims.  `raw`:
+    the tensor's raw_data when read_model kept it out of the message."""
     dims = tuple(int(d) for d in t.dims)
     if any(d < 0 for d in dims):
         raise InvalidGraphError(f"tensor '{t.name}' has negative dims {dims}")
@@ -110,6 +203,14 @@ def tensor_to_array(t: TensorProto, base_dir: Optional[str] = None) -> np.ndarra
     count = math.prod(dims)          # Python ints: no int64 wrap-around on absurd dims
     if count * max(dtype.itemsize, 1) > MAX_TENSOR_BYTES:
         raise InvalidGraphError(f"tensor '{t.name}' declares {count} elements, too large")
+    if raw is not None:
+        if t.data_location == TensorProto.EXTERNAL or t.data_type == TensorProto.STRING:
+            raise InvalidGraphError(f"tensor '{t.name}' has raw_data and external or string data")
+        if dtype.kind in "fiub" and dtype.itemsize in (1, 2, 4, 8) and \
+                sys.byteorder == "little" and len(raw) == count * dtype.itemsize:
+            return np.frombuffer(raw, dtype).reshape(dims).copy()    # one copy, straight in
+        t = TensorProto.FromString(t.SerializeToString())     # (small: its data is not in it)
+        t.raw_data = bytes(raw)                               # the general path judges it
     if t.data_location == TensorProto.EXTERNAL:
         raw = _external_bytes(t, base_dir)
         t = TensorProto.FromString(t.SerializeToString())
@@ -117,10 +218,14 @@ def tensor_to_array(t: TensorProto, base_dir: Optional[str] = None) -> np.ndarra
         t.data_location = TensorProto.DEFAULT
         t.raw_data = raw
     if t.HasField("raw_data") and t.data_type not in (TensorProto.STRING,):
-        if dtype.itemsize and len(t.raw_data) != count * dtype.itemsize:
+        raw = t.raw_data            # (each access copies the bytes out of the message)
+        if dtype.itemsize and len(raw) != count * dtype.itemsize:
             raise InvalidGraphError(
                 f"tensor '{t.name}' declares dims {list(dims)} ({count} x {dtype.name}) but stores "
-                f"{len(t.raw_data)} bytes")
+                f"{len(raw)} bytes")
+        if dtype.kind in "fiub" and dtype.itemsize in (1, 2, 4, 8) and sys.byteorder == "little":
+            # the common case, without numpy_helper's extra copies
+            return np.frombuffer(raw, dtype).reshape(dims).copy()
     try:
         arr = numpy_helper.to_array(t)
     except Exception as e:
@@ -214,7 +319,7 @@ def _check_arity(n, name: str, domain: str, opsets) -> None:
 
 def import_model(model) -> Graph:
     """Load an ONNX model (path, bytes or ModelProto) into a `Graph`."""
-    proto, base_dir = read_model(model)
+    proto, base_dir, raws = read_model(model)
     g = proto.graph
     known = onnx.defs.onnx_opset_version()
     opsets = {}
@@ -233,10 +338,10 @@ def import_model(model) -> Graph:
         raise ModelLoadError(f"invalid ONNX opset version {opsets['']}")
 
     inits = {}
-    for t in g.initializer:
+    for k, t in enumerate(g.initializer):
         if not t.name:
             raise InvalidGraphError("an initializer has no name")
-        inits[t.name] = tensor_to_array(t, base_dir)
+        inits[t.name] = tensor_to_array(t, base_dir, None if raws is None else raws[k])
     for st in g.sparse_initializer:
         raise InvalidGraphError(f"sparse initializer '{st.values.name}' is not supported")
 

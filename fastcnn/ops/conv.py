@@ -219,7 +219,7 @@ class Im2colGemm(ConvAlgorithm):
                                             wv.out_spatial)
         matmul = np.matmul
         if _gemm is not None and g.dtype == np.float32 and w3 is not None and CgK > 0 \
-                and P > 0 and w3.flags.writeable and (col is not None or x.flags.writeable):
+                and P > 0:
             # our OpenMP SGEMM with the session's threads: numpy's BLAS would start its
             # own thread pool next to OpenMP's spinning workers and oversubscribe the cores
             sgemm = _gemm.sgemm

@@ -235,3 +235,30 @@ def test_large_outputs_are_written_in_place_not_copied(rng):
     np.testing.assert_allclose(t1, np.tanh(np.maximum(x1, 0)), rtol=1e-5, atol=1e-6)
     (t_only,) = sess.run(["t"], {"x": x1})
     np.testing.assert_array_equal(t_only, t1)
+
+
+def test_raw_data_reader_matches_protobuf():
+    """read_model keeps the initializers' raw bytes out of the protobuf message (fewer copies
+    of large weights); the arrays must equal what the plain protobuf parse gives."""
+    from onnx import numpy_helper
+    from fastcnn.ir.onnx_import import import_model
+    rng = np.random.default_rng(0)
+    arrays = {"w": rng.standard_normal((64, 32, 3, 3)).astype(np.float32),
+              "h": rng.standard_normal((5, 7)).astype(np.float16),
+              "i": np.arange(12, dtype=np.int64).reshape(3, 4),
+              "b": np.array([True, False, True]),
+              "e": np.zeros((0, 3), np.float32),
+              "s": np.array(2.5, np.float32)}
+    inits = [numpy_helper.from_array(v, k) for k, v in arrays.items()]
+    inits.append(helper.make_tensor("f", TensorProto.FLOAT, [3], [1.0, 2.0, 3.0]))  # float_data
+    node = helper.make_node("Identity", ["x"], ["y"])
+    g = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    fast = import_model(m.SerializeToString()).initializers
+    slow = import_model(m).initializers
+    assert set(fast) == set(slow) == set(arrays) | {"f"}
+    for k in slow:
+        assert fast[k].dtype == slow[k].dtype and fast[k].shape == slow[k].shape, k
+        np.testing.assert_array_equal(fast[k], slow[k])
+    np.testing.assert_array_equal(fast["w"], arrays["w"])

@@ -143,3 +143,25 @@ def test_sgemm_random(M, N, K, nt, variant, isa):
     finally:
         gm.set_isa(prev)
     check(c, a.astype(np.float64) @ b)
+
+
+def test_sgemm_reads_read_only_operands():
+    """Weights straight from the model file are read-only views; the GEMM entry points take
+    them as const (only c is written)."""
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((7, 9)).astype(np.float32)
+    b = rng.standard_normal((9, 20)).astype(np.float32)
+    bias = rng.standard_normal(20).astype(np.float32)
+    for arr in (a, b, bias):
+        arr.flags.writeable = False
+    want = a @ b + bias
+    c = np.zeros((7, 20), np.float32)
+    np.testing.assert_allclose(gm.sgemm(a, b, c, bias=bias), want, rtol=1e-5, atol=1e-5)
+    pb = gm.pack_b(b)
+    pb.flags.writeable = False
+    c[...] = 0
+    np.testing.assert_allclose(gm.sgemm_packed(a, pb, c, bias=bias), want, rtol=1e-5, atol=1e-5)
+    pa = gm.pack_a(a)
+    pa.flags.writeable = False
+    c[...] = 0
+    np.testing.assert_allclose(gm.sgemm_packed_a(pa, b, c), a @ b, rtol=1e-5, atol=1e-5)
