@@ -10,8 +10,10 @@
 
 Windows (conv_util): auto_pad, pads, strides, dilations; with ceil_mode the output
 size rounds up, but a window starting inside the right padding is dropped
-(ONNX reference and onnxruntime).  Kernels: `_kernels/pool.pyx`, parallel
-over N·C, GIL released.
+(ONNX reference and onnxruntime).  Kernels: `_kernels/pool.pyx` (SIMD rows in
+`src/pool_simd.h`), GIL released, native executor steps.  MaxPool (without
+Indices), AveragePool and LpPool on a channel-blocked input stay blocked
+(`layouts`): one channel per lane, no reorders around the pool in a CNN.
 """
 from __future__ import annotations
 
