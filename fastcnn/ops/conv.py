@@ -327,12 +327,20 @@ class Conv(Op):
         out_shape = (N, M) + window.out_spatial
         if any(d <= 0 for d in out_shape[2:]):
             raise self.shape_error(f"output spatial shape {list(window.out_spatial)} is empty")
+        self.conv_shape, self.z_broadcast = out_shape, False
         if self.epilogue.residual:
             z = optional(inputs, 3)
-            if z is None or tuple(z.shape) != out_shape:
-                raise self.shape_error(f"residual Z has shape "
-                                       f"{None if z is None else list(z.shape)}, expected "
-                                       f"{list(out_shape)}")
+            if z is None:
+                raise self.shape_error("the residual Z is missing")
+            if tuple(z.shape) != out_shape:
+                # the fused Add broadcasts (fusion is decided before shapes are known): the
+                # conv runs into scratch, then y = act(conv + z) with numpy broadcasting
+                try:
+                    out_shape = tuple(int(d) for d in np.broadcast_shapes(out_shape, tuple(z.shape)))
+                except ValueError:
+                    raise self.shape_error(f"residual Z has shape {list(z.shape)}, which does not "
+                                           f"broadcast with the output {list(out_shape)}") from None
+                self.z_broadcast = True
             if np.dtype(z.dtype) != np.dtype(x.dtype):
                 raise self.error("residual Z dtype differs from X")
         if self.epilogue.slope is not None and self.epilogue.slope.size not in (1, M):
@@ -353,7 +361,7 @@ class Conv(Op):
             weight=np.asarray(w.value, cd) if w.is_const else None,
             bias=np.asarray(b.value, cd) if (b is not None and b.is_const) else None,
             has_bias=b is not None,
-            epilogue=self.epilogue,
+            epilogue=Epilogue() if self.z_broadcast else self.epilogue,
             n_threads=self.n_threads,
             block=block if self.io_dtype == np.float32 else 0)
         forced = self.forced_algorithm or os.environ.get("FASTCNN_CONV_ALGO")
@@ -374,7 +382,7 @@ class Conv(Op):
     def layouts(self, inputs, block):
         """Pick the algorithm now, with the blocked layout on offer; report its layouts."""
         self.infer(inputs)
-        self.algorithm = self._choose(inputs, None, block)
+        self.algorithm = self._choose(inputs, None, 0 if self.z_broadcast else block)
         self._chosen_for = [None if i is None else i.shape for i in inputs]
         a = self.algorithm
         if not (a.in_layout or a.out_layout):
@@ -398,14 +406,27 @@ class Conv(Op):
             return []
         w = g.window
         bufs = [((g.n, g.c_in) + w.in_spatial, g.dtype), ((g.n, g.c_out) + w.out_spatial, g.dtype)]
-        if self.epilogue.residual:
+        if self.epilogue.residual and not self.z_broadcast:
             bufs.append(((g.n, g.c_out) + w.out_spatial, g.dtype))
         return bufs
 
     def scratch(self, inputs, outputs):
-        return list(self.algorithm.scratch()) + self._converted()
+        own = list(self.algorithm.scratch()) + self._converted()
+        return own + ([(self.conv_shape, self.io_dtype)] if self.z_broadcast else [])
 
     def bind(self, xs, ys, scratch=()):
+        if not self.z_broadcast:
+            return self._bind(xs, ys, scratch)
+        c, z, y, ep = scratch[-1], xs[3], ys[0], self.epilogue
+        conv = self._bind(xs[:3], [c], scratch[:-1])
+
+        def run():
+            conv()
+            np.add(c, z, out=y)
+            ep.apply_numpy(y)
+        return run
+
+    def _bind(self, xs, ys, scratch):
         x, w = xs[0], xs[1]
         b = xs[2] if len(xs) > 2 else None
         z = xs[3] if (self.epilogue.residual and len(xs) > 3) else None

@@ -5,8 +5,9 @@
 The Conv's output must have no other reader and the Conv no fused activation
 yet; `z` must not be a constant (constants go to fold_affine) and must not be
 the Conv's own output.  When both operands come from Convs, the later one in
-the node order is fused, so `z` is ready when it runs.  Shapes are checked by
-the Conv op at plan time (a broadcasting `z` falls back to a separate add).
+the node order is fused, so `z` is ready when it runs.  Shapes are only known at
+plan time: when the Add broadcasts (either way), the Conv op adds `z` itself after
+the convolution, with numpy broadcasting.
 """
 from __future__ import annotations
 

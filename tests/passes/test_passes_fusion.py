@@ -176,3 +176,28 @@ def test_residual_not_fused_into_conv_whose_output_is_a_graph_output():
     m = make_model(nodes, [("x", F, [1, 3, 4, 4])], [("y", F, None), ("c", F, None)], inits)
     assert not fuse_residual.run(import_model(m))
     compare(m, {"x": w(1, 3, 4, 4)})
+
+
+@pytest.mark.parametrize("case", ["z_broadcasts", "conv_broadcasts"])
+@pytest.mark.parametrize("nt", [1, 2])
+def test_residual_add_that_broadcasts(case, nt):
+    """The pass fuses Adds before shapes are known; when the Add broadcasts (a per-channel
+    runtime z, or a 1x1 conv output spread over z's map) the Conv adds z itself, exactly."""
+    if case == "z_broadcasts":
+        inits = {"w": w(16, 16, 3, 3)}
+        nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+                 helper.make_node("GlobalAveragePool", ["x"], ["z"]),
+                 helper.make_node("Add", ["c", "z"], ["a"]),
+                 helper.make_node("Relu", ["a"], ["y"])]
+    else:
+        inits = {"w": w(16, 16, 8, 8)}
+        nodes = [helper.make_node("Conv", ["x", "w"], ["c"]),
+                 helper.make_node("Add", ["x", "c"], ["a"]),
+                 helper.make_node("Clip", ["a"], ["y"])]
+    m = make_model(nodes, [("x", F, [2, 16, 8, 8])], [("y", F, None)], inits, opset=13)
+    assert "Add" not in optimized_ops(m)
+    x = w(2, 16, 8, 8)
+    got = fastcnn.InferenceSession(m, num_threads=nt).run(None, {"x": x})[0]
+    ref = ort.InferenceSession(m.SerializeToString()).run(None, {"x": x})[0]
+    assert got.shape == ref.shape == (2, 16, 8, 8)
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
