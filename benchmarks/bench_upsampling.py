@@ -1,5 +1,6 @@
-"""Upsampling layers (issue 4): pixel shuffle heads and Resize, fastcnn vs onnxruntime at 1
-and 2 threads, interleaved in the same run (see conftest.py).
+"""Upsampling layers (issue 4): transposed convolutions, pixel shuffle heads, Resize and a
+whole decoder, fastcnn vs onnxruntime at 1 and 2 threads, interleaved in the same run (see
+conftest.py).
 
     OMP_WAIT_POLICY=PASSIVE FASTCNN_BENCH_ORT_SPINNING=0 pytest benchmarks/bench_upsampling.py
     pytest benchmarks/bench_upsampling.py --benchmark-disable     # smoke
@@ -10,7 +11,10 @@ runtime works: 20-40 ms instead of ~1 ms here); the environment above makes both
 passively.  libgomp reads OMP_WAIT_POLICY when it loads (conftest imports the kernels),
 so it must be set on the command line, not in this file.
 
-Cases: DepthToSpace CRD x2 (1x256x64x64 -> 1x64x128x128) and x3 (1x576x48x48 ->
+Cases: ConvTranspose from a U-Net/DCGAN decoder (k4/s2/p1 1x256x16x16 -> 128 and
+1x128x32x32 -> 64; k3/s2/p1/output_padding 1 1x64x56x56 -> 32; bias, as exported), each
+also with a fused ReLU (ConvTranspose -> Relu, as a decoder block runs), and the forward
+convolution with the same MACs (the adjoint shape: its GFLOP/s is the target); DepthToSpace CRD x2 (1x256x64x64 -> 1x64x128x128) and x3 (1x576x48x48 ->
 1x64x144x144), the x2 head as torch.onnx writes PixelShuffle (Reshape -> Transpose ->
 Reshape, which fastcnn fuses into one step), PixelUnshuffle x2, and Resize x2 of a
 1x64x128x128 map: bilinear half_pixel, bilinear align_corners, nearest (asymmetric/floor
@@ -24,6 +28,8 @@ from onnx import TensorProto, helper, numpy_helper
 
 from conftest import RUNTIMES, THREADS
 
+from fastcnn import zoo
+
 F = TensorProto.FLOAT
 
 
@@ -32,6 +38,30 @@ def _model(nodes, x_shape, inits, opset=13):
                           [helper.make_tensor_value_info("y", F, None)],
                           [numpy_helper.from_array(v, k) for k, v in inits.items()])
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], ir_version=8)
+
+
+def conv_transpose(x_shape, m, k, s, p, output_padding=0, relu=False):
+    c = x_shape[1]
+    rng = np.random.default_rng(1)
+    w = (rng.standard_normal((c, m, k, k)) / np.sqrt(c * k * k / (s * s))).astype(np.float32)
+    b = rng.standard_normal(m).astype(np.float32) * 0.1
+    nodes = [helper.make_node("ConvTranspose", ["x", "w", "b"], ["h" if relu else "y"],
+                              kernel_shape=[k, k], strides=[s, s], pads=[p] * 4,
+                              output_padding=[output_padding] * 2)]
+    if relu:
+        nodes.append(helper.make_node("Relu", ["h"], ["y"]))
+    return _model(nodes, x_shape, {"w": w, "b": b})
+
+
+def adjoint_conv(x_shape, m, k, s, p, output_padding=0):
+    """The forward Conv whose adjoint is conv_transpose(x_shape, ...): same MACs."""
+    n, c, h, w_ = x_shape
+    out = [(d - 1) * s + k - 2 * p + output_padding for d in (h, w_)]
+    rng = np.random.default_rng(1)
+    w = (rng.standard_normal((c, m, k, k)) / np.sqrt(m * k * k)).astype(np.float32)
+    node = helper.make_node("Conv", ["x", "w", "b"], ["y"], kernel_shape=[k, k],
+                            strides=[s, s], pads=[p, p, p + output_padding, p + output_padding])
+    return _model([node], (n, m, *out), {"w": w, "b": np.zeros(c, np.float32)})
 
 
 def depth_to_space(x_shape, r):
@@ -65,7 +95,20 @@ def resize(x_shape, scale, **attrs):
 
 
 MAP = (1, 64, 128, 128)
+MAP112 = (1, 64, 112, 112)
+CT1, CT2, CT3 = (1, 256, 16, 16), (1, 128, 32, 32), (1, 64, 56, 56)
 CASES = {
+    "convT k4s2p1 256x16->128": (CT1, lambda s: conv_transpose(s, 128, 4, 2, 1)),
+    "convT k4s2p1 256x16->128 +relu": (CT1, lambda s: conv_transpose(s, 128, 4, 2, 1, relu=True)),
+    "adjoint conv 128x32->256 k4s2p1": ((1, 128, 32, 32), lambda s: adjoint_conv(CT1, 128, 4, 2, 1)),
+    "convT k4s2p1 128x32->64": (CT2, lambda s: conv_transpose(s, 64, 4, 2, 1)),
+    "convT k4s2p1 128x32->64 +relu": (CT2, lambda s: conv_transpose(s, 64, 4, 2, 1, relu=True)),
+    "adjoint conv 64x64->128 k4s2p1": ((1, 64, 64, 64), lambda s: adjoint_conv(CT2, 64, 4, 2, 1)),
+    "convT k3s2p1op1 64x56->32": (CT3, lambda s: conv_transpose(s, 32, 3, 2, 1, 1)),
+    "convT k3s2p1op1 64x56->32 +relu": (CT3, lambda s: conv_transpose(s, 32, 3, 2, 1, 1,
+                                                                        relu=True)),
+    "adjoint conv 32x112->64 k3s2p1op1": ((1, 32, 112, 112),
+                                          lambda s: adjoint_conv(CT3, 32, 3, 2, 1, 1)),
     "pixel_shuffle x2 256x64x64": ((1, 256, 64, 64), lambda s: depth_to_space(s, 2)),
     "pixel_shuffle x3 576x48x48": ((1, 576, 48, 48), lambda s: depth_to_space(s, 3)),
     "torch PixelShuffle x2 (R-T-R)": ((1, 256, 64, 64), lambda s: torch_pixel_shuffle(s, 2)),
@@ -77,6 +120,10 @@ CASES = {
         s, 2, mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor")),
     "nearest x2 half_pixel 64x128": (MAP, lambda s: resize(s, 2, mode="nearest")),
     "bicubic x2 half_pixel 64x128": (MAP, lambda s: resize(s, 2, mode="cubic")),
+    "bilinear x2 half_pixel 64x112": (MAP112, lambda s: resize(s, 2, mode="linear")),
+    "nearest x2 asymmetric 64x112": (MAP112, lambda s: resize(
+        s, 2, mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor")),
+    "unet_decoder 256x16x16": ((1, 256, 16, 16), lambda s: zoo.unet_decoder()),
 }
 
 
@@ -92,4 +139,6 @@ def _case(name):
 @pytest.mark.parametrize("case", list(CASES))
 def test_upsampling(bench_pair, case, threads, runtime):
     model, feeds = _case(case)
-    bench_pair("upsampling", case, model, feeds, runtime, threads, flops=0.0)
+    conv = case.startswith(("convT", "adjoint", "unet"))
+    bench_pair("upsampling", case, model, feeds, runtime, threads,
+               flops=None if conv else 0.0)
