@@ -520,15 +520,15 @@ def test_many_nodes_load_in_linear_time():
 
     def load(n):
         data = many_nodes_model(n).SerializeToString()
-        t = time.perf_counter()
+        t = time.process_time()       # CPU time: a loaded shared machine does not skew it
         sess = fastcnn.InferenceSession(data, graph_optimization_level="none", num_threads=1)
-        dt = time.perf_counter() - t
+        dt = time.process_time() - t
         (y,) = sess.run(None, {"v0": np.array([-1.0], np.float32)})
         assert y[0] == 0.0
         return dt
 
     small = min(load(1000) for _ in range(2))
-    big = load(4000)
+    big = min(load(4000) for _ in range(2))
     assert big < 6 * small + 0.3, f"1000 nodes: {small:.2f} s, 4000 nodes: {big:.2f} s"
 
 
