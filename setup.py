@@ -97,6 +97,7 @@ class BuildExt(build_ext):
 def extensions():
     only = [s for s in os.environ.get("FASTCNN_BUILD_ONLY", "").split(",") if s]
     exts = []
+    headers = sorted(glob.glob(os.path.join("fastcnn", "_kernels", "src", "*.h")))
     for pyx in sorted(glob.glob(os.path.join("fastcnn", "_kernels", "*.pyx"))):
         name = os.path.splitext(os.path.basename(pyx))[0]
         if only and name not in only:
@@ -105,6 +106,8 @@ def extensions():
             "fastcnn._kernels." + name, [pyx],
             include_dirs=[numpy.get_include(), os.path.join("fastcnn", "_kernels", "src")],
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+            # the SIMD headers: editing one rebuilds the modules (not only .pyx edits do)
+            depends=headers,
         ))
     return cythonize(
         exts, language_level=3, nthreads=0,
