@@ -142,3 +142,59 @@ def test_upsampling(bench_pair, case, threads, runtime):
     conv = case.startswith(("convT", "adjoint", "unet"))
     bench_pair("upsampling", case, model, feeds, runtime, threads,
                flops=None if conv else 0.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# OMP_WAIT_POLICY=PASSIVE python benchmarks/bench_upsampling.py [--clock cpu|wall]
+#     [--threads 1,2] [--reps N] [--only s]
+# Whole-session runs of the cases above, fastcnn and onnxruntime interleaved in blocks,
+# medians.  --clock cpu (for a shared, loaded machine): 1 thread counts the calling
+# thread's CPU time (onnxruntime with intra_op_num_threads=1 runs inline on it), n threads
+# the process CPU time / n (hides time descheduled by other tenants, counts spinning).
+def _main():
+    import argparse
+    import sys
+    import time
+
+    from fastcnn import benchmark as B
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--clock", choices=("cpu", "wall"), default="cpu")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--reps", type=int, default=40)
+    ap.add_argument("--only", default="")
+    a = ap.parse_args()
+    print(f"{'case':36s} thr  ms fastcnn    ms ORT  ratio  GFLOP/s  ORT GF/s")
+    for name in CASES:
+        if a.only and a.only not in name:
+            continue
+        model, feeds = _case(name)
+        flops = B.model_flops(model, {k: v.shape for k, v in feeds.items()})[0] \
+            if name.startswith(("convT", "adjoint", "unet")) else 0.0
+        for nt in [int(t) for t in a.threads.split(",")]:
+            if a.clock == "wall":
+                clk, div = time.perf_counter, 1.0
+            elif nt == 1:
+                clk, div = time.thread_time, 1.0
+            else:
+                clk, div = time.process_time, float(nt)
+            fs, o = B.fastcnn_session(model, nt), B.ort_session(model, nt, spinning=False)
+            runs = {"fastcnn": lambda: fs.run(None, feeds), "ort": lambda: o.run(None, feeds)}
+            ts = {k: [] for k in runs}
+            for f in runs.values():
+                for _ in range(3):
+                    f()
+            for r in range(a.reps):
+                for k, f in (list(runs.items()) if r % 2 == 0 else list(runs.items())[::-1]):
+                    for _ in range(3):
+                        t0 = clk()
+                        f()
+                        ts[k].append((clk() - t0) / div)
+            fc, orr = (float(np.median(ts[k])) * 1e3 for k in ("fastcnn", "ort"))
+            gf = f"{flops / fc / 1e6:8.1f}  {flops / orr / 1e6:8.1f}" if flops else "       -         -"
+            print(f"{name:36s} {nt:3d} {fc:10.3f} {orr:9.3f} {fc / orr:6.2f} {gf}", flush=True)
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    _main()

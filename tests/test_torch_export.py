@@ -69,7 +69,8 @@ CONV_T = {
 def test_conv_transpose2d(cfg, opset):
     sessions, x = round_trip(nn.ConvTranspose2d(**CONV_T[cfg]), (2, CONV_T[cfg]["in_channels"],
                                                                   5, 6), opset)
-    assert conv_transpose_algos(sessions[0], x) == ["phases"]
+    # a single layer is at the graph's edge: it runs plain when its output is the larger
+    assert conv_transpose_algos(sessions[0], x)[0].startswith("phases")
 
 
 @pytest.mark.parametrize("opset", OPSETS)

@@ -12,6 +12,8 @@ vector with zero spatial strides.
                 contribute every sw-th pixel, 8 floats (one block) at a time, so the
                 destination row is written whole while it sits in L1
   parallel      all N*Mb*D*H rows, prange(schedule='static'); small outputs serial
+  plain out     optionally y is plain NCHW: each phase row's 8 lanes go to 8 channel rows
+                (the reorder out of the blocked layout fused in, for graph outputs)
   memory        no allocation; GIL released; a `Call` runs it from the executor
 
 `seq_call` chains several native steps (the phase convolutions, then the
@@ -35,6 +37,7 @@ cdef struct phase_t:
 cdef struct interleave_args:
     float *y
     long N, Mb, od, oh, ow, sd, sh, sw
+    long M                        # > 0: y is plain NCHW [N, M, D, H, W] (else blocked)
     int n_threads
     phase_t *ph                   # sd*sh*sw entries, in the same malloc block
 
@@ -58,6 +61,9 @@ cdef void interleave_c(interleave_args *a) noexcept nogil:
         n = rest // a.Mb
         qz = z // a.sd
         qy = yy // a.sh
+        if a.M > 0:
+            _row_plain(a, n, mb, z, yy, qz, qy)
+            continue
         dst = a.y + (((n * a.Mb + mb) * a.od + z) * a.oh + yy) * ow * BLOCK
         for rw in range(sw):
             p = &a.ph[((z % a.sd) * a.sh + yy % a.sh) * sw + rw]
@@ -71,6 +77,24 @@ cdef void interleave_c(interleave_args *a) noexcept nogil:
                     memcpy(dst + (rw + q * sw) * BLOCK, src + q * p.sw, BLOCK * sizeof(float))
 
 
+cdef inline void _row_plain(interleave_args *a, long n, long mb, long z, long yy, long qz,
+                            long qy) noexcept nogil:
+    """One output row of the 8 channels of block mb, written to plain NCHW rows."""
+    cdef long sw = a.sw, ow = a.ow, rw, q, l, nl = a.M - mb * BLOCK
+    cdef const phase_t *p
+    cdef const float *src
+    cdef float *dst
+    if nl > BLOCK:
+        nl = BLOCK
+    for rw in range(sw):
+        p = &a.ph[((z % a.sd) * a.sh + yy % a.sh) * sw + rw]
+        src = p.src + n * p.sn + mb * p.smb + qz * p.sd + qy * p.sh
+        for l in range(nl):
+            dst = a.y + (((n * a.M + mb * BLOCK + l) * a.od + z) * a.oh + yy) * ow + rw
+            for q in range(p.qw):
+                dst[q * sw] = src[q * p.sw + l]
+
+
 cdef void _interleave_call(void *a) noexcept nogil:
     interleave_c(<interleave_args *> a)
 
@@ -79,10 +103,12 @@ def _ptr(a):
     return <uintptr_t> a.ctypes.data
 
 
-def interleave_call(y, phases, out_dhw, strides, int n_threads=1):
+def interleave_call(y, phases, out_dhw, strides, int n_threads=1, long plain_channels=0):
     """A native step scattering phase buffers into y.
 
     y        float32 [N, Mb, D*H*W, 8] (any shape of that size), C-contiguous   OUT
+             plain_channels = M > 0: y is plain NCHW [N, M, D, H, W] instead (the
+             interleave and the reorder out of the blocked layout in one pass)
     phases   sd*sh*sw entries in (rd, rh, rw) order, each
                (buf, (qd, qh, qw))  buf float32 [N, Mb, qd*qh*qw, 8] C-contiguous, or
                                     [Mb*8] for a constant phase (same vector everywhere)
@@ -90,6 +116,10 @@ def interleave_call(y, phases, out_dhw, strides, int n_threads=1):
     out_dhw, strides: (D, H, W) and (sd, sh, sw)
     """
     cdef long N = y.shape[0], Mb = y.shape[1]
+    if plain_channels > 0:
+        Mb = (plain_channels + BLOCK - 1) // BLOCK
+        if y.shape[1] != plain_channels:
+            raise ValueError("plain y must be [N, M, ...] with M = plain_channels")
     out_dhw = [int(v) for v in out_dhw]
     strides = [int(v) for v in strides]
     if len(out_dhw) != 3 or len(strides) != 3 or min(strides) < 1 or min(out_dhw) < 1:
@@ -101,8 +131,8 @@ def interleave_call(y, phases, out_dhw, strides, int n_threads=1):
         if a.dtype.char != 'f' or not a.flags.c_contiguous:
             raise TypeError("interleave_call needs C-contiguous float32 arrays")
     S = out_dhw[0] * out_dhw[1] * out_dhw[2]
-    if y.size != N * Mb * S * BLOCK:
-        raise ValueError("y must hold N*Mb*S*8 floats")
+    if y.size != (N * plain_channels * S if plain_channels > 0 else N * Mb * S * BLOCK):
+        raise ValueError("y must hold N*Mb*S*8 floats (plain: N*M*S)")
     cdef interleave_args *r = <interleave_args *> malloc(
         sizeof(interleave_args) + nph * sizeof(phase_t))
     if r == NULL:
@@ -144,14 +174,15 @@ def interleave_call(y, phases, out_dhw, strides, int n_threads=1):
     r.od, r.oh, r.ow = out_dhw
     r.sd, r.sh, r.sw = strides
     r.n_threads = n_threads
+    r.M = plain_channels
     if N * Mb * S == 0:
         r.N = 0
     return make_c_call(_interleave_call, r, (y, [p[0] for p in phases]))
 
 
-def interleave(y, phases, out_dhw, strides, int n_threads=1):
+def interleave(y, phases, out_dhw, strides, int n_threads=1, long plain_channels=0):
     """interleave_call's step, run now (tests)."""
-    interleave_call(y, phases, out_dhw, strides, n_threads)()
+    interleave_call(y, phases, out_dhw, strides, n_threads, plain_channels)()
     return y
 
 

@@ -67,6 +67,7 @@ except ImportError:  # not built: numpy col2im below (slower, same results)
     _k = None
 try:
     from .._kernels import deconv as _kdc
+    from .._kernels.layout import reorder_call
     from .conv_fast import NchwcDirect, make_blocked
 except ImportError:  # kernels not built: generic path only
     _kdc = None
@@ -118,6 +119,7 @@ class PhaseDecomposition:
     fit the blocked kernels (the generic path then runs)."""
     name = "phases"
     out_layout = BLOCK
+    plain = False       # plain NCHW in and out (see go_plain)
 
     @classmethod
     def make(cls, op, w, b, block):
@@ -169,7 +171,17 @@ class PhaseDecomposition:
         self.out_dhw = (1,) * (3 - nd) + win.out_spatial
         self.strides = (1,) * (3 - nd) + win.strides
         self.direct = len(self.phases) == 1 and self.phases[0][1] is not None
+        self.in_shape = (op.N, C) + win.in_spatial
         return self
+
+    def go_plain(self):
+        """Read and write plain NCHW (a node at the graph's edge, whose reorders the
+        planner would otherwise add): X is reordered into scratch here, and the interleave
+        writes Y's channel rows straight from the phase buffers (no reorder pass of the
+        large output)."""
+        self.plain = True
+        self.direct = False
+        self.name = "phases_plain_io"
 
     @staticmethod
     def _phase_conv(op, wc, b, pads, dils, q, block):
@@ -214,17 +226,30 @@ class PhaseDecomposition:
             return None
         return algo
 
+    def _x_blocked_size(self):
+        n, c = self.in_shape[:2]
+        return n * -(-c // BLOCK) * math.prod(self.in_shape[2:]) * BLOCK
+
     def scratch(self):
         if self.direct:
             return []
         n = sum(self.N * self.Mb * math.prod(ext) * BLOCK
                 for ext, algo in self.phases if algo is not None)
-        return [((max(n, 1),), np.dtype(np.float32))] if n else []
+        out = [((max(n, 1),), np.dtype(np.float32))]
+        if self.plain and self.in_layout == BLOCK:
+            out.append(((self._x_blocked_size(),), np.dtype(np.float32)))
+        return out
 
     def bind(self, x, y, scratch):
         if self.direct:
             return self.phases[0][1].bind(x, None, None, None, y, [])
         calls, entries, off = [], [], 0
+        if self.plain and self.in_layout == BLOCK:
+            n, c = self.in_shape[:2]
+            s = math.prod(self.in_shape[2:])
+            xb = scratch[1].reshape(n, -(-c // BLOCK), s, BLOCK)
+            calls.append(reorder_call(x, xb, n, c, s, True, self.n_threads))
+            x = xb
         for ext, algo in self.phases:
             if algo is None:
                 entries.append((self.const, ext))
@@ -235,7 +260,7 @@ class PhaseDecomposition:
             calls.append(algo.bind(x, None, None, None, buf, []))
             entries.append((buf, ext))
         calls.append(_kdc.interleave_call(y, entries, self.out_dhw, self.strides,
-                                          self.n_threads))
+                                          self.n_threads, self.M if self.plain else 0))
         native = _kdc.seq_call(calls)
         if native is not None:
             return native
@@ -255,6 +280,9 @@ class ConvTranspose(Op):
     #: the activations fuse_activation may fold in: those Conv's epilogue computes in
     #: registers (the phase convolutions run on the same kernels)
     fused_activations = Conv.fused_activations
+    #: at the graph's edge (its output only leaves the graph) the planner runs it plain;
+    #: the phase path then reorders X itself and interleaves straight into plain Y
+    plain_at_edge = True
 
     def setup(self):
         self.win_attrs = WindowAttrs(self, kernel_required=False)
@@ -399,8 +427,14 @@ class ConvTranspose(Op):
 
     def prepare(self, inputs, outputs):
         self.infer(inputs)
-        if self._chosen_for != [None if i is None else i.shape for i in inputs]:
-            self.fast = None          # offered no blocked layout: the generic path
+        shapes = [None if i is None else i.shape for i in inputs]
+        if self._chosen_for != shapes:
+            self.fast = None          # not planned through layouts (constant folding)
+        elif self.fast is not None and not (inputs[0].layout or outputs[0].layout):
+            self.fast.go_plain()      # the planner kept this node plain (graph edge)
+        elif self.fast is not None and (inputs[0].layout != self.fast.in_layout or
+                                        outputs[0].layout != self.fast.out_layout):
+            self.fast = None
         self._chosen_for = None
         if self.fast is not None:
             return
