@@ -32,7 +32,10 @@ Algorithms, chosen once in `layouts` (the planner offers the blocked layout):
   its own blocked buffer, and `_kernels/deconv.interleave_call` scatters the phases
   into Y (a phase no tap reaches is the constant act(B)).  Every MAC is a useful
   one: the work and speed of the equivalent forward convolution, not 1/s² of it.
-  All strides 1: one phase, written straight into Y.
+  All strides 1: one phase, written straight into Y.  At the graph's edge (Y only
+  leaves the graph and is the larger tensor) the planner keeps the node plain
+  (`plain_at_edge`): X is reordered into scratch and the interleave writes plain NCHW
+  rows, so the large output needs no reorder pass.
 * `gemm_col2im` (generic, the oracle, every dtype and attribute): per image one
   batched GEMM over groups, col (G, Mg·K, P_in) = Wᵀ (G, Mg·K, Cg) @ X (G, Cg, P_in),
   then col2im (Cython, parallel over output channels) scatters col into Y; bias and
