@@ -9,16 +9,19 @@ Design:
              lane map) -- each output lane accumulates over the few input
              channels of its own group; see src/dwconv_nchwc.h.
   loop order (n, block, out depth, out row) items -> row function:
-             clamped kernel rows, interior columns in a register tile of
-             8/4/1 output pixels (one weight vector, 8 FMAs per tap, no
-             bounds checks), border columns with clamped kx range.
+             clamped kernel rows; output columns in register tiles of
+             16 (AVX-512VL) / 8 / remainder pixels: interior tiles (whole
+             window inside the input, no checks; with constant stride_w and
+             kernel_w and dilation_w 1 each input column is loaded once per
+             kernel row and feeds every (pixel, tap) that reads it), edge
+             tiles at the left/right padding (each (pixel, tap) address
+             selected branch-free between the input and a zero vector).
   threads    prange over (n x blocks x od x row-chunk) items, schedule static;
              whole planes per item unless planes < 8 per thread, then the
              rows of each plane are cut into chunks; per-thread FTZ/DAZ;
              problems under 2^17 lane-MACs run serial on the caller.
-  tiles      AVX2 build: 8/4/1..7-pixel tiles; AVX-512VL build of the same
-             code (32 ymm registers): 16-pixel tiles.  Input columns are
-             loaded once per kernel row for dilation_w 1 (register reuse).
+  tiles      AVX2 build: 8-pixel tiles (16 ymm); the AVX-512VL build of the
+             same code (32 ymm registers) adds 16-pixel tiles.
   alignment  any float32 C-contiguous arrays work; 32-byte aligned buffers
              (64 for whole cache lines) are ~2x faster than numpy's 16-byte
              default, because every other 32-byte load then splits a line.
@@ -432,6 +435,47 @@ cdef inline const float* _fptr(a):
     return <const float*>cnp.PyArray_DATA(arr)
 
 
+cdef inline const int* _iptr(a):
+    return <const int*>cnp.PyArray_DATA(<cnp.ndarray>a)
+
+
+cdef _grouped_args(fcdw_geom_t* g, xb, packed_w, bias_or_None, out_b, in_dhw, out_dhw, kernel,
+                   strides, pads_begin, dilations, int act_kind, slope_or_None, residual_or_None,
+                   int group, int in_channels, int out_channels):
+    """Validate a grouped call; fill g; return (weights, term tables, epilogue arrays, M)."""
+    if not isinstance(packed_w, GroupedPacked):
+        raise ValueError("packed_w must come from pack_grouped_weights")
+    if packed_w.group != group or packed_w.in_channels != in_channels:
+        raise ValueError(f"packed_w was built for group={packed_w.group}, "
+                         f"in_channels={packed_w.in_channels}")
+    _fill_geom(g, xb, out_b, in_dhw, out_dhw, kernel, strides, pads_begin, dilations)
+    wp = np.ascontiguousarray(packed_w.weights, dtype=np.float32)
+    if wp.ndim != 4 or wp.shape[0] != g.cb_out or wp.shape[2] != g.kd * g.kh * g.kw \
+            or wp.shape[3] != 8:
+        raise ValueError(f"packed weights {wp.shape} do not match {g.cb_out} output blocks, "
+                         f"K={g.kd*g.kh*g.kw}")
+    if (in_channels + 7) // 8 != g.cb_in:
+        raise ValueError(f"xb has {g.cb_in} blocks, in_channels={in_channels}")
+    if out_channels <= 0:
+        out_channels = packed_w.out_channels
+    t_max = wp.shape[1]
+    tables = (np.ascontiguousarray(packed_w.n_terms, dtype=np.int32),
+              np.ascontiguousarray(packed_w.src, dtype=np.int32),
+              np.ascontiguousarray(packed_w.mode, dtype=np.int32),
+              np.ascontiguousarray(packed_w.idx, dtype=np.int32))
+    if tables[0].shape != (g.cb_out,) or tables[1].shape != (g.cb_out, t_max) \
+            or tables[2].shape != (g.cb_out, t_max) or tables[3].shape != (g.cb_out, t_max, 8):
+        raise ValueError("grouped term tables do not match the packed weights")
+    if tables[0].size and (tables[0].min() < 0 or tables[0].max() > t_max):
+        raise ValueError("grouped term counts out of range")
+    if tables[1].size and (tables[1].min() < 0 or tables[1].max() >= g.cb_in):
+        raise ValueError("grouped term source blocks out of range")
+    if tables[3].size and (tables[3].min() < 0 or tables[3].max() > 7):
+        raise ValueError("grouped lane map out of range")
+    return wp, tables, _prep_epilogue(bias_or_None, slope_or_None, residual_or_None, out_b,
+                                      act_kind), out_channels
+
+
 def dwconv_nchwc(xb, packed_w, bias_or_None, out_b, in_dhw, out_dhw, kernel, strides, pads_begin,
                  dilations, int act_kind, float act_p0, float act_p1, slope_or_None,
                  residual_or_None, int n_threads, int out_channels=0):
@@ -490,37 +534,21 @@ def groupconv_nchwc(xb, packed_w, bias_or_None, out_b, in_dhw, out_dhw, kernel, 
     group, in_channels  must match the ones packed_w was built for
     xb           float32 [N, ceil(in_channels/8), S_in, 8]; out_b [N, ceil(M/8), S_out, 8]
     """
-    if not isinstance(packed_w, GroupedPacked):
-        raise ValueError("packed_w must come from pack_grouped_weights")
-    if packed_w.group != group or packed_w.in_channels != in_channels:
-        raise ValueError(f"packed_w was built for group={packed_w.group}, "
-                         f"in_channels={packed_w.in_channels}")
     cdef fcdw_geom_t g
-    _fill_geom(&g, xb, out_b, in_dhw, out_dhw, kernel, strides, pads_begin, dilations)
-    wp = np.ascontiguousarray(packed_w.weights, dtype=np.float32)
-    if wp.shape[0] != g.cb_out or wp.shape[2] != g.kd * g.kh * g.kw:
-        raise ValueError(f"packed weights {wp.shape} do not match {g.cb_out} output blocks, "
-                         f"K={g.kd*g.kh*g.kw}")
-    if g.cb_in * 8 < in_channels or (in_channels + 7) // 8 != g.cb_in:
-        raise ValueError(f"xb has {g.cb_in} blocks, in_channels={in_channels}")
-    if out_channels <= 0:
-        out_channels = packed_w.out_channels
-    bias, slope, res = _prep_epilogue(bias_or_None, slope_or_None, residual_or_None, out_b, act_kind)
+    wp, tables, (bias, slope, res), out_channels = _grouped_args(
+        &g, xb, packed_w, bias_or_None, out_b, in_dhw, out_dhw, kernel, strides, pads_begin,
+        dilations, act_kind, slope_or_None, residual_or_None, group, in_channels, out_channels)
     cdef long t_max = wp.shape[1]
-    cdef cnp.ndarray nt_a = np.ascontiguousarray(packed_w.n_terms, dtype=np.int32)
-    cdef cnp.ndarray src_a = np.ascontiguousarray(packed_w.src, dtype=np.int32)
-    cdef cnp.ndarray mode_a = np.ascontiguousarray(packed_w.mode, dtype=np.int32)
-    cdef cnp.ndarray idx_a = np.ascontiguousarray(packed_w.idx, dtype=np.int32)
     cdef const float* px = _fptr(xb)
     cdef const float* pwp = _fptr(wp)
     cdef const float* pb = _fptr(bias)
     cdef float* py = <float*>_fptr(out_b)
     cdef const float* ps = _fptr(slope)
     cdef const float* pr = _fptr(res)
-    cdef const int* pnt = <const int*>cnp.PyArray_DATA(nt_a)
-    cdef const int* psrc = <const int*>cnp.PyArray_DATA(src_a)
-    cdef const int* pmode = <const int*>cnp.PyArray_DATA(mode_a)
-    cdef const int* pidx = <const int*>cnp.PyArray_DATA(idx_a)
+    cdef const int* pnt = _iptr(tables[0])
+    cdef const int* psrc = _iptr(tables[1])
+    cdef const int* pmode = _iptr(tables[2])
+    cdef const int* pidx = _iptr(tables[3])
     with nogil:
         groupconv_nchwc_c(px, pwp, t_max, pnt, psrc, pmode, pidx, pb, py, &g, act_kind, act_p0,
                           act_p1, ps, pr, out_channels, n_threads)
@@ -528,7 +556,7 @@ def groupconv_nchwc(xb, packed_w, bias_or_None, out_b, in_dhw, out_dhw, kernel, 
 
 
 # ---------------------------------------------------------------------------
-# Native executor step: the same depthwise call as dwconv_nchwc (multiplier 1),
+# Native executor steps: the same calls as dwconv_nchwc / groupconv_nchwc,
 # validated once at bind time, then run by the executor without Python.
 from libc.stdlib cimport free, malloc
 from fastcnn._kernels.executor cimport make_c_call
@@ -586,3 +614,61 @@ def dwconv_call(xb, packed_w, bias_or_None, out_b, in_dhw, out_dhw, kernel, stri
     r.act_kind, r.p0, r.p1 = act_kind, act_p0, act_p1
     r.out_channels, r.n_threads = out_channels, n_threads
     return make_c_call(_dw_call, r, (xb, pw, bias, out_b, slope, res))
+
+
+cdef struct g_call_args:
+    const float *xb
+    const float *w
+    long t_max
+    const int *n_terms
+    const int *src
+    const int *mode
+    const int *idx
+    const float *bias
+    float *y
+    const float *slope
+    const float *res
+    fcdw_geom_t g
+    int act_kind
+    float p0, p1
+    int out_channels
+    int n_threads
+
+
+cdef void _g_call(void *a) noexcept nogil:
+    cdef g_call_args *r = <g_call_args *> a
+    groupconv_nchwc_c(r.xb, r.w, r.t_max, r.n_terms, r.src, r.mode, r.idx, r.bias, r.y, &r.g,
+                      r.act_kind, r.p0, r.p1, r.slope, r.res, r.out_channels, r.n_threads)
+
+
+def groupconv_call(xb, packed_w, bias_or_None, out_b, in_dhw, out_dhw, kernel, strides,
+                   pads_begin, dilations, int act_kind, float act_p0, float act_p1, slope_or_None,
+                   residual_or_None, int n_threads, int group, int in_channels,
+                   int out_channels=0):
+    """groupconv_nchwc's arguments; returns an executor Call that runs it (also the
+    depthwise multiplier > 1 weights from pack_dw_weights, which are a GroupedPacked)."""
+    cdef g_call_args *r = <g_call_args *> malloc(sizeof(g_call_args))
+    if r == NULL:
+        raise MemoryError()
+    try:
+        wp, tables, (bias, slope, res), out_channels = _grouped_args(
+            &r.g, xb, packed_w, bias_or_None, out_b, in_dhw, out_dhw, kernel, strides,
+            pads_begin, dilations, act_kind, slope_or_None, residual_or_None, group, in_channels,
+            out_channels)
+    except BaseException:
+        free(r)
+        raise
+    r.xb = _fptr(xb)
+    r.w = _fptr(wp)
+    r.t_max = wp.shape[1]
+    r.n_terms = _iptr(tables[0])
+    r.src = _iptr(tables[1])
+    r.mode = _iptr(tables[2])
+    r.idx = _iptr(tables[3])
+    r.bias = _fptr(bias)
+    r.y = <float*>_fptr(out_b)
+    r.slope = _fptr(slope)
+    r.res = _fptr(res)
+    r.act_kind, r.p0, r.p1 = act_kind, act_p0, act_p1
+    r.out_channels, r.n_threads = out_channels, n_threads
+    return make_c_call(_g_call, r, (xb, wp, tables, bias, out_b, slope, res))

@@ -12,8 +12,9 @@ the fused epilogue y = act(conv + bias + Z):
     conv_nchwc_plain_in first layers with C ≤ 4 (RGB stems): plain NCHW input,
                         no 3→8 channel padding
     dwconv_nchwc        depthwise (group == C, any multiplier): one channel per lane
-    groupconv_nchwc     grouped with few channels per group (ResNeXt): each lane
-                        an output channel accumulating its group's inputs
+    groupconv_nchwc     every other grouping (ResNeXt 4 ch/group, C/g or M/g not
+                        multiples of 8): each lane an output channel accumulating
+                        its group's inputs through per-block term tables
 """
 from __future__ import annotations
 
@@ -113,13 +114,10 @@ class NchwcDepthwise(_Blocked):
         common = (xb, self.packed, self.bias, yb, self.in_dhw, self.out_dhw, self.kernel,
                   self.strides, self.pads, self.dilations, a[0], a[1], a[2], self.slope, zb,
                   self.n_threads)
-        if not self.grouped and isinstance(self.packed, np.ndarray):
-            return _kd.dwconv_call(*common, g.c_out)       # native executor step
-        if self.grouped:
-            kernel, args = _kd.groupconv_nchwc, common + (g.group, g.c_in, g.c_out)
-        else:
-            kernel, args = _kd.dwconv_nchwc, common + (g.c_out,)
-        return lambda: kernel(*args)
+        # native executor steps (no Python per run)
+        if isinstance(self.packed, _kd.GroupedPacked):   # grouped, or depthwise multiplier > 1
+            return _kd.groupconv_call(*common, g.group, g.c_in, g.c_out)
+        return _kd.dwconv_call(*common, g.c_out)
 
 
 def make_blocked(p: ConvProblem):
@@ -134,10 +132,9 @@ def make_blocked(p: ConvProblem):
         return NchwcDepthwise(p)
     if g.c_in_per_group % 8 == 0 and g.c_out_per_group % 8 == 0:
         return NchwcDirect(p)
-    mg = g.c_out_per_group
-    if mg <= 8 and 8 % mg == 0 and g.c_in_per_group <= 16:
-        return NchwcDepthwise(p, grouped=True)
-    return None
+    # every other grouping (ResNeXt 4 ch/group, 12 or 24 in -> 4 out, 2 in -> 16 out, ...):
+    # each output lane accumulates its own group's inputs, no per-group loops
+    return NchwcDepthwise(p, grouped=True)
 
 
 register_algorithm(make_blocked, "nchwc")

@@ -41,7 +41,6 @@
 #include "epilogue.h"
 
 #define FCDW_B 8
-#define FCDW_MAXBORDER 64   /* border columns per side whose kx range is tabulated */
 
 /* Developer A/B switch for benchmarks (0 = default kernels). */
 static int fcdw_tune_flags = 0;
@@ -190,6 +189,10 @@ static void fcdw_grow_portable(const float *xn, const float *w, const fcdw_terms
 #if FASTCNN_X86
 #define FCDW_AI static inline __attribute__((always_inline))
 
+/* Edge tiles read this instead of input columns that lie in the padding. */
+static const float fcdw_zero8[FCDW_B] __attribute__((aligned(32))) = {0.f, 0.f, 0.f, 0.f,
+                                                                       0.f, 0.f, 0.f, 0.f};
+
 typedef struct {
     int kind, vec, masked;
     __m256 p0, p1, slope, mask, zero;
@@ -210,47 +213,73 @@ FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_epi_avx2_init(fcdw_epi_avx2_t *e, const fa
     e->mask = _mm256_castsi256_ps(_mm256_loadu_si256((const __m256i *)m));
 }
 
-FASTCNN_TARGET_AVX2 FCDW_AI __m256 fcdw_act_avx2(const fcdw_epi_avx2_t *e, __m256 v) {
-    switch (e->kind) {
-    case FASTCNN_ACT_RELU: return _mm256_max_ps(v, e->zero);
-    case FASTCNN_ACT_CLIP: return _mm256_min_ps(_mm256_max_ps(v, e->p0), e->p1);
-    case FASTCNN_ACT_LEAKY_RELU:
-        return _mm256_blendv_ps(_mm256_mul_ps(v, e->p0), v, _mm256_cmp_ps(v, e->zero, _CMP_GE_OQ));
-    case FASTCNN_ACT_HARD_SIGMOID:
-        return _mm256_min_ps(_mm256_max_ps(_mm256_fmadd_ps(v, e->p0, e->p1), e->zero),
-                             _mm256_set1_ps(1.f));
-    case FASTCNN_ACT_HARD_SWISH: {
-        __m256 t = _mm256_fmadd_ps(v, _mm256_set1_ps(1.f / 6.f), _mm256_set1_ps(0.5f));
-        t = _mm256_min_ps(_mm256_max_ps(t, e->zero), _mm256_set1_ps(1.f));
-        return _mm256_mul_ps(v, t);
-    }
-    case FASTCNN_ACT_PRELU:
-        return _mm256_blendv_ps(_mm256_mul_ps(v, e->slope), v, _mm256_cmp_ps(v, e->zero, _CMP_GE_OQ));
-    default: return v;
-    }
-}
-
-/* Store NP pixels of accumulators with the fused epilogue. */
+/* Store NP pixels of accumulators with the fused epilogue; the activation
+ * switch runs once per tile, not per pixel. */
 FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_store_avx2(const fcdw_epi_avx2_t *e, __m256 *acc,
                                                   const float *res, float *y, const fastcnn_act_t *act,
                                                   long c0, const int NP) {
+    if (res) {
 #pragma GCC unroll 16
-    for (int p = 0; p < NP; p++) {
-        __m256 v = acc[p];
-        if (res) v = _mm256_add_ps(v, _mm256_loadu_ps(res + p * FCDW_B));
-        if (e->vec) {
-            v = fcdw_act_avx2(e, v);
-            if (e->masked) v = _mm256_and_ps(v, e->mask);
-            _mm256_storeu_ps(y + p * FCDW_B, v);
-        } else {
-            _mm256_storeu_ps(y + p * FCDW_B, v);
-            for (int l = 0; l < FCDW_B; l++) {
-                float *q = y + p * FCDW_B + l;
-                *q = _mm256_movemask_ps(e->mask) >> l & 1 ? fastcnn_act_scalar(act, *q, c0 + l) : 0.f;
-            }
-        }
+        for (int p = 0; p < NP; p++) acc[p] = _mm256_add_ps(acc[p], _mm256_loadu_ps(res + p * FCDW_B));
     }
+    if (!e->vec) {
+        const int mk = _mm256_movemask_ps(e->mask);
+        for (int p = 0; p < NP; p++) {
+            float t[FCDW_B];
+            _mm256_storeu_ps(t, acc[p]);
+            for (int l = 0; l < FCDW_B; l++)
+                y[p * FCDW_B + l] = (mk >> l & 1) ? fastcnn_act_scalar(act, t[l], c0 + l) : 0.f;
+        }
+        return;
+    }
+    const __m256 z = e->zero;
+    switch (e->kind) {
+    case FASTCNN_ACT_RELU:
+#pragma GCC unroll 16
+        for (int p = 0; p < NP; p++) acc[p] = _mm256_max_ps(acc[p], z);
+        break;
+    case FASTCNN_ACT_CLIP:
+#pragma GCC unroll 16
+        for (int p = 0; p < NP; p++) acc[p] = _mm256_min_ps(_mm256_max_ps(acc[p], e->p0), e->p1);
+        break;
+    case FASTCNN_ACT_LEAKY_RELU:
+#pragma GCC unroll 16
+        for (int p = 0; p < NP; p++)
+            acc[p] = _mm256_blendv_ps(_mm256_mul_ps(acc[p], e->p0), acc[p],
+                                      _mm256_cmp_ps(acc[p], z, _CMP_GE_OQ));
+        break;
+    case FASTCNN_ACT_HARD_SIGMOID:
+#pragma GCC unroll 16
+        for (int p = 0; p < NP; p++)
+            acc[p] = _mm256_min_ps(_mm256_max_ps(_mm256_fmadd_ps(acc[p], e->p0, e->p1), z),
+                                   _mm256_set1_ps(1.f));
+        break;
+    case FASTCNN_ACT_HARD_SWISH:
+#pragma GCC unroll 16
+        for (int p = 0; p < NP; p++) {
+            __m256 t = _mm256_fmadd_ps(acc[p], _mm256_set1_ps(1.f / 6.f), _mm256_set1_ps(0.5f));
+            t = _mm256_min_ps(_mm256_max_ps(t, z), _mm256_set1_ps(1.f));
+            acc[p] = _mm256_mul_ps(acc[p], t);
+        }
+        break;
+    case FASTCNN_ACT_PRELU:
+#pragma GCC unroll 16
+        for (int p = 0; p < NP; p++)
+            acc[p] = _mm256_blendv_ps(_mm256_mul_ps(acc[p], e->slope), acc[p],
+                                      _mm256_cmp_ps(acc[p], z, _CMP_GE_OQ));
+        break;
+    default:
+        break;
+    }
+    if (e->masked) {
+#pragma GCC unroll 16
+        for (int p = 0; p < NP; p++) acc[p] = _mm256_and_ps(acc[p], e->mask);
+    }
+#pragma GCC unroll 16
+    for (int p = 0; p < NP; p++) _mm256_storeu_ps(y + p * FCDW_B, acc[p]);
 }
+
+/* ---- interior tiles: the whole kernel window of every pixel is inside ---- */
 
 /* One kernel row of an interior tile: NP pixels, taps kx = 0..kw-1.
  * REUSE (dilation_w == 1, constant SW and KW): every input column of the
@@ -322,60 +351,93 @@ FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_tile_avx2(const float *x, const float *w, 
         for (int p = 0; p < NP; p++) acc[p] = _mm256_add_ps(acc[p], b[p]);
 }
 
-/* Border pixel: clamped kx range, four partial sums (kx parity x ky parity). */
-FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_brow_avx2(const float *xr, const float *wr, long ix0, long dw,
-                                                 long kx0, long kx1, __m256 *a0, __m256 *a1) {
-    long kx = kx0;
-    for (; kx + 1 < kx1; kx += 2) {
-        *a0 = _mm256_fmadd_ps(_mm256_loadu_ps(xr + (ix0 + kx * dw) * FCDW_B),
-                              _mm256_loadu_ps(wr + kx * FCDW_B), *a0);
-        *a1 = _mm256_fmadd_ps(_mm256_loadu_ps(xr + (ix0 + (kx + 1) * dw) * FCDW_B),
-                              _mm256_loadu_ps(wr + (kx + 1) * FCDW_B), *a1);
+/* ---- edge tiles: some taps of some pixels fall into the left/right padding ----
+ * Same register tile, but each (pixel, tap) load address is selected
+ * branch-free between the input column and fcdw_zero8. */
+FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_erow_avx2(const float *xr, const float *wr, long ixb, long sw,
+                                                 long dw, long iw, long kw, __m256 *acc,
+                                                 const int NP) {
+#pragma GCC unroll 7
+    for (long kx = 0; kx < kw; kx++) {
+        __m256 wv = _mm256_loadu_ps(wr + kx * FCDW_B);
+        long ix = ixb + kx * dw;
+#pragma GCC unroll 8
+        for (int p = 0; p < NP; p++) {
+            long i = ix + p * sw;
+            const float *q = (unsigned long)i < (unsigned long)iw ? xr + i * FCDW_B : fcdw_zero8;
+            acc[p] = _mm256_fmadd_ps(_mm256_loadu_ps(q), wv, acc[p]);
+        }
     }
-    if (kx < kx1)
-        *a0 = _mm256_fmadd_ps(_mm256_loadu_ps(xr + (ix0 + kx * dw) * FCDW_B),
-                              _mm256_loadu_ps(wr + kx * FCDW_B), *a0);
 }
 
-FASTCNN_TARGET_AVX2 FCDW_AI __m256 fcdw_border_avx2(const float *x, const float *w, const fcdw_geom_t *g,
-                                                     long iz0, long iy0, long kz0, long kz1, long ky0,
-                                                     long ky1, long ox, long kx0, long kx1,
-                                                     __m256 acc) {
-    const long ix0 = ox * g->sw - g->pw;
+FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_etile_avx2(const float *x, const float *w, const fcdw_geom_t *g,
+                                                  long iz0, long iy0, long kz0, long kz1, long ky0,
+                                                  long ky1, long ox, __m256 *acc, const int NP,
+                                                  const int SWc, const int KWc) {
+    const long sw = SWc ? SWc : g->sw;
+    const long kw = KWc ? KWc : g->kw;
+    const long ixb = ox * sw - g->pw;
     const long rowB = g->iw * FCDW_B * g->dh;
-    const long wrow = g->kw * FCDW_B;
-    __m256 a0 = acc, a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    __m256 b[8];
+    for (int p = 0; p < NP; p++) b[p] = _mm256_setzero_ps();
     for (long kz = kz0; kz < kz1; kz++) {
         long iz = iz0 + kz * g->dd;
         const float *xr = x + (iz * g->ih + iy0 + ky0 * g->dh) * g->iw * FCDW_B;
-        const float *wr = w + ((kz * g->kh + ky0) * g->kw) * FCDW_B;
+        const float *wr = w + ((kz * g->kh + ky0) * kw) * FCDW_B;
         long ky = ky0;
         for (; ky + 1 < ky1; ky += 2) {
-            fcdw_brow_avx2(xr, wr, ix0, g->dw, kx0, kx1, &a0, &a1);
-            fcdw_brow_avx2(xr + rowB, wr + wrow, ix0, g->dw, kx0, kx1, &a2, &a3);
+            fcdw_erow_avx2(xr, wr, ixb, sw, g->dw, g->iw, kw, acc, NP);
+            fcdw_erow_avx2(xr + rowB, wr + kw * FCDW_B, ixb, sw, g->dw, g->iw, kw, b, NP);
             xr += 2 * rowB;
-            wr += 2 * wrow;
+            wr += 2 * kw * FCDW_B;
         }
-        if (ky < ky1) fcdw_brow_avx2(xr, wr, ix0, g->dw, kx0, kx1, &a0, &a1);
+        if (ky < ky1) fcdw_erow_avx2(xr, wr, ixb, sw, g->dw, g->iw, kw, acc, NP);
     }
-    return _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
+    for (int p = 0; p < NP; p++) acc[p] = _mm256_add_ps(acc[p], b[p]);
 }
 
 #define FCDW_TILE_CASE(NPc)                                                                        \
     case NPc: {                                                                                    \
         __m256 a[NPc];                                                                             \
         for (int p = 0; p < NPc; p++) a[p] = bv;                                                   \
-        if (reuse)                                                                                 \
-            fcdw_tile_avx2(x, w, g, iz0, iy0, kz0, kz1, ky0, ky1, ox * sw - g->pw, a, NPc, SWc,    \
-                           KWc, SWc && KWc, NPMAX);                                                \
-        else                                                                                       \
-            fcdw_tile_avx2(x, w, g, iz0, iy0, kz0, kz1, ky0, ky1, ox * sw - g->pw, a, NPc, SWc,    \
-                           KWc, 0, NPMAX);                                                         \
+        fcdw_tile_avx2(x, w, g, iz0, iy0, kz0, kz1, ky0, ky1, ox * sw - g->pw, a, NPc, SWc, KWc,   \
+                       SWc && KWc, NPMAX);                                                         \
         fcdw_store_avx2(&e, a, res ? res + ox * FCDW_B : 0, y + ox * FCDW_B, act, c0, NPc);        \
         ox += NPc;                                                                                 \
         break;                                                                                     \
     }
 
+#define FCDW_ETILE_CASE(NPc)                                                                       \
+    case NPc: {                                                                                    \
+        __m256 a[NPc];                                                                             \
+        for (int p = 0; p < NPc; p++) a[p] = bv;                                                   \
+        fcdw_etile_avx2(x, w, g, iz0, iy0, kz0, kz1, ky0, ky1, ox, a, NPc, SWc, 0);                \
+        fcdw_store_avx2(&e, a, res ? res + ox * FCDW_B : 0, y + ox * FCDW_B, act, c0, NPc);        \
+        ox += NPc;                                                                                 \
+        break;                                                                                     \
+    }
+
+/* Output columns [ox, end) as edge tiles of up to 8 pixels. */
+#define FCDW_EDGE_RUN(end)                                                                         \
+    while (ox < (end)) {                                                                           \
+        long r_ = (end) - ox;                                                                      \
+        switch (r_ >= 8 ? 8 : r_) {                                                                \
+            FCDW_ETILE_CASE(8)                                                                     \
+            FCDW_ETILE_CASE(7)                                                                     \
+            FCDW_ETILE_CASE(6)                                                                     \
+            FCDW_ETILE_CASE(5)                                                                     \
+            FCDW_ETILE_CASE(4)                                                                     \
+            FCDW_ETILE_CASE(3)                                                                     \
+            FCDW_ETILE_CASE(2)                                                                     \
+            FCDW_ETILE_CASE(1)                                                                     \
+        default: ox = (end);                                                                       \
+        }                                                                                          \
+    }
+
+/* Output rows [oy, oy_end) of one (batch, channel block, output depth) plane:
+ * left edge tiles, interior tiles (16 with AVX-512VL's 32 registers, then 8,
+ * then one remainder tile), right edge tiles.  Rows whose interior is shorter
+ * than 4 pixels run as edge tiles only. */
 FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_row_avx2_impl(const float *x, const float *w, const float *bias,
                                                      const float *res, float *y, const fcdw_geom_t *g,
                                                      long oz, long oy, long oy_end, const fastcnn_act_t *act,
@@ -384,75 +446,51 @@ FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_row_avx2_impl(const float *x, const float 
     long kz0, kz1, ky0, ky1, lo, hi;
     fcdw_krange(oz, g->sd, g->pd, g->dd, g->kd, g->id, &kz0, &kz1);
     fcdw_interior(g, &lo, &hi);
+    if (hi - lo < 4) lo = hi = g->ow;
     const long iz0 = oz * g->sd - g->pd;
     const long sw = SWc ? SWc : g->sw;
-    const int reuse = SWc && KWc && g->dw == 1 && !(fcdw_tune_flags & 1);
     fcdw_epi_avx2_t e;
     fcdw_epi_avx2_init(&e, act, c0, n_valid);
     const __m256 bv = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
-    /* kx ranges of the border columns, once per call (they need divisions when dilated) */
-    short kxt[2 * FCDW_MAXBORDER][2];
-    const int tab = lo <= FCDW_MAXBORDER && g->ow - hi <= FCDW_MAXBORDER;
-    if (tab) {
-        long a0, a1;
-        for (long ox = 0; ox < lo; ox++) {
-            fcdw_krange(ox, g->sw, g->pw, g->dw, g->kw, g->iw, &a0, &a1);
-            kxt[ox][0] = (short)a0; kxt[ox][1] = (short)a1;
-        }
-        for (long ox = hi; ox < g->ow; ox++) {
-            fcdw_krange(ox, g->sw, g->pw, g->dw, g->kw, g->iw, &a0, &a1);
-            kxt[FCDW_MAXBORDER + ox - hi][0] = (short)a0; kxt[FCDW_MAXBORDER + ox - hi][1] = (short)a1;
-        }
-    }
     for (; oy < oy_end; oy++, y += g->ow * FCDW_B, res = res ? res + g->ow * FCDW_B : 0) {
-    fcdw_krange(oy, g->sh, g->ph, g->dh, g->kh, g->ih, &ky0, &ky1);
-    const long iy0 = oy * g->sh - g->ph;
-    long ox = 0;
-    for (; ox < lo; ox++) {
-        long kx0, kx1;
-        if (tab) { kx0 = kxt[ox][0]; kx1 = kxt[ox][1]; }
-        else fcdw_krange(ox, g->sw, g->pw, g->dw, g->kw, g->iw, &kx0, &kx1);
-        __m256 a = fcdw_border_avx2(x, w, g, iz0, iy0, kz0, kz1, ky0, ky1, ox, kx0, kx1, bv);
-        fcdw_store_avx2(&e, &a, res ? res + ox * FCDW_B : 0, y + ox * FCDW_B, act, c0, 1);
-    }
-    if (NPMAX >= 16 && !(fcdw_tune_flags & 2))
-        for (; ox + 16 <= hi;) {
-            switch (16) { FCDW_TILE_CASE(16) }
+        fcdw_krange(oy, g->sh, g->ph, g->dh, g->kh, g->ih, &ky0, &ky1);
+        const long iy0 = oy * g->sh - g->ph;
+        long ox = 0;
+        FCDW_EDGE_RUN(lo)
+        if (NPMAX >= 16 && !(fcdw_tune_flags & 2))
+            for (; ox + 16 <= hi;) {
+                switch (16) { FCDW_TILE_CASE(16) }
+            }
+        while (ox < hi) {
+            long r = hi - ox;
+            switch (r >= 8 ? 8 : r) {
+                FCDW_TILE_CASE(8)
+                FCDW_TILE_CASE(7)
+                FCDW_TILE_CASE(6)
+                FCDW_TILE_CASE(5)
+                FCDW_TILE_CASE(4)
+                FCDW_TILE_CASE(3)
+                FCDW_TILE_CASE(2)
+                FCDW_TILE_CASE(1)
+            default: ox = hi;
+            }
         }
-    while (ox < hi) {
-        long r = hi - ox;
-        switch (r >= 8 ? 8 : r) {
-            FCDW_TILE_CASE(8)
-            FCDW_TILE_CASE(7)
-            FCDW_TILE_CASE(6)
-            FCDW_TILE_CASE(5)
-            FCDW_TILE_CASE(4)
-            FCDW_TILE_CASE(3)
-            FCDW_TILE_CASE(2)
-            FCDW_TILE_CASE(1)
-        default: ox = hi;
-        }
-    }
-    for (; ox < g->ow; ox++) {
-        long kx0, kx1;
-        if (tab) { kx0 = kxt[FCDW_MAXBORDER + ox - hi][0]; kx1 = kxt[FCDW_MAXBORDER + ox - hi][1]; }
-        else fcdw_krange(ox, g->sw, g->pw, g->dw, g->kw, g->iw, &kx0, &kx1);
-        __m256 a = fcdw_border_avx2(x, w, g, iz0, iy0, kz0, kz1, ky0, ky1, ox, kx0, kx1, bv);
-        fcdw_store_avx2(&e, &a, res ? res + ox * FCDW_B : 0, y + ox * FCDW_B, act, c0, 1);
-    }
+        FCDW_EDGE_RUN(g->ow)
     }
 }
 
 #define FCDW_ROW_INST(NAME, SWc, KWc)                                                               \
     FASTCNN_TARGET_AVX2 static void NAME(const float *x, const float *w, const float *bias,          \
                                          const float *res, float *y, const fcdw_geom_t *g, long oz,  \
-                                         long oy, long oy_end, const fastcnn_act_t *act, long c0, int n_valid) {  \
-        fcdw_row_avx2_impl(x, w, bias, res, y, g, oz, oy, oy_end, act, c0, n_valid, SWc, KWc, 8);            \
+                                         long oy, long oy_end, const fastcnn_act_t *act, long c0,    \
+                                         int n_valid) {                                              \
+        fcdw_row_avx2_impl(x, w, bias, res, y, g, oz, oy, oy_end, act, c0, n_valid, SWc, KWc, 8);  \
     }                                                                                               \
     FASTCNN_TARGET_AVX512 static void NAME##_512(const float *x, const float *w, const float *bias,  \
                                          const float *res, float *y, const fcdw_geom_t *g, long oz,  \
-                                         long oy, long oy_end, const fastcnn_act_t *act, long c0, int n_valid) {  \
-        fcdw_row_avx2_impl(x, w, bias, res, y, g, oz, oy, oy_end, act, c0, n_valid, SWc, KWc, 16);           \
+                                         long oy, long oy_end, const fastcnn_act_t *act, long c0,    \
+                                         int n_valid) {                                              \
+        fcdw_row_avx2_impl(x, w, bias, res, y, g, oz, oy, oy_end, act, c0, n_valid, SWc, KWc, 16); \
     }
 FCDW_ROW_INST(fcdw_row_avx2_s1k3, 1, 3)
 FCDW_ROW_INST(fcdw_row_avx2_s1k5, 1, 5)
@@ -466,34 +504,61 @@ FCDW_ROW_INST(fcdw_row_avx2_sxkx, 0, 0)
 FCDW_ROW_INST(fcdw_row_avx2_s1k1, 1, 1)
 
 /* ---- grouped (terms) ---------------------------------------------------- */
-FASTCNN_TARGET_AVX2 FCDW_AI __m256 fcdw_gload(const float *p, int MODE, int lane, __m256i idx) {
+FASTCNN_TARGET_AVX2 FCDW_AI __m256 fcdw_gload(const float *p, const int MODE, int lane, __m256i idx) {
     if (MODE == FCDW_MODE_IDENT) return _mm256_loadu_ps(p);
     if (MODE == FCDW_MODE_BCAST) return _mm256_broadcast_ss(p + lane);
     return _mm256_permutevar8x32_ps(_mm256_loadu_ps(p), idx);
+}
+
+/* One kernel row of one term for NP interior pixels; REUSE as fcdw_trow_avx2
+ * (each input column is loaded -- and permuted -- once). */
+FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_gtrow_avx2(const float *xp, const float *wr, long kw, long sw,
+                                                  long dwB, __m256 *acc, int lane, __m256i idx,
+                                                  const int NP, const int SWc, const int KWc,
+                                                  const int REUSE, const int MODE) {
+    if (REUSE) {
+        __m256 wv[8];
+#pragma GCC unroll 8
+        for (int kx = 0; kx < KWc; kx++) wv[kx] = _mm256_loadu_ps(wr + kx * FCDW_B);
+#pragma GCC unroll 64
+        for (int j = 0; j < (NP - 1) * SWc + KWc; j++) {
+            __m256 xv = fcdw_gload(xp + j * FCDW_B, MODE, lane, idx);
+#pragma GCC unroll 16
+            for (int p = 0; p < NP; p++) {
+                int kx = j - p * SWc;
+                if (kx >= 0 && kx < KWc) acc[p] = _mm256_fmadd_ps(xv, wv[kx], acc[p]);
+            }
+        }
+    } else {
+#pragma GCC unroll 7
+        for (long kx = 0; kx < kw; kx++) {
+            __m256 wv = _mm256_loadu_ps(wr + kx * FCDW_B);
+#pragma GCC unroll 16
+            for (int p = 0; p < NP; p++)
+                acc[p] = _mm256_fmadd_ps(fcdw_gload(xp + p * sw * FCDW_B, MODE, lane, idx), wv,
+                                         acc[p]);
+            xp += dwB;
+        }
+    }
 }
 
 FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_gtile_avx2(const float *x, const float *w, const fcdw_geom_t *g,
                                                   long iz0, long iy0, long kz0, long kz1, long ky0,
                                                   long ky1, long ix0, __m256 *acc, int lane,
                                                   __m256i idx, const int NP, const int SWc,
-                                                  const int MODE) {
+                                                  const int KWc, const int REUSE, const int MODE) {
     const long sw = SWc ? SWc : g->sw;
-    const long kw = g->kw;
+    const long kw = KWc ? KWc : g->kw;
     const long dwB = g->dw * FCDW_B;
+    const long rowB = g->iw * FCDW_B * g->dh;
     for (long kz = kz0; kz < kz1; kz++) {
         long iz = iz0 + kz * g->dd;
+        const float *xp = x + ((iz * g->ih + iy0 + ky0 * g->dh) * g->iw + ix0) * FCDW_B;
+        const float *wr = w + ((kz * g->kh + ky0) * kw) * FCDW_B;
         for (long ky = ky0; ky < ky1; ky++) {
-            long iy = iy0 + ky * g->dh;
-            const float *xp = x + ((iz * g->ih + iy) * g->iw + ix0) * FCDW_B;
-            const float *wr = w + ((kz * g->kh + ky) * kw) * FCDW_B;
-            for (long kx = 0; kx < kw; kx++) {
-                __m256 wv = _mm256_loadu_ps(wr + kx * FCDW_B);
-#pragma GCC unroll 8
-                for (int p = 0; p < NP; p++)
-                    acc[p] = _mm256_fmadd_ps(fcdw_gload(xp + p * sw * FCDW_B, MODE, lane, idx), wv,
-                                             acc[p]);
-                xp += dwB;
-            }
+            fcdw_gtrow_avx2(xp, wr, kw, sw, dwB, acc, lane, idx, NP, SWc, KWc, REUSE, MODE);
+            xp += rowB;
+            wr += kw * FCDW_B;
         }
     }
 }
@@ -501,7 +566,8 @@ FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_gtile_avx2(const float *x, const float *w,
 FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_gtile_terms(const float *xn, const float *w, const fcdw_terms_t *tm,
                                                    const fcdw_geom_t *g, long iz0, long iy0, long kz0,
                                                    long kz1, long ky0, long ky1, long ix0, __m256 *acc,
-                                                   const int NP, const int SWc) {
+                                                   const int NP, const int SWc, const int KWc,
+                                                   const int REUSE) {
     const long K = g->kd * g->kh * g->kw;
     const long s_in = g->id * g->ih * g->iw;
     for (long t = 0; t < tm->n_terms; t++) {
@@ -512,28 +578,32 @@ FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_gtile_terms(const float *xn, const float *
         switch (tm->mode[t]) {
         case FCDW_MODE_IDENT:
             fcdw_gtile_avx2(x, wt, g, iz0, iy0, kz0, kz1, ky0, ky1, ix0, acc, 0, idx, NP, SWc,
-                            FCDW_MODE_IDENT);
+                            KWc, REUSE, FCDW_MODE_IDENT);
             break;
         case FCDW_MODE_BCAST:
             fcdw_gtile_avx2(x, wt, g, iz0, iy0, kz0, kz1, ky0, ky1, ix0, acc, ip[0], idx, NP, SWc,
-                            FCDW_MODE_BCAST);
+                            KWc, REUSE, FCDW_MODE_BCAST);
             break;
         default:
             fcdw_gtile_avx2(x, wt, g, iz0, iy0, kz0, kz1, ky0, ky1, ix0, acc, 0, idx, NP, SWc,
-                            FCDW_MODE_PERM);
+                            KWc, REUSE, FCDW_MODE_PERM);
         }
     }
 }
 
-FASTCNN_TARGET_AVX2 FCDW_AI __m256 fcdw_gborder_avx2(const float *xn, const float *w,
-                                                      const fcdw_terms_t *tm, const fcdw_geom_t *g,
-                                                      long iz0, long iy0, long kz0, long kz1,
-                                                      long ky0, long ky1, long ox, __m256 acc) {
-    long kx0, kx1;
-    fcdw_krange(ox, g->sw, g->pw, g->dw, g->kw, g->iw, &kx0, &kx1);
-    const long ix0 = ox * g->sw - g->pw;
+/* Edge tile of the grouped kernel: every term through the lane permutation
+ * (exact for all three modes), padding columns read fcdw_zero8. */
+FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_getile_terms(const float *xn, const float *w,
+                                                    const fcdw_terms_t *tm, const fcdw_geom_t *g,
+                                                    long iz0, long iy0, long kz0, long kz1,
+                                                    long ky0, long ky1, long ox, __m256 *acc,
+                                                    const int NP, const int SWc, const int KWc) {
+    const long sw = SWc ? SWc : g->sw;
+    const long kw = KWc ? KWc : g->kw;
+    const long ixb = ox * sw - g->pw;
     const long K = g->kd * g->kh * g->kw;
     const long s_in = g->id * g->ih * g->iw;
+    const long iw = g->iw, dw = g->dw;
     for (long t = 0; t < tm->n_terms; t++) {
         const float *x = xn + (long)tm->src[t] * s_in * FCDW_B;
         const float *wt = w + t * K * FCDW_B;
@@ -542,68 +612,112 @@ FASTCNN_TARGET_AVX2 FCDW_AI __m256 fcdw_gborder_avx2(const float *xn, const floa
             long iz = iz0 + kz * g->dd;
             for (long ky = ky0; ky < ky1; ky++) {
                 long iy = iy0 + ky * g->dh;
-                const float *xr = x + (iz * g->ih + iy) * g->iw * FCDW_B;
-                const float *wr = wt + ((kz * g->kh + ky) * g->kw) * FCDW_B;
-                for (long kx = kx0; kx < kx1; kx++)
-                    acc = _mm256_fmadd_ps(
-                        _mm256_permutevar8x32_ps(_mm256_loadu_ps(xr + (ix0 + kx * g->dw) * FCDW_B), idx),
-                        _mm256_loadu_ps(wr + kx * FCDW_B), acc);
+                const float *xr = x + (iz * g->ih + iy) * iw * FCDW_B;
+                const float *wr = wt + ((kz * g->kh + ky) * kw) * FCDW_B;
+#pragma GCC unroll 7
+                for (long kx = 0; kx < kw; kx++) {
+                    __m256 wv = _mm256_loadu_ps(wr + kx * FCDW_B);
+                    long ix = ixb + kx * dw;
+#pragma GCC unroll 8
+                    for (int p = 0; p < NP; p++) {
+                        long i = ix + p * sw;
+                        const float *q =
+                            (unsigned long)i < (unsigned long)iw ? xr + i * FCDW_B : fcdw_zero8;
+                        acc[p] = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(_mm256_loadu_ps(q), idx),
+                                                 wv, acc[p]);
+                    }
+                }
             }
         }
     }
-    return acc;
 }
+
+#define FCDW_GTILE_CASE(NPc)                                                                       \
+    case NPc: {                                                                                    \
+        __m256 a[NPc];                                                                             \
+        for (int p = 0; p < NPc; p++) a[p] = bv;                                                   \
+        fcdw_gtile_terms(xn, w, tm, g, iz0, iy0, kz0, kz1, ky0, ky1, ox * sw - g->pw, a, NPc, SWc, \
+                         KWc, SWc && KWc);                                                         \
+        fcdw_store_avx2(&e, a, res ? res + ox * FCDW_B : 0, y + ox * FCDW_B, act, c0, NPc);        \
+        ox += NPc;                                                                                 \
+        break;                                                                                     \
+    }
+
+#define FCDW_GETILE_CASE(NPc)                                                                      \
+    case NPc: {                                                                                    \
+        __m256 a[NPc];                                                                             \
+        for (int p = 0; p < NPc; p++) a[p] = bv;                                                   \
+        fcdw_getile_terms(xn, w, tm, g, iz0, iy0, kz0, kz1, ky0, ky1, ox, a, NPc, SWc, 0);         \
+        fcdw_store_avx2(&e, a, res ? res + ox * FCDW_B : 0, y + ox * FCDW_B, act, c0, NPc);        \
+        ox += NPc;                                                                                 \
+        break;                                                                                     \
+    }
+
+#define FCDW_GEDGE_RUN(end)                                                                        \
+    while (ox < (end)) {                                                                           \
+        long r_ = (end) - ox;                                                                      \
+        switch (r_ >= 8 ? 8 : r_) {                                                                \
+            FCDW_GETILE_CASE(8)                                                                    \
+            FCDW_GETILE_CASE(7)                                                                    \
+            FCDW_GETILE_CASE(6)                                                                    \
+            FCDW_GETILE_CASE(5)                                                                    \
+            FCDW_GETILE_CASE(4)                                                                    \
+            FCDW_GETILE_CASE(3)                                                                    \
+            FCDW_GETILE_CASE(2)                                                                    \
+            FCDW_GETILE_CASE(1)                                                                    \
+        default: ox = (end);                                                                       \
+        }                                                                                          \
+    }
 
 FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_grow_avx2_impl(const float *xn, const float *w,
                                                       const fcdw_terms_t *tm, const float *bias,
                                                       const float *res, float *y, const fcdw_geom_t *g,
                                                       long oz, long oy, long oy_end, const fastcnn_act_t *act,
-                                                      long c0, int n_valid, const int SWc) {
+                                                      long c0, int n_valid, const int SWc, const int KWc) {
     long kz0, kz1, ky0, ky1, lo, hi;
     fcdw_krange(oz, g->sd, g->pd, g->dd, g->kd, g->id, &kz0, &kz1);
     fcdw_interior(g, &lo, &hi);
+    if (hi - lo < 4) lo = hi = g->ow;
     const long iz0 = oz * g->sd - g->pd;
     const long sw = SWc ? SWc : g->sw;
     fcdw_epi_avx2_t e;
     fcdw_epi_avx2_init(&e, act, c0, n_valid);
     const __m256 bv = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
     for (; oy < oy_end; oy++, y += g->ow * FCDW_B, res = res ? res + g->ow * FCDW_B : 0) {
-    fcdw_krange(oy, g->sh, g->ph, g->dh, g->kh, g->ih, &ky0, &ky1);
-    const long iy0 = oy * g->sh - g->ph;
-    long ox = 0;
-    for (; ox < lo; ox++) {
-        __m256 a = fcdw_gborder_avx2(xn, w, tm, g, iz0, iy0, kz0, kz1, ky0, ky1, ox, bv);
-        fcdw_store_avx2(&e, &a, res ? res + ox * FCDW_B : 0, y + ox * FCDW_B, act, c0, 1);
-    }
-    for (; ox + 8 <= hi; ox += 8) {
-        __m256 a[8];
-        for (int p = 0; p < 8; p++) a[p] = bv;
-        fcdw_gtile_terms(xn, w, tm, g, iz0, iy0, kz0, kz1, ky0, ky1, ox * sw - g->pw, a, 8, SWc);
-        fcdw_store_avx2(&e, a, res ? res + ox * FCDW_B : 0, y + ox * FCDW_B, act, c0, 8);
-    }
-    for (; ox + 4 <= hi; ox += 4) {
-        __m256 a[4];
-        for (int p = 0; p < 4; p++) a[p] = bv;
-        fcdw_gtile_terms(xn, w, tm, g, iz0, iy0, kz0, kz1, ky0, ky1, ox * sw - g->pw, a, 4, SWc);
-        fcdw_store_avx2(&e, a, res ? res + ox * FCDW_B : 0, y + ox * FCDW_B, act, c0, 4);
-    }
-    for (; ox < g->ow; ox++) {
-        __m256 a = fcdw_gborder_avx2(xn, w, tm, g, iz0, iy0, kz0, kz1, ky0, ky1, ox, bv);
-        fcdw_store_avx2(&e, &a, res ? res + ox * FCDW_B : 0, y + ox * FCDW_B, act, c0, 1);
-    }
+        fcdw_krange(oy, g->sh, g->ph, g->dh, g->kh, g->ih, &ky0, &ky1);
+        const long iy0 = oy * g->sh - g->ph;
+        long ox = 0;
+        FCDW_GEDGE_RUN(lo)
+        while (ox < hi) {
+            long r = hi - ox;
+            switch (r >= 8 ? 8 : r) {
+                FCDW_GTILE_CASE(8)
+                FCDW_GTILE_CASE(7)
+                FCDW_GTILE_CASE(6)
+                FCDW_GTILE_CASE(5)
+                FCDW_GTILE_CASE(4)
+                FCDW_GTILE_CASE(3)
+                FCDW_GTILE_CASE(2)
+                FCDW_GTILE_CASE(1)
+            default: ox = hi;
+            }
+        }
+        FCDW_GEDGE_RUN(g->ow)
     }
 }
 
-#define FCDW_GROW_INST(NAME, SWc)                                                                   \
+#define FCDW_GROW_INST(NAME, SWc, KWc)                                                              \
     FASTCNN_TARGET_AVX2 static void NAME(const float *xn, const float *w, const fcdw_terms_t *tm,    \
                                          const float *bias, const float *res, float *y,              \
-                                         const fcdw_geom_t *g, long oz, long oy, long oy_end,                     \
+                                         const fcdw_geom_t *g, long oz, long oy, long oy_end,        \
                                          const fastcnn_act_t *act, long c0, int n_valid) {           \
-        fcdw_grow_avx2_impl(xn, w, tm, bias, res, y, g, oz, oy, oy_end, act, c0, n_valid, SWc);              \
+        fcdw_grow_avx2_impl(xn, w, tm, bias, res, y, g, oz, oy, oy_end, act, c0, n_valid, SWc, KWc); \
     }
-FCDW_GROW_INST(fcdw_grow_avx2_s1, 1)
-FCDW_GROW_INST(fcdw_grow_avx2_s2, 2)
-FCDW_GROW_INST(fcdw_grow_avx2_sx, 0)
+FCDW_GROW_INST(fcdw_grow_avx2_s1k3, 1, 3)
+FCDW_GROW_INST(fcdw_grow_avx2_s2k3, 2, 3)
+FCDW_GROW_INST(fcdw_grow_avx2_s1kx, 1, 0)
+FCDW_GROW_INST(fcdw_grow_avx2_s2kx, 2, 0)
+FCDW_GROW_INST(fcdw_grow_avx2_sxkx, 0, 0)
 #endif /* FASTCNN_X86 */
 
 /* ------------------------------------------------------------------------ */
@@ -613,13 +727,18 @@ typedef void (*fcdw_grow_fn)(const float *, const float *, const fcdw_terms_t *,
                              const float *, float *, const fcdw_geom_t *, long, long, long,
                              const fastcnn_act_t *, long, int);
 
-/* Pick the row function once per call.  isa: FASTCNN_ISA_* actually usable. */
+/* Pick the row function once per call.  isa: FASTCNN_ISA_* actually usable.
+ * Constant (stride_w, kernel_w) variants load each input column once per
+ * kernel row (register reuse); they need dilation_w == 1.  Dilated and other
+ * widths take the runtime-kw variants.  fcdw_tune_flags bit 0 forces those
+ * (A/B switch for benchmarks). */
 static fcdw_row_fn fcdw_pick_row(int isa, const fcdw_geom_t *g) {
 #if FASTCNN_X86
 #define FCDW_PICK(NAME) return isa >= FASTCNN_ISA_AVX512 ? NAME##_512 : NAME
     if (isa >= FASTCNN_ISA_AVX2) {
+        const long kw = (g->dw == 1 && !(fcdw_tune_flags & 1)) ? g->kw : 0;
         if (g->sw == 1) {
-            switch (g->kw) {
+            switch (kw) {
             case 1: FCDW_PICK(fcdw_row_avx2_s1k1);
             case 3: FCDW_PICK(fcdw_row_avx2_s1k3);
             case 5: FCDW_PICK(fcdw_row_avx2_s1k5);
@@ -628,7 +747,7 @@ static fcdw_row_fn fcdw_pick_row(int isa, const fcdw_geom_t *g) {
             }
         }
         if (g->sw == 2) {
-            switch (g->kw) {
+            switch (kw) {
             case 3: FCDW_PICK(fcdw_row_avx2_s2k3);
             case 5: FCDW_PICK(fcdw_row_avx2_s2k5);
             case 7: FCDW_PICK(fcdw_row_avx2_s2k7);
@@ -646,9 +765,10 @@ static fcdw_row_fn fcdw_pick_row(int isa, const fcdw_geom_t *g) {
 static fcdw_grow_fn fcdw_pick_grow(int isa, const fcdw_geom_t *g) {
 #if FASTCNN_X86
     if (isa >= FASTCNN_ISA_AVX2) {
-        if (g->sw == 1) return fcdw_grow_avx2_s1;
-        if (g->sw == 2) return fcdw_grow_avx2_s2;
-        return fcdw_grow_avx2_sx;
+        const int k3 = g->kw == 3 && g->dw == 1 && !(fcdw_tune_flags & 1);
+        if (g->sw == 1) return k3 ? fcdw_grow_avx2_s1k3 : fcdw_grow_avx2_s1kx;
+        if (g->sw == 2) return k3 ? fcdw_grow_avx2_s2k3 : fcdw_grow_avx2_s2kx;
+        return fcdw_grow_avx2_sxkx;
     }
 #endif
     (void)g;
