@@ -112,7 +112,7 @@ def test_fast_path_grid(spatial, kernel, strides, pads, dil, out_pad, c_in, c_ou
     (8, 8, 16, True),        # depthwise, multiplier 2
     (4, 16, 8, True),        # few channels per group (grouped lane kernel)
     (3, 9, 6, True),         # 3 in / 2 out per group (grouped lane kernel)
-    (3, 9, 9, False),        # 3 out per group: no blocked kernel, generic path
+    (3, 9, 9, True),         # 3 in / 3 out per group (grouped lane kernel, any grouping)
 ])
 @pytest.mark.parametrize("strides,pads,out_pad", [((2, 2), (1, 1, 1, 1), (1, 1)),
                                                   ((2, 3), (0, 1, 1, 0), (0, 2))])
