@@ -14,7 +14,8 @@ output axis BN normalizes depends on a rank the pass does not know; such a BN
 runs as one per-channel affine kernel.)  Pass-through nodes
 (Identity, Dropout) between the two are skipped.  The producer's output must
 have no other reader, and BN must have constant parameters and no extra
-(training) outputs in use.  Shared weights are never modified in place.
+(training) outputs in use.  A weight read by the producer alone, in an array the graph
+owns, is scaled in place (no second copy of ResNet-18's 45 MB); shared weights never are.
 """
 from __future__ import annotations
 
@@ -41,11 +42,29 @@ def _bn_scale_shift(graph, bn):
     return s, shift
 
 
-def _fold(graph, prod, s, shift):
+def _owned(graph, name, node, consumers) -> bool:
+    """Whether the initializer `name` may be scaled in place: a writable array of its own,
+    read by `node` alone (not a graph input or output)."""
+    w = graph.initializers.get(name)
+    return w is not None and w.flags.writeable and w.flags.owndata and \
+        consumers.get(name, []) == [node] and name not in graph.output_names() and \
+        all(v.name != name for v in graph.inputs)
+
+
+def _scale(w, factor, in_place):
+    """w * factor (broadcast), in place when allowed: no second copy of a large weight."""
+    if in_place:
+        np.multiply(w, factor, out=w)
+        return w
+    return w * factor
+
+
+def _fold(graph, prod, s, shift, consumers=None):
     """Rewrite `prod`'s weights/bias; return False if its form is not foldable."""
     w = const(graph, prod.inputs[1]) if len(prod.inputs) > 1 else None
     if w is None or w.dtype != np.float32:
         return False
+    own = consumers is not None and _owned(graph, prod.inputs[1], prod, consumers)
     m = s.shape[0]
     s32 = s.astype(np.float32)      # weights scale in float32 (as exported models are)
     bias_name = prod.inputs[2] if len(prod.inputs) > 2 else ""
@@ -55,19 +74,21 @@ def _fold(graph, prod, s, shift):
     if prod.op_type == "Conv":
         if w.shape[0] != m or b.shape != (m,):
             return False
-        w2 = w * s32.reshape((m,) + (1,) * (w.ndim - 1))
+        w2 = _scale(w, s32.reshape((m,) + (1,) * (w.ndim - 1)), own)
     elif prod.op_type == "ConvTranspose":
         g = int(prod.attrs.get("group", 1))
         if w.shape[0] % g or w.shape[1] * g != m or b.shape != (m,):
             return False
         ws = w.reshape((g, w.shape[0] // g, w.shape[1]) + w.shape[2:])
-        w2 = (ws * s32.reshape((g, 1, w.shape[1]) + (1,) * (w.ndim - 2))).reshape(w.shape)
+        w2 = _scale(ws, s32.reshape((g, 1, w.shape[1]) + (1,) * (w.ndim - 2)), own).reshape(w.shape)
     elif prod.op_type == "Gemm":
         # s·(α·A·B + β·C) + shift = α·A·(B·s) + (β·C·s + shift)
         trans_b = int(prod.attrs.get("transB", 0))
         if w.ndim != 2 or (w.shape[0] if trans_b else w.shape[1]) != m:
             return False
-        w2 = w * (s32.reshape(m, 1) if trans_b else s32.reshape(1, m))
+        if bias_name and b.size not in (1, m):
+            return False
+        w2 = _scale(w, s32.reshape(m, 1) if trans_b else s32.reshape(1, m), own)
         if bias_name:
             if b.size not in (1, m):
                 return False
@@ -77,6 +98,8 @@ def _fold(graph, prod, s, shift):
         # MatMul: which output axis BN normalizes depends on the rank, unknown here.
         return False
     b2 = (b.astype(np.float64) * s + shift).astype(np.float32)
+    if own:
+        del graph.initializers[prod.inputs[1]]      # (scaled in place: the old value is gone)
     prod.inputs[1] = set_const(graph, prod.inputs[1] + "_bnfold", w2)
     name = set_const(graph, (bias_name or prod.name + "_bias") + "_bnfold", b2)
     if len(prod.inputs) > 2:
@@ -104,7 +127,7 @@ def run(graph) -> bool:
             continue
         if single_consumer(graph, prod.outputs[0], consumers) is not (chain[-1] if chain else bn):
             continue
-        if not _fold(graph, prod, *ss):
+        if not _fold(graph, prod, *ss, consumers=consumers):
             continue
         # prod now writes what BN wrote; drop BN and the pass-through chain.
         out = bn.outputs[0]

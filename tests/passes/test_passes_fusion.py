@@ -201,3 +201,27 @@ def test_residual_add_that_broadcasts(case, nt):
     ref = ort.InferenceSession(m.SerializeToString()).run(None, {"x": x})[0]
     assert got.shape == ref.shape == (2, 16, 8, 8)
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
+
+
+def test_bn_fold_scales_an_owned_weight_in_place_but_never_a_shared_one():
+    """A weight read by the folded conv alone is scaled in place (no second copy); one read
+    by two convs is not, and the other conv keeps the unscaled weight."""
+    inits = {"w": w(4, 3, 3, 3), "ws": w(4, 3, 1, 1)}
+    inits.update(bn_params("bn1", 4))
+    inits.update(bn_params("bn2", 4))
+    nodes = [helper.make_node("Conv", ["x", "w"], ["a"], pads=[1, 1, 1, 1]),
+             bn("bn1", "a", "a2"),
+             helper.make_node("Conv", ["x", "ws"], ["b"]),
+             bn("bn2", "b", "b2"),
+             helper.make_node("Conv", ["x", "ws"], ["c"]),
+             helper.make_node("Add", ["a2", "b2"], ["s"]),
+             helper.make_node("Add", ["s", "c"], ["y"])]
+    m = make_model(nodes, [("x", F, [1, 3, 6, 6])], [("y", F, None)], inits)
+    g = import_model(m)
+    w_arr, ws_arr = g.initializers["w"], g.initializers["ws"]
+    ws_before = ws_arr.copy()
+    assert fold_batchnorm.run(g)
+    assert "w" not in g.initializers                           # replaced...
+    assert any(v is w_arr for v in g.initializers.values())    # ...by the same array, scaled
+    np.testing.assert_array_equal(g.initializers["ws"], ws_before)   # shared: untouched
+    compare(m, {"x": w(1, 3, 6, 6)})
