@@ -48,13 +48,14 @@ cdef extern from "cpu.h" nogil:
 cdef extern from "pool_simd.h" nogil:
     ctypedef void (*fcpool_row_fn)(const float*, float*, const fcpool_geom_t*, long, long, long,
                                    int)
-    fcpool_row_fn fcpool_pick_row(int isa, const fcpool_geom_t* g)
+    fcpool_row_fn fcpool_pick_row(int isa, const fcpool_geom_t* g, int sep)
     fcpool_row_fn fcpool_pick_plain_row(int isa, const fcpool_geom_t* g)
 
 B = 8
 cdef long _B = 8
 cdef int _isa = fastcnn_cpu_level()
 cdef int _isa_hw = _isa
+cdef int _sep = 1
 _ISA_NAMES = {"portable": 0, "avx2": 1, "avx512": 2}
 
 
@@ -72,6 +73,15 @@ def set_isa(name):
     if _ISA_NAMES[name] > _isa_hw:
         raise ValueError(f"ISA {name!r} not supported by this CPU")
     _isa = _ISA_NAMES[name]
+    return prev
+
+
+def set_separable(bint on):
+    """Allow (default) or forbid the separable NCHWc rows (tests and benchmarks compare
+    both paths).  Returns the previous setting."""
+    global _sep
+    prev = bool(_sep)
+    _sep = on
     return prev
 
 
@@ -143,7 +153,7 @@ cdef void _run_rows(const float* x, float* y, const fcpool_geom_t* g, long lanes
 
 cdef void pool_nchwc_c(const float* x, float* y, const fcpool_geom_t* g, long channels,
                        int n_threads) noexcept nogil:
-    _run_rows(x, y, g, 8, channels, fcpool_pick_row(_isa, g), n_threads)
+    _run_rows(x, y, g, 8, channels, fcpool_pick_row(_isa, g, _sep), n_threads)
 
 
 cdef inline void _set_geom(fcpool_geom_t* g, long n, long cb, const long* i_, const long* o_,

@@ -172,3 +172,41 @@ def test_pool_plain_simd_rows_match_reference(isa, sp, kernel, strides, pads, di
             np.testing.assert_allclose(y.reshape((2, 3) + tuple(out)),
                                        reference(x, mode, p, kernel, strides, pads, dil, ceil),
                                        rtol=1e-5, atol=1e-5, err_msg=f"mode {mode} p {p}")
+
+
+# The separable NCHWc rows (kd = 1, no dilation, kh, kw >= 2, sh < kh): a W pass into a
+# ring of kh rows, then an H pass.  Kernels 2/3/5, strides 1/2, pads, ceil_mode, rows both
+# shorter and longer than the 8-pixel tiles (and the kw = 3 / stride 1 pair-sum tile).
+SEP_GEOMS = [
+    ((28, 28), (3, 3), (1, 1), (1, 1, 1, 1), 0),
+    ((17, 23), (3, 3), (1, 1), (0, 0, 0, 0), 0),
+    ((15, 21), (3, 3), (2, 2), (1, 1, 1, 1), 1),
+    ((12, 19), (2, 2), (1, 1), (0, 1, 1, 0), 1),
+    ((11, 30), (5, 5), (1, 1), (2, 2, 2, 2), 0),
+    ((13, 14), (5, 3), (2, 1), (1, 0, 2, 2), 1),
+    ((9, 7), (3, 5), (1, 2), (2, 4, 0, 1), 1),                  # pads >= half the kernel
+    ((5, 6, 9), (1, 3, 3), (2, 1, 1), (0, 1, 1, 1, 1, 1), 1),   # 3-D, kd = 1
+]
+
+
+@pytest.mark.parametrize("sp,kernel,strides,pads,ceil", SEP_GEOMS)
+def test_pool_nchwc_separable_matches_reference_and_direct(isa, sp, kernel, strides, pads, ceil):
+    rng = np.random.default_rng(5)
+    dil = (1,) * len(kernel)
+    for c, nt in ((13, 1), (16, 2), (5, 2)):
+        x = rng.standard_normal((1, c, *sp)).astype(np.float32)
+        for mode, p in MODES[:5]:
+            args = (x, mode, p, kernel, strides, pads, dil, ceil, nt)
+            got, lanes = run_blocked(*args, pad_value=1e30)
+            prev = k.set_separable(False)
+            try:
+                direct, _ = run_blocked(*args)
+            finally:
+                k.set_separable(prev)
+            want = reference(x, mode, p, kernel, strides, pads, dil, ceil)
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5,
+                                       err_msg=f"mode {mode} p {p} C {c} threads {nt}")
+            np.testing.assert_allclose(got, direct, rtol=1e-5, atol=1e-6)
+            if mode == 0:
+                assert (got == direct).all()
+            assert (lanes == 0).all()

@@ -94,6 +94,187 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fcpool_rows_r)(
     }
 }
 
+/* ---- separable path (see pool_simd.h): kd = 1, no dilation, kh, kw >= 2, sh < kh.
+ * Pass 1 reduces one input row along W into h[ow][8] (raw: no divisor, no root);
+ * pass 2 combines the (clamped) kh rows of h of an output row and finalizes.  A ring
+ * of kh h-rows is kept per call, so each input row goes through pass 1 once. */
+
+/* P consecutive outputs of pass 1: taps [kx0, kx1) of one input row. */
+FC_ALWAYS_INLINE FC_TGT void FC_SUF(fcpool_htile)(
+    const int R, const int P, const float *FC_RESTRICT xo, long sp, long kx0, long kx1,
+    float *FC_RESTRICT h)
+{
+    VT acc[8];
+    int q;
+    for (q = 0; q < P; q++) acc[q] = R == FCPOOL_R_MAX ? VSET1(-FLT_MAX) : VZERO();
+    for (long kx = kx0; kx < kx1; kx++) {
+        const float *xp = xo + kx * FCPOOL_B;
+        for (q = 0; q < P; q++) {
+            VT v = VLOAD(xp + q * sp);
+            if (R == FCPOOL_R_MAX) acc[q] = VMAX(acc[q], v);
+            else if (R == FCPOOL_R_SUM) acc[q] = VADD(acc[q], v);
+            else if (R == FCPOOL_R_SQ) acc[q] = VFMA(v, v, acc[q]);
+            else acc[q] = VADD(acc[q], VABS(v));
+        }
+    }
+    for (q = 0; q < P; q++) VSTORE(h + q * FCPOOL_B, acc[q]);
+}
+
+/* Stride 1, kw = 3: 8 outputs from 10 loads, pair sums shared by neighbours. */
+FC_ALWAYS_INLINE FC_TGT void FC_SUF(fcpool_htile3)(const int R, const float *FC_RESTRICT xo,
+                                                   float *FC_RESTRICT h)
+{
+    VT v[10];
+    int q;
+    for (q = 0; q < 10; q++) {
+        VT t = VLOAD(xo + q * FCPOOL_B);
+        if (R == FCPOOL_R_SQ) t = VMUL(t, t);
+        else if (R == FCPOOL_R_ABS) t = VABS(t);
+        v[q] = t;
+    }
+    for (q = 0; q < 8; q += 2) {
+        /* outputs q (taps q..q+2) and q+1 (taps q+1..q+3) share v[q+1] + v[q+2] */
+        VT m = R == FCPOOL_R_MAX ? VMAX(v[q + 1], v[q + 2]) : VADD(v[q + 1], v[q + 2]);
+        if (R == FCPOOL_R_MAX) {
+            VSTORE(h + q * FCPOOL_B, VMAX(v[q], m));
+            VSTORE(h + (q + 1) * FCPOOL_B, VMAX(m, v[q + 3]));
+        } else {
+            VSTORE(h + q * FCPOOL_B, VADD(v[q], m));
+            VSTORE(h + (q + 1) * FCPOOL_B, VADD(m, v[q + 3]));
+        }
+    }
+}
+
+/* Pass 1 over one input row xr (column 0) into h[ow][8]. */
+FC_ALWAYS_INLINE FC_TGT void FC_SUF(fcpool_hrow)(
+    const int R, const float *FC_RESTRICT xr, const fcpool_geom_t *g, const fcpool_cols_t *cols,
+    float *FC_RESTRICT h)
+{
+    const long B = FCPOOL_B, a = cols->a, b = cols->b, sp = g->sw * B;
+    const float *xo = xr - g->pw * B;
+    long ox, k0, k1;
+    float rx;
+    for (ox = 0; ox < g->ow; ox++) {
+        if (ox == a) {
+            if (g->sw == 1 && g->kw == 3) {
+                for (; ox + 8 <= b; ox += 8) FC_SUF(fcpool_htile3)(R, xo + ox * B, h + ox * B);
+                if (ox < b && b - a >= 8) {
+                    FC_SUF(fcpool_htile3)(R, xo + (b - 8) * B, h + (b - 8) * B);
+                    ox = b;
+                }
+            } else {
+                for (; ox + 8 <= b; ox += 8)
+                    FC_SUF(fcpool_htile)(R, 8, xo + ox * sp, sp, 0, g->kw, h + ox * B);
+                if (ox < b && b - a >= 8) {
+                    FC_SUF(fcpool_htile)(R, 8, xo + (b - 8) * sp, sp, 0, g->kw, h + (b - 8) * B);
+                    ox = b;
+                }
+            }
+            for (; ox + 4 <= b; ox += 4)
+                FC_SUF(fcpool_htile)(R, 4, xo + ox * sp, sp, 0, g->kw, h + ox * B);
+            for (; ox < b; ox++)
+                FC_SUF(fcpool_htile)(R, 1, xo + ox * sp, sp, 0, g->kw, h + ox * B);
+            if (ox >= g->ow) break;
+        }
+        fcpool_col(g, cols, ox, &k0, &k1, &rx);
+        FC_SUF(fcpool_htile)(R, 1, xo + ox * sp, sp, k0, k1, h + ox * B);
+    }
+}
+
+/* Pass 2: P outputs from the n rows hr[0..n) at column offset o; finalize. */
+FC_ALWAYS_INLINE FC_TGT void FC_SUF(fcpool_vtile)(
+    const int R, const int P, float *const *hr, long n, long o, const float *cs, float s_row,
+    float *FC_RESTRICT y)
+{
+    VT acc[8];
+    int q;
+    for (q = 0; q < P; q++) acc[q] = VLOAD(hr[0] + o + q * FCPOOL_B);
+    for (long j = 1; j < n; j++)
+        for (q = 0; q < P; q++) {
+            VT v = VLOAD(hr[j] + o + q * FCPOOL_B);
+            acc[q] = R == FCPOOL_R_MAX ? VMAX(acc[q], v) : VADD(acc[q], v);
+        }
+    for (q = 0; q < P; q++) {
+        VT r = acc[q];
+        if (R == FCPOOL_R_SUM) r = VMUL(r, VSET1(s_row * cs[q]));
+        else if (R == FCPOOL_R_SQ) r = VSQRT(r);
+        VSTORE(y + q * FCPOOL_B, r);
+    }
+}
+
+/* Rows [oy0, oy1) of plane oz through the two passes; buf: kh*ow*8 + ow floats. */
+FC_ALWAYS_INLINE FC_TGT void FC_SUF(fcpool_sep_rows_r)(
+    const int R, const float *FC_RESTRICT x, float *FC_RESTRICT y, const fcpool_geom_t *g,
+    long oz, long oy0, long oy1, int n_valid, float *FC_RESTRICT buf)
+{
+    const long B = FCPOOL_B, ow = g->ow, kh = g->kh;
+    const long iz = oz * g->sd - g->pd;     /* kd = 1; caller checked 0 <= iz < id */
+    const float *xz = x + iz * g->ih * g->iw * B;
+    float *cs = buf + kh * ow * B;          /* column factor of the divisor */
+    float *hr[64];
+    fcpool_cols_t cols;
+    long ox, ky0, ky1, cy, next = -1;
+    fcpool_cols(g, &cols);
+    if (R == FCPOOL_R_SUM) {
+        const float rkw = 1.f / (float)g->kw;
+        for (ox = 0; ox < ow; ox++) {
+            long k0, k1;
+            if (ox >= cols.a && ox < cols.b) cs[ox] = rkw;
+            else fcpool_col(g, &cols, ox, &k0, &k1, &cs[ox]);
+        }
+    }
+    for (long oy = oy0; oy < oy1; oy++) {
+        fcpool_taps(oy, g->sh, g->ph, 1, kh, g->ih, g->qh, &ky0, &ky1, &cy);
+        const long iy0 = oy * g->sh - g->ph, r0 = iy0 + ky0, r1 = iy0 + ky1;
+        float *yr = y + (oz * g->oh + oy) * ow * B;
+        long n = r1 - r0;
+        for (long iy = r0 > next ? r0 : next; iy < r1; iy++)
+            FC_SUF(fcpool_hrow)(R, xz + iy * g->iw * B, g, &cols, buf + (iy % kh) * ow * B);
+        if (r1 > next) next = r1;
+        if (n <= 0) {
+            const float e = R == FCPOOL_R_MAX ? -FLT_MAX : 0.f;
+            for (ox = 0; ox < ow * B; ox++) yr[ox] = e;
+        } else {
+            const float s_row = R == FCPOOL_R_SUM ? fcpool_row_scale(g, 1, n, 1, cy) : 0.f;
+            for (long j = 0; j < n; j++) hr[j] = buf + ((r0 + j) % kh) * ow * B;
+            for (ox = 0; ox + 8 <= ow; ox += 8)
+                FC_SUF(fcpool_vtile)(R, 8, hr, n, ox * B, cs + ox, s_row, yr + ox * B);
+            for (; ox < ow; ox++)
+                FC_SUF(fcpool_vtile)(R, 1, hr, n, ox * B, cs + ox, s_row, yr + ox * B);
+        }
+        if (n_valid < FCPOOL_B) fcpool_zero_lanes(yr, ow, n_valid);
+    }
+}
+
+static FC_TGT void FC_SUF(fcpool_rows)(const float *x, float *y, const fcpool_geom_t *g, long oz,
+                                       long oy0, long oy1, int n_valid);
+
+/* The separable rows when the geometry allows and the ring buffer can be had,
+ * else the direct rows. */
+static FC_TGT void FC_SUF(fcpool_sep_rows)(const float *x, float *y, const fcpool_geom_t *g,
+                                           long oz, long oy0, long oy1, int n_valid) {
+    const long iz = oz * g->sd - g->pd;
+    float *buf = 0;
+    if (iz >= 0 && iz < g->id)
+        buf = (float *)malloc(sizeof(float) * (size_t)(g->kh * g->ow * FCPOOL_B + g->ow));
+    if (!buf) {
+        FC_SUF(fcpool_rows)(x, y, g, oz, oy0, oy1, n_valid);
+        return;
+    }
+    switch (g->mode) {
+    case FCPOOL_MAX:
+        FC_SUF(fcpool_sep_rows_r)(FCPOOL_R_MAX, x, y, g, oz, oy0, oy1, n_valid, buf); break;
+    case FCPOOL_AVG_EXCL:
+    case FCPOOL_AVG_INCL:
+        FC_SUF(fcpool_sep_rows_r)(FCPOOL_R_SUM, x, y, g, oz, oy0, oy1, n_valid, buf); break;
+    default:
+        if (g->p == 2.f) FC_SUF(fcpool_sep_rows_r)(FCPOOL_R_SQ, x, y, g, oz, oy0, oy1, n_valid, buf);
+        else FC_SUF(fcpool_sep_rows_r)(FCPOOL_R_ABS, x, y, g, oz, oy0, oy1, n_valid, buf);
+        break;
+    }
+    free(buf);
+}
+
 static FC_TGT void FC_SUF(fcpool_rows)(const float *x, float *y, const fcpool_geom_t *g, long oz,
                                        long oy0, long oy1, int n_valid) {
     switch (g->mode) {

@@ -34,6 +34,7 @@
 #define FASTCNN_POOL_SIMD_H
 #include <float.h>
 #include <math.h>
+#include <stdlib.h>
 #include "cpu.h"
 #include "conv_nchwc_simd.h"
 
@@ -239,13 +240,22 @@ static inline fcpool_row_fn fcpool_pick_plain_row(int isa, const fcpool_geom_t *
     return fcpool_plain_rows_portable;
 }
 
-static inline fcpool_row_fn fcpool_pick_row(int isa, const fcpool_geom_t *g) {
+/* Geometries the separable rows take: a 2-D window (kd = 1) without dilation,
+ * both sides >= 2, rows shared by consecutive outputs (sh < kh), ring <= 1 MiB. */
+static inline int fcpool_sep_ok(const fcpool_geom_t *g) {
+    return g->kd == 1 && g->dh == 1 && g->dw == 1 && g->kh >= 2 && g->kw >= 2 &&
+           g->kh <= 64 && g->sh < g->kh && g->kh * g->ow * FCPOOL_B * 4 <= (1L << 20);
+}
+
+/* sep: allow the separable rows (0 forces the direct ones, for tests / benchmarks). */
+static inline fcpool_row_fn fcpool_pick_row(int isa, const fcpool_geom_t *g, int sep) {
     if (g->mode == FCPOOL_LP && g->p != 1.f && g->p != 2.f) return fcpool_rows_generic;
+    sep = sep && fcpool_sep_ok(g);
 #if FASTCNN_X86
-    if (isa >= FASTCNN_ISA_AVX2) return fcpool_rows_avx2;
+    if (isa >= FASTCNN_ISA_AVX2) return sep ? fcpool_sep_rows_avx2 : fcpool_rows_avx2;
 #endif
     (void)isa;
-    return fcpool_rows_portable;
+    return sep ? fcpool_sep_rows_portable : fcpool_rows_portable;
 }
 
 #endif
