@@ -35,6 +35,15 @@ cdef Py_ssize_t _SERIAL = 32768
 # x2 nearest outputs of at least this many bytes (far beyond L2) use streaming stores
 cdef Py_ssize_t _STREAM_BYTES = 8 << 20
 
+
+def _set_stream_bytes(Py_ssize_t n):
+    """Tuning knob: smallest x2 nearest output (bytes) written with streaming stores;
+    returns the previous value."""
+    global _STREAM_BYTES
+    prev = _STREAM_BYTES
+    _STREAM_BYTES = n
+    return prev
+
 cdef extern from *:
     """
     /* dst[2i] = dst[2i+1] = src[i] for i < n: SSE2 (x86-64 baseline) unpacks, else scalar. */
