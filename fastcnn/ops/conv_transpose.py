@@ -225,8 +225,9 @@ class PhaseDecomposition:
                 pads = pads[:i] + (0,) + pads[i + 1:]
                 dils = dils[:i] + (dnew,) + dils[i + 1:]
             algo = make_blocked(problem(wc, pads, dils))
-        if algo is None or algo.scratch() or algo.out_layout != BLOCK:
-            return None
+        rows = math.prod(((1,) * (3 - nd) + tuple(wc.shape[2:]))[:2])
+        if algo is None or algo.scratch() or algo.out_layout != BLOCK or rows > 1024:
+            return None       # (the dense kernel walks at most 1024 kernel rows: kd·kh)
         return algo
 
     def _x_blocked_size(self):

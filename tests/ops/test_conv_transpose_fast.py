@@ -276,3 +276,13 @@ def test_interleave_kernel():
     with pytest.raises(ValueError, match="phases"):
         kdc.interleave(y, phases[:3], out, s)
     assert kdc.seq_call([lambda: None]) is None
+
+
+def test_huge_kernel_takes_the_generic_path():
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((1, 8, 2, 2, 1)).astype(np.float32)
+    w = rng.standard_normal((8, 8, 33, 33, 1)).astype(np.float32)  # kd·kh = 1089 rows > 1024
+    m = ct_graph(x.shape, w, None, dict(strides=[1, 1, 1]))
+    y, algos, _ = run(m, x, 1)
+    assert algos == ["gemm_col2im"]
+    np.testing.assert_allclose(y, R.conv_transpose(x, w, None, [1, 1, 1]), **TOL)
