@@ -7,6 +7,10 @@ Design:
              machines run the AVX2 ones) and picked at import by CPU features:
              - NCHWc (x[N][CB][D][H][W][8], block 8): one channel per lane, each
                tap one vector load; register tile of 8/4/1 output pixels;
+               2-D windows without dilation whose rows overlap (sh < kh) run
+               separable: each input row reduced along W once into a ring of kh
+               rows (kw = 3 stride 1: pair sums shared by neighbours), then the kh
+               ring rows combined per output row (set_separable(False): direct);
              - plain NCHW planes: 8 output columns per vector (stride 1 loads,
                stride 2 load+shuffle, other strides a gather), tile of 4/1 vectors.
              Kernel rows outside the input are clamped away once per output row;
@@ -15,7 +19,8 @@ Design:
   threads    prange over (plane, output depth, row chunk) items, static; a plane
              is (n, channel block) or, plain, (n, c); rows are cut into chunks
              only when planes < 8 per thread, so 2 threads help at batch 1 with
-             few channel blocks.  FTZ/DAZ in the workers for the summing modes.
+             few channel blocks.  Pools under 2^17 lane-operations (output lanes x
+             taps) run on the caller.  FTZ/DAZ in the workers for the summing modes.
   generic    everything else -- float64, MaxPool's Indices output, Lp with p not
              in {1, 2} on plain planes -- one output at a time (pool_3d_c below):
              per output the valid tap range of each axis ([lo, hi), taps inside the
@@ -108,6 +113,19 @@ cdef inline long _row_chunks(long planes, long oh, int nt) noexcept nogil:
     return c
 
 
+# below this many lane-operations a pool runs on the caller: a fork/join costs more
+cdef double _SERIAL_WORK = 1 << 17
+
+
+cdef inline double _work(const fcpool_geom_t* g, long lanes) noexcept nogil:
+    """Lane-operations of a pool: output lanes times taps per output (kh + kw for the
+    separable rows)."""
+    cdef double taps = <double>(g.kd * g.kh * g.kw)
+    if g.kd == 1 and g.kh * g.kw > g.kh + g.kw:
+        taps = <double>(g.kh + g.kw)
+    return <double>g.n * g.cb * g.od * g.oh * g.ow * lanes * taps
+
+
 cdef inline void _item(long it, const float* x, float* y, const fcpool_geom_t* g, long lanes,
                        long channels, fcpool_row_fn fn, long n_chunks) noexcept nogil:
     cdef long c = it % n_chunks
@@ -132,6 +150,8 @@ cdef void _run_rows(const float* x, float* y, const fcpool_geom_t* g, long lanes
     cdef bint arith = g.mode != POOL_MAX      # sums of denormals: FTZ/DAZ in the workers
     if planes == 0 or g.oh == 0 or g.ow == 0:
         return
+    if n_threads > 1 and _work(g, lanes) < _SERIAL_WORK:
+        n_threads = 1
     n_chunks = _row_chunks(planes, g.oh, n_threads)
     total = planes * n_chunks
     if n_threads <= 1:

@@ -239,8 +239,15 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fcpool_sep_rows_r)(
             for (long j = 0; j < n; j++) hr[j] = buf + ((r0 + j) % kh) * ow * B;
             for (ox = 0; ox + 8 <= ow; ox += 8)
                 FC_SUF(fcpool_vtile)(R, 8, hr, n, ox * B, cs + ox, s_row, yr + ox * B);
-            for (; ox < ow; ox++)
-                FC_SUF(fcpool_vtile)(R, 1, hr, n, ox * B, cs + ox, s_row, yr + ox * B);
+            if (ox < ow && ow >= 8)     /* the tail: one tile ending at ow (overlaps) */
+                FC_SUF(fcpool_vtile)(R, 8, hr, n, (ow - 8) * B, cs + ow - 8, s_row,
+                                     yr + (ow - 8) * B);
+            else {
+                for (; ox + 4 <= ow; ox += 4)
+                    FC_SUF(fcpool_vtile)(R, 4, hr, n, ox * B, cs + ox, s_row, yr + ox * B);
+                for (; ox < ow; ox++)
+                    FC_SUF(fcpool_vtile)(R, 1, hr, n, ox * B, cs + ox, s_row, yr + ox * B);
+            }
         }
         if (n_valid < FCPOOL_B) fcpool_zero_lanes(yr, ow, n_valid);
     }
@@ -249,12 +256,114 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fcpool_sep_rows_r)(
 static FC_TGT void FC_SUF(fcpool_rows)(const float *x, float *y, const fcpool_geom_t *g, long oz,
                                        long oy0, long oy1, int n_valid);
 
+/* 3x3 stride 1, two output rows at a time, all in registers: per input column the
+ * 4 rows give both rows' column reductions (the middle pair shared), and two
+ * neighbouring outputs share the middle pair of columns.  Rows whose window leaves
+ * the input run the direct rows; border columns run the direct pixel tile. */
+FC_ALWAYS_INLINE FC_TGT void FC_SUF(fcpool_k3s1_rows_r)(
+    const int R, const float *FC_RESTRICT x, float *FC_RESTRICT y, const fcpool_geom_t *g,
+    long oz, long oy0, long oy1, int n_valid)
+{
+    const long B = FCPOOL_B, ow = g->ow, iw = g->iw, sr = iw * B;
+    const long iz = oz * g->sd - g->pd;
+    const float *xz = x + iz * g->ih * sr;
+    fcpool_cols_t cols;
+    fcpool_cols(g, &cols);
+    const long a = cols.a, b = cols.b;
+    const float s_in = (1.f / 3.f) * (1.f / 3.f);
+#define OP(u, v) (R == FCPOOL_R_MAX ? VMAX((u), (v)) : VADD((u), (v)))
+#define PRE(v) (R == FCPOOL_R_SQ ? VMUL((v), (v)) : R == FCPOOL_R_ABS ? VABS(v) : (v))
+#define FIN(v) (R == FCPOOL_R_SUM ? VMUL((v), vs) : R == FCPOOL_R_SQ ? VSQRT(v) : (v))
+#define VCOL(c, P_, Q_) do {                                                   \
+        const long o_ = (c) * B;                                               \
+        VT r0_ = PRE(VLOAD(x0 + o_)), r1_ = PRE(VLOAD(x0 + sr + o_));          \
+        VT r2_ = PRE(VLOAD(x0 + 2 * sr + o_)), r3_ = PRE(VLOAD(x0 + 3 * sr + o_)); \
+        VT m_ = OP(r1_, r2_);                                                  \
+        P_ = OP(r0_, m_);                                                      \
+        Q_ = OP(m_, r3_);                                                      \
+    } while (0)
+    const VT vs = VSET1(s_in);
+    long oy = oy0;
+    while (oy < oy1) {
+        const long iy0 = oy - g->ph;
+        if (oy + 1 >= oy1 || iy0 < 0 || iy0 + 3 >= g->ih) {
+            FC_SUF(fcpool_rows)(x, y, g, oz, oy, oy + 1, n_valid);
+            oy++;
+            continue;
+        }
+        /* x0: row iy0 at column -pw (the first output's window origin) */
+        const float *x0 = xz + iy0 * sr - g->pw * B;
+        float *y0 = y + (oz * g->oh + oy) * ow * B, *y1 = y0 + ow * B;
+        long ox;
+        for (ox = 0; ox < a; ox++) {
+            long k0, k1;
+            float rx;
+            fcpool_col(g, &cols, ox, &k0, &k1, &rx);
+            const float sc = fcpool_row_scale(g, 1, 3, 1, 3) * rx;
+            FC_SUF(fcpool_tile)(R, 1, x0 + ox * B, g, 0, 1, 0, 3, k0, k1, sc, y0 + ox * B);
+            FC_SUF(fcpool_tile)(R, 1, x0 + sr + ox * B, g, 0, 1, 0, 3, k0, k1, sc, y1 + ox * B);
+        }
+        if (b > a) {
+            VT pa, qa, pb, qb, pc, qc, pd, qd;
+            ox = a;
+            VCOL(ox, pa, qa);
+            VCOL(ox + 1, pb, qb);
+            for (; ox + 2 <= b; ox += 2) {
+                VCOL(ox + 2, pc, qc);
+                VCOL(ox + 3, pd, qd);
+                const VT mp = OP(pb, pc), mq = OP(qb, qc);
+                VSTORE(y0 + ox * B, FIN(OP(pa, mp)));
+                VSTORE(y0 + (ox + 1) * B, FIN(OP(mp, pd)));
+                VSTORE(y1 + ox * B, FIN(OP(qa, mq)));
+                VSTORE(y1 + (ox + 1) * B, FIN(OP(mq, qd)));
+                pa = pc; qa = qc; pb = pd; qb = qd;
+            }
+            if (ox < b) {
+                VCOL(ox + 2, pc, qc);
+                VSTORE(y0 + ox * B, FIN(OP(OP(pa, pb), pc)));
+                VSTORE(y1 + ox * B, FIN(OP(OP(qa, qb), qc)));
+            }
+        }
+        for (ox = b > a ? b : a; ox < ow; ox++) {
+            long k0, k1;
+            float rx;
+            fcpool_col(g, &cols, ox, &k0, &k1, &rx);
+            const float sc = fcpool_row_scale(g, 1, 3, 1, 3) * rx;
+            FC_SUF(fcpool_tile)(R, 1, x0 + ox * B, g, 0, 1, 0, 3, k0, k1, sc, y0 + ox * B);
+            FC_SUF(fcpool_tile)(R, 1, x0 + sr + ox * B, g, 0, 1, 0, 3, k0, k1, sc, y1 + ox * B);
+        }
+        if (n_valid < FCPOOL_B) {
+            fcpool_zero_lanes(y0, ow, n_valid);
+            fcpool_zero_lanes(y1, ow, n_valid);
+        }
+        oy += 2;
+    }
+#undef OP
+#undef PRE
+#undef FIN
+#undef VCOL
+}
+
+
 /* The separable rows when the geometry allows and the ring buffer can be had,
  * else the direct rows. */
 static FC_TGT void FC_SUF(fcpool_sep_rows)(const float *x, float *y, const fcpool_geom_t *g,
                                            long oz, long oy0, long oy1, int n_valid) {
     const long iz = oz * g->sd - g->pd;
     float *buf = 0;
+    if (g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 && iz >= 0 && iz < g->id) {
+        switch (g->mode) {
+        case FCPOOL_MAX: FC_SUF(fcpool_k3s1_rows_r)(FCPOOL_R_MAX, x, y, g, oz, oy0, oy1, n_valid); break;
+        case FCPOOL_AVG_EXCL:
+        case FCPOOL_AVG_INCL:
+            FC_SUF(fcpool_k3s1_rows_r)(FCPOOL_R_SUM, x, y, g, oz, oy0, oy1, n_valid); break;
+        default:
+            if (g->p == 2.f) FC_SUF(fcpool_k3s1_rows_r)(FCPOOL_R_SQ, x, y, g, oz, oy0, oy1, n_valid);
+            else FC_SUF(fcpool_k3s1_rows_r)(FCPOOL_R_ABS, x, y, g, oz, oy0, oy1, n_valid);
+            break;
+        }
+        return;
+    }
     if (iz >= 0 && iz < g->id)
         buf = (float *)malloc(sizeof(float) * (size_t)(g->kh * g->ow * FCPOOL_B + g->ow));
     if (!buf) {
