@@ -59,9 +59,10 @@ cdef void binary_c(
 
 cdef void affine_channel_c(
     const float* x,         # IN  [outer, C, inner]
-    const float* scale,     # IN  [C]
-    const float* bias,      # IN  [C]
+    const float* scale,     # IN  [C] (or [C, lanes])
+    const float* bias,      # IN  [C] (or [C, lanes])
     float* out,             # OUT [outer, C, inner]
     Py_ssize_t outer, Py_ssize_t C, Py_ssize_t inner,
+    Py_ssize_t lanes,       # > 1: channel-blocked, per-lane scale/bias vectors
     int act_kind, float p0, float p1,
     int n_threads) noexcept nogil

@@ -588,33 +588,44 @@ cdef void binary_c(int op, const float* a, int a_mode, const float* b, int b_mod
 # ---------------------------------------------------------------------------------------------
 cdef inline void affine_rows(const float* x, const float* scale, const float* bias, float* out,
                              Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t C, Py_ssize_t inner,
-                             int act_kind, float p0, float p1) noexcept nogil:
-    cdef Py_ssize_t r, i, c
+                             Py_ssize_t lanes, int act_kind, float p0, float p1) noexcept nogil:
+    cdef Py_ssize_t r, i, c, l
     cdef float sc, bi
     cdef const float* xr
+    cdef const float* sp
+    cdef const float* bp
     cdef float* yr
     for r in range(r0, r1):
         c = r % C
-        sc = scale[c]
-        bi = bias[c]
         xr = x + r * inner
         yr = out + r * inner
-        for i in range(inner):
-            yr[i] = xr[i] * sc + bi
+        if lanes > 1:       # channel-blocked: one scale/bias vector per channel block
+            sp = scale + c * lanes
+            bp = bias + c * lanes
+            i = 0
+            while i < inner:
+                for l in range(lanes):
+                    yr[i + l] = xr[i + l] * sp[l] + bp[l]
+                i += lanes
+        else:
+            sc = scale[c]
+            bi = bias[c]
+            for i in range(inner):
+                yr[i] = xr[i] * sc + bi
         if act_kind != FASTCNN_ACT_NONE:
             act_range(yr, yr, inner, act_kind, p0, p1)
 
 
 cdef void affine_channel_c(const float* x, const float* scale, const float* bias, float* out,
-                           Py_ssize_t outer, Py_ssize_t C, Py_ssize_t inner, int act_kind,
-                           float p0, float p1, int n_threads) noexcept nogil:
+                           Py_ssize_t outer, Py_ssize_t C, Py_ssize_t inner, Py_ssize_t lanes,
+                           int act_kind, float p0, float p1, int n_threads) noexcept nogil:
     cdef Py_ssize_t rows = outer * C
     cdef int nt = _nt(rows * inner, n_threads)
     cdef Py_ssize_t t, s, e, chunk
     if nt > rows:
         nt = <int>rows
     if nt <= 1:
-        affine_rows(x, scale, bias, out, 0, rows, C, inner, act_kind, p0, p1)
+        affine_rows(x, scale, bias, out, 0, rows, C, inner, lanes, act_kind, p0, p1)
         return
     chunk = (rows + nt - 1) // nt
     for t in prange(nt, schedule='static', num_threads=nt):
@@ -623,7 +634,7 @@ cdef void affine_channel_c(const float* x, const float* scale, const float* bias
         if e > rows:
             e = rows
         if s < e:
-            affine_rows(x, scale, bias, out, s, e, C, inner, act_kind, p0, p1)
+            affine_rows(x, scale, bias, out, s, e, C, inner, lanes, act_kind, p0, p1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -685,16 +696,20 @@ def binary(int op, const float[::1] a, int a_mode, const float[::1] b, int b_mod
 
 def affine_channel(const float[::1] x, const float[::1] scale, const float[::1] bias,
                    float[::1] out, Py_ssize_t outer, Py_ssize_t C, Py_ssize_t inner,
-                   int act_kind=0, float p0=0.0, float p1=0.0, int n_threads=1):
-    """out[o,c,i] = act(x[o,c,i] * scale[c] + bias[c])."""
+                   int act_kind=0, float p0=0.0, float p1=0.0, int n_threads=1,
+                   Py_ssize_t lanes=1):
+    """out[o,c,i] = act(x[o,c,i] * scale[c] + bias[c]); with lanes > 1 (a channel-blocked
+    tensor, inner = spatial * lanes) scale and bias are [C, lanes] and lane l of each
+    inner vector uses scale[c, l]."""
     if outer < 0 or C < 1 or inner < 0 or x.shape[0] != outer * C * inner \
-            or out.shape[0] != x.shape[0] or scale.shape[0] < C or bias.shape[0] < C:
+            or out.shape[0] != x.shape[0] or scale.shape[0] < C * lanes \
+            or bias.shape[0] < C * lanes or lanes < 1 or inner % lanes:
         raise ValueError("bad geometry")
     if x.shape[0] == 0:
         return
     with nogil:
-        affine_channel_c(&x[0], &scale[0], &bias[0], &out[0], outer, C, inner, act_kind, p0, p1,
-                         n_threads)
+        affine_channel_c(&x[0], &scale[0], &bias[0], &out[0], outer, C, inner, lanes, act_kind,
+                         p0, p1, n_threads)
 
 
 # ... and unchecked (addresses; the caller guarantees extents and keeps the arrays alive).
@@ -715,11 +730,11 @@ def binary_p(int op, uintptr_t a, int a_mode, uintptr_t b, int b_mode, uintptr_t
 
 
 def affine_channel_p(uintptr_t x, uintptr_t scale, uintptr_t bias, uintptr_t out,
-                     Py_ssize_t outer, Py_ssize_t C, Py_ssize_t inner, int act_kind, float p0,
-                     float p1, int n_threads):
+                     Py_ssize_t outer, Py_ssize_t C, Py_ssize_t inner, Py_ssize_t lanes,
+                     int act_kind, float p0, float p1, int n_threads):
     with nogil:
         affine_channel_c(<const float*>x, <const float*>scale, <const float*>bias, <float*>out,
-                         outer, C, inner, act_kind, p0, p1, n_threads)
+                         outer, C, inner, lanes, act_kind, p0, p1, n_threads)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -755,7 +770,7 @@ ctypedef struct affine_args_t:
     const float* scale
     const float* bias
     float* out
-    Py_ssize_t outer, C, inner
+    Py_ssize_t outer, C, inner, lanes
     int act_kind
     float p0, p1
     int n_threads
@@ -775,8 +790,8 @@ cdef void _bin_step(void* p) noexcept nogil:
 
 cdef void _affine_step(void* p) noexcept nogil:
     cdef affine_args_t* a = <affine_args_t*>p
-    affine_channel_c(a.x, a.scale, a.bias, a.out, a.outer, a.C, a.inner, a.act_kind, a.p0, a.p1,
-                     a.n_threads)
+    affine_channel_c(a.x, a.scale, a.bias, a.out, a.outer, a.C, a.inner, a.lanes, a.act_kind,
+                     a.p0, a.p1, a.n_threads)
 
 
 def activation_call(uintptr_t x, uintptr_t out, Py_ssize_t n, int kind, float p0, float p1,
@@ -806,13 +821,13 @@ def binary_call(int op, uintptr_t a_, int a_mode, uintptr_t b_, int b_mode, uint
 
 
 def affine_channel_call(uintptr_t x, uintptr_t scale, uintptr_t bias, uintptr_t out,
-                        Py_ssize_t outer, Py_ssize_t C, Py_ssize_t inner, int act_kind, float p0,
-                        float p1, int n_threads, keep):
+                        Py_ssize_t outer, Py_ssize_t C, Py_ssize_t inner, Py_ssize_t lanes,
+                        int act_kind, float p0, float p1, int n_threads, keep):
     """A native executor step running affine_channel_p's computation (unchecked addresses)."""
     cdef affine_args_t* a = <affine_args_t*>malloc(sizeof(affine_args_t))
     if a == NULL:
         raise MemoryError()
     a.x, a.scale, a.bias, a.out = <const float*>x, <const float*>scale, <const float*>bias, <float*>out
-    a.outer, a.C, a.inner = outer, C, inner
+    a.outer, a.C, a.inner, a.lanes = outer, C, inner, lanes
     a.act_kind, a.p0, a.p1, a.n_threads = act_kind, p0, p1, n_threads
     return make_c_call(_affine_step, a, keep)

@@ -61,6 +61,16 @@ class BatchNormalization(Op):
     def _param_shape(self, x_ndim, p):
         return (p.shape[0],) + (1,) * (x_ndim - 2) if p.ndim == 1 else p.shape
 
+    def layouts(self, inputs, block):
+        """Channel-blocked in and out when X arrives blocked and the kernel can run it
+        (a BN that could not be folded, e.g. after a Concat): no reorder around it."""
+        x = inputs[0]
+        if _k is None or not x.layout or x.dtype != F32 or len(x.shape) < 3 or \
+                self.spatial != 1 or len(self.node.outputs) > 1 and any(self.node.outputs[1:]) or \
+                any(inputs[k].value is None for k in range(1, 5)):
+            return None
+        return [block, 0, 0, 0, 0], [block]
+
     def prepare(self, inputs, outputs):
         self._affine = None
         self._s = None
@@ -69,19 +79,28 @@ class BatchNormalization(Op):
             s = sc / np.sqrt(v + self.eps)
             t = b - m * s
             dt = inputs[0].dtype
+            x = inputs[0]
+            lanes = int(x.layout or 0)
+            if lanes:      # [C] -> [ceil(C/B), B], zero padding lanes (they stay 0)
+                pad = -(-s.size // lanes) * lanes - s.size
+                s, t = np.pad(s, (0, pad)), np.pad(t, (0, pad))
             self._s = np.ascontiguousarray(s.astype(dt))
             self._t = np.ascontiguousarray(t.astype(dt))
-            x = inputs[0]
             if _k is not None and dt == F32 and self._s.ndim == 1 and x.size:
-                self._affine = (x.shape[0], x.shape[1],
-                                int(np.prod(x.shape[2:], dtype=np.int64)))
+                if lanes:
+                    cb = -(-x.shape[1] // lanes)
+                    self._affine = (x.shape[0], cb, int(np.prod(x.shape[2:], dtype=np.int64))
+                                    * lanes, lanes)
+                else:
+                    self._affine = (x.shape[0], x.shape[1],
+                                    int(np.prod(x.shape[2:], dtype=np.int64)), 1)
 
     def compute(self, xs, ys, scratch=()):
         x, y = xs[0], ys[0]
         if self._affine is not None:
-            n, c, inner = self._affine
+            n, c, inner, lanes = self._affine
             _k.affine_channel(np.ascontiguousarray(x).reshape(-1), self._s, self._t,
-                              y.reshape(-1), n, c, inner, 0, 0.0, 0.0, self.n_threads)
+                              y.reshape(-1), n, c, inner, 0, 0.0, 0.0, self.n_threads, lanes)
         elif self._s is not None:
             shp = self._param_shape(x.ndim, self._s)
             y[...] = x * self._s.reshape(shp) + self._t.reshape(shp)
@@ -96,11 +115,12 @@ class BatchNormalization(Op):
 
     def bind(self, xs, ys, scratch=()):
         if self._affine is not None and len([o for o in ys if o is not None]) == 1:
-            n, c, inner = self._affine
+            n, c, inner, lanes = self._affine
             x, y = xs[0], ys[0]
             return keep_alive(functools.partial(
                 _k.affine_channel_p, x.ctypes.data, self._s.ctypes.data, self._t.ctypes.data,
-                y.ctypes.data, n, c, inner, 0, 0.0, 0.0, self.n_threads), x, y, self._s, self._t)
+                y.ctypes.data, n, c, inner, lanes, 0, 0.0, 0.0, self.n_threads),
+                x, y, self._s, self._t)
         return super().bind(xs, ys, scratch)
 
 

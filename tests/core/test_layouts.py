@@ -114,3 +114,37 @@ def test_upsampling_head_reorders_its_small_input():
     steps = next(iter(sess._plans.values())).steps
     reorders = [st.out_infos[0].shape for st in steps if st.node.op_type == "Reorder"]
     assert reorders == [(1, 8, 32, 32)], reorders   # (the stem conv reads plain x directly)
+
+
+@pytest.mark.parametrize("nt", [1, 2])
+def test_unfoldable_batchnorm_runs_blocked(nt):
+    """DenseNet's Concat -> BN -> Relu: the BN cannot fold into a conv; it runs as a
+    per-lane affine on the blocked buffer."""
+    inits = {"w1": w(16, 8, 3, 3), "w2": w(8, 8, 1, 1), "w3": w(16, 24, 3, 3),
+             "g": w(24), "b": w(24), "m": w(24),
+             "v": (RNG.random(24) + 0.5).astype(np.float32)}
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["a"], pads=[1, 1, 1, 1]),
+             helper.make_node("Conv", ["x", "w2"], ["b2"]),
+             helper.make_node("Concat", ["a", "b2"], ["c"], axis=1),
+             helper.make_node("BatchNormalization", ["c", "g", "b", "m", "v"], ["bn"]),
+             helper.make_node("Relu", ["bn"], ["r"]),
+             helper.make_node("Conv", ["r", "w3"], ["y"], pads=[1, 1, 1, 1])]
+    m = make_model(nodes, [("x", F, [2, 8, 10, 10])], [("y", F, None)], inits, opset=13)
+    ops = check(m, RNG.standard_normal((2, 8, 10, 10)).astype(np.float32), 2, nt)
+    assert ops["BatchNormalization"] == 1
+
+
+@pytest.mark.parametrize("nt", [1, 2])
+def test_batchnorm_of_partial_channel_block(nt):
+    """A BN on a blocked 20-channel conv output (after a residual Add, so it cannot fold):
+    the padding lanes get scale 0 and shift 0 and stay 0."""
+    inits = {"w1": w(20, 3, 3, 3), "w2": w(20, 20, 3, 3), "w3": w(8, 20, 1, 1),
+             "g": w(20), "b": w(20), "m": w(20), "v": (RNG.random(20) + 0.5).astype(np.float32)}
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["a"], pads=[1, 1, 1, 1]),
+             helper.make_node("Conv", ["a", "w2"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Add", ["a", "c"], ["s"]),
+             helper.make_node("BatchNormalization", ["s", "g", "b", "m", "v"], ["bn"]),
+             helper.make_node("Conv", ["bn", "w3"], ["y"])]
+    m = make_model(nodes, [("x", F, [1, 3, 9, 9])], [("y", F, None)], inits, opset=13)
+    ops = check(m, RNG.standard_normal((1, 3, 9, 9)).astype(np.float32), 1, nt)
+    assert ops["BatchNormalization"] == 1

@@ -436,6 +436,19 @@ def test_kernel_binary_lanes_operand(n_threads):
 
 
 @needs_kernel
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_kernel_affine_channel_lanes(n_threads):
+    """Per-lane scale/bias ([CB, 8]) over a blocked [N, CB, S, 8] tensor (a BN in NCHWc)."""
+    x = rand(2, 5, 300, 8, seed=31)
+    sc, bi = rand(5, 8, seed=32), rand(5, 8, seed=33)
+    out = np.empty_like(x)
+    K.affine_channel(x.reshape(-1), sc.reshape(-1), bi.reshape(-1), out.reshape(-1), 2, 5,
+                     300 * 8, K.ACT["RELU"], 0, 0, n_threads, 8)
+    np.testing.assert_allclose(out, np.maximum(x * sc[:, None] + bi[:, None], 0), rtol=1e-5,
+                               atol=1e-6)
+
+
+@needs_kernel
 def test_kernel_checked_entry_points_reject_bad_geometry():
     x = np.zeros(10, np.float32)
     with pytest.raises(ValueError):
