@@ -24,6 +24,7 @@ import argparse
 import functools
 import json
 import os
+import tempfile
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -101,6 +102,10 @@ class _OrtProfiled:
         import onnxruntime as ort
         so = ort.SessionOptions()
         so.enable_profiling = True
+        # a private prefix: onnxruntime names the file by the second, and other processes
+        # profiling in the same directory would collide with (or delete) ours
+        so.profile_file_prefix = os.path.join(tempfile.gettempdir(),
+                                              f"fastcnn_pool_ort_{os.getpid()}_{id(self)}")
         so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1

@@ -7,10 +7,13 @@ Design:
              machines run the AVX2 ones) and picked at import by CPU features:
              - NCHWc (x[N][CB][D][H][W][8], block 8): one channel per lane, each
                tap one vector load; register tile of 8/4/1 output pixels;
-               2-D windows without dilation whose rows overlap (sh < kh) run
-               separable: each input row reduced along W once into a ring of kh
-               rows (kw = 3 stride 1: pair sums shared by neighbours), then the kh
-               ring rows combined per output row (set_separable(False): direct);
+               2-D windows without dilation whose rows overlap (sh < kh), >= 9
+               taps, run separable (set_separable(False): direct):
+               3x3 with strides 1 or 2 two output rows per pass in registers
+               (column reductions of 4 or 5 input rows, shared between the two
+               rows and between neighbouring outputs); other windows reduce each
+               input row along W once into a ring of kh rows (kw = 3 stride 1:
+               pair sums shared), then combine the kh ring rows per output row;
              - plain NCHW planes: 8 output columns per vector (stride 1 loads,
                stride 2 load+shuffle, other strides a gather), tile of 4/1 vectors.
              Kernel rows outside the input are clamped away once per output row;
@@ -19,7 +22,7 @@ Design:
   threads    prange over (plane, output depth, row chunk) items, static; a plane
              is (n, channel block) or, plain, (n, c); rows are cut into chunks
              only when planes < 8 per thread, so 2 threads help at batch 1 with
-             few channel blocks.  Pools under 2^17 lane-operations (output lanes x
+             few channel blocks.  Pools under 2^19 lane-operations (output lanes x
              taps) run on the caller.  FTZ/DAZ in the workers for the summing modes.
   generic    everything else -- float64, MaxPool's Indices output, Lp with p not
              in {1, 2} on plain planes -- one output at a time (pool_3d_c below):
@@ -113,15 +116,16 @@ cdef inline long _row_chunks(long planes, long oh, int nt) noexcept nogil:
     return c
 
 
-# below this many lane-operations a pool runs on the caller: a fork/join costs more
-cdef double _SERIAL_WORK = 1 << 17
+# below this many lane-operations (~15 us of work) a pool runs on the caller: the 2-thread
+# split would not pay for a fork/join with sleeping (OMP_WAIT_POLICY=PASSIVE) workers
+cdef double _SERIAL_WORK = 1 << 19
 
 
 cdef inline double _work(const fcpool_geom_t* g, long lanes) noexcept nogil:
     """Lane-operations of a pool: output lanes times taps per output (kh + kw for the
     separable rows)."""
     cdef double taps = <double>(g.kd * g.kh * g.kw)
-    if g.kd == 1 and g.kh * g.kw > g.kh + g.kw:
+    if g.kd == 1 and g.kh * g.kw >= 9 and g.kh > 1 and g.kw > 1:
         taps = <double>(g.kh + g.kw)
     return <double>g.n * g.cb * g.od * g.oh * g.ow * lanes * taps
 

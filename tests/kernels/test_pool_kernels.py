@@ -175,7 +175,7 @@ def test_pool_plain_simd_rows_match_reference(isa, sp, kernel, strides, pads, di
 
 
 # The separable NCHWc rows (kd = 1, no dilation, kh, kw >= 2, sh < kh): a W pass into a
-# ring of kh rows, then an H pass; 3x3/s1 two rows at a time in registers.  Kernels 2/3/5, strides 1/2, pads, ceil_mode, rows both
+# ring of kh rows, then an H pass; 3x3/s1 and /s2 two rows at a time in registers.  Kernels 2/3/5, strides 1/2, pads, ceil_mode, rows both
 # shorter and longer than the 8-pixel tiles (and the kw = 3 / stride 1 pair-sum tile).
 SEP_GEOMS = [
     ((28, 28), (3, 3), (1, 1), (1, 1, 1, 1), 0),
@@ -183,6 +183,8 @@ SEP_GEOMS = [
     ((10, 9), (3, 3), (1, 1), (2, 0, 1, 2), 1),                 # 3x3/s1 register rows
     ((4, 3), (3, 3), (1, 1), (1, 1, 1, 1), 0),                  # no interior column
     ((15, 21), (3, 3), (2, 2), (1, 1, 1, 1), 1),
+    ((14, 17), (3, 3), (2, 2), (0, 1, 2, 0), 1),                # 3x3/s2 register rows
+    ((9, 20), (3, 3), (1, 2), (1, 1, 1, 1), 0),                 # ring, kw = 3 strided
     ((12, 19), (2, 2), (1, 1), (0, 1, 1, 0), 1),
     ((11, 30), (5, 5), (1, 1), (2, 2, 2, 2), 0),
     ((13, 14), (5, 3), (2, 1), (1, 0, 2, 2), 1),

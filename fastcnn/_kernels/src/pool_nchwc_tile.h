@@ -1,4 +1,4 @@
-/* pool_nchwc_tile.h -- ISA template of the NCHWc pooling rows (see pool_nchwc.h).
+/* pool_nchwc_tile.h -- ISA template of the NCHWc pooling rows (see pool_simd.h).
  * Included once per ISA with FC_SUF(name), FC_TGT and FC_AVX defined. */
 #include "fc_vec_begin.h"
 #if FC_AVX
@@ -256,13 +256,15 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fcpool_sep_rows_r)(
 static FC_TGT void FC_SUF(fcpool_rows)(const float *x, float *y, const fcpool_geom_t *g, long oz,
                                        long oy0, long oy1, int n_valid);
 
-/* 3x3 stride 1, two output rows at a time, all in registers: per input column the
- * 4 rows give both rows' column reductions (the middle pair shared), and two
- * neighbouring outputs share the middle pair of columns.  Rows whose window leaves
- * the input run the direct rows; border columns run the direct pixel tile. */
-FC_ALWAYS_INLINE FC_TGT void FC_SUF(fcpool_k3s1_rows_r)(
-    const int R, const float *FC_RESTRICT x, float *FC_RESTRICT y, const fcpool_geom_t *g,
-    long oz, long oy0, long oy1, int n_valid)
+/* 3x3 with strides (1, 1) or (2, 2) (S), two output rows at a time, all in
+ * registers: per input column the 4 (S = 1) or 5 (S = 2) rows give both output
+ * rows' column reductions (sharing the middle pair / the middle row), and
+ * neighbouring outputs share columns (S = 1: the middle pair, S = 2: the edge
+ * column).  Rows whose window leaves the input run the direct rows; border columns
+ * run the direct pixel tile. */
+FC_ALWAYS_INLINE FC_TGT void FC_SUF(fcpool_k3_rows_r)(
+    const int R, const int S, const float *FC_RESTRICT x, float *FC_RESTRICT y,
+    const fcpool_geom_t *g, long oz, long oy0, long oy1, int n_valid)
 {
     const long B = FCPOOL_B, ow = g->ow, iw = g->iw, sr = iw * B;
     const long iz = oz * g->sd - g->pd;
@@ -270,23 +272,28 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fcpool_k3s1_rows_r)(
     fcpool_cols_t cols;
     fcpool_cols(g, &cols);
     const long a = cols.a, b = cols.b;
-    const float s_in = (1.f / 3.f) * (1.f / 3.f);
+    const float s_row = fcpool_row_scale(g, 1, 3, 1, 3);
 #define OP(u, v) (R == FCPOOL_R_MAX ? VMAX((u), (v)) : VADD((u), (v)))
 #define PRE(v) (R == FCPOOL_R_SQ ? VMUL((v), (v)) : R == FCPOOL_R_ABS ? VABS(v) : (v))
 #define FIN(v) (R == FCPOOL_R_SUM ? VMUL((v), vs) : R == FCPOOL_R_SQ ? VSQRT(v) : (v))
+#define LD(r, o) PRE(VLOAD(x0 + (r) * sr + (o)))
 #define VCOL(c, P_, Q_) do {                                                   \
         const long o_ = (c) * B;                                               \
-        VT r0_ = PRE(VLOAD(x0 + o_)), r1_ = PRE(VLOAD(x0 + sr + o_));          \
-        VT r2_ = PRE(VLOAD(x0 + 2 * sr + o_)), r3_ = PRE(VLOAD(x0 + 3 * sr + o_)); \
-        VT m_ = OP(r1_, r2_);                                                  \
-        P_ = OP(r0_, m_);                                                      \
-        Q_ = OP(m_, r3_);                                                      \
+        if (S == 1) {                                                          \
+            VT m_ = OP(LD(1, o_), LD(2, o_));                                  \
+            P_ = OP(LD(0, o_), m_);                                            \
+            Q_ = OP(m_, LD(3, o_));                                            \
+        } else {                                                               \
+            VT c_ = LD(2, o_);                                                 \
+            P_ = OP(OP(LD(0, o_), LD(1, o_)), c_);                             \
+            Q_ = OP(c_, OP(LD(3, o_), LD(4, o_)));                             \
+        }                                                                      \
     } while (0)
-    const VT vs = VSET1(s_in);
+    const VT vs = VSET1(s_row * (1.f / 3.f));
     long oy = oy0;
     while (oy < oy1) {
-        const long iy0 = oy - g->ph;
-        if (oy + 1 >= oy1 || iy0 < 0 || iy0 + 3 >= g->ih) {
+        const long iy0 = oy * S - g->ph;
+        if (oy + 1 >= oy1 || iy0 < 0 || iy0 + S + 2 >= g->ih) {
             FC_SUF(fcpool_rows)(x, y, g, oz, oy, oy + 1, n_valid);
             oy++;
             continue;
@@ -295,42 +302,47 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fcpool_k3s1_rows_r)(
         const float *x0 = xz + iy0 * sr - g->pw * B;
         float *y0 = y + (oz * g->oh + oy) * ow * B, *y1 = y0 + ow * B;
         long ox;
-        for (ox = 0; ox < a; ox++) {
+        for (ox = 0; ox < ow; ox++) {
+            if (ox == a && b > a) {
+                VT pa, qa, pb, qb, pc, qc, pd, qd;
+                VCOL(ox * S, pa, qa);
+                if (S == 1) {
+                    VCOL(ox + 1, pb, qb);
+                    for (; ox + 2 <= b; ox += 2) {
+                        VCOL(ox + 2, pc, qc);
+                        VCOL(ox + 3, pd, qd);
+                        const VT mp = OP(pb, pc), mq = OP(qb, qc);
+                        VSTORE(y0 + ox * B, FIN(OP(pa, mp)));
+                        VSTORE(y0 + (ox + 1) * B, FIN(OP(mp, pd)));
+                        VSTORE(y1 + ox * B, FIN(OP(qa, mq)));
+                        VSTORE(y1 + (ox + 1) * B, FIN(OP(mq, qd)));
+                        pa = pc; qa = qc; pb = pd; qb = qd;
+                    }
+                    if (ox < b) {
+                        VCOL(ox + 2, pc, qc);
+                        VSTORE(y0 + ox * B, FIN(OP(OP(pa, pb), pc)));
+                        VSTORE(y1 + ox * B, FIN(OP(OP(qa, qb), qc)));
+                        ox++;
+                    }
+                } else {
+                    for (; ox < b; ox++) {
+                        VCOL(2 * ox + 1, pb, qb);
+                        VCOL(2 * ox + 2, pc, qc);
+                        VSTORE(y0 + ox * B, FIN(OP(OP(pa, pb), pc)));
+                        VSTORE(y1 + ox * B, FIN(OP(OP(qa, qb), qc)));
+                        pa = pc; qa = qc;
+                    }
+                }
+                (void)pd; (void)qd;
+                if (ox >= ow) break;
+            }
             long k0, k1;
             float rx;
             fcpool_col(g, &cols, ox, &k0, &k1, &rx);
-            const float sc = fcpool_row_scale(g, 1, 3, 1, 3) * rx;
-            FC_SUF(fcpool_tile)(R, 1, x0 + ox * B, g, 0, 1, 0, 3, k0, k1, sc, y0 + ox * B);
-            FC_SUF(fcpool_tile)(R, 1, x0 + sr + ox * B, g, 0, 1, 0, 3, k0, k1, sc, y1 + ox * B);
-        }
-        if (b > a) {
-            VT pa, qa, pb, qb, pc, qc, pd, qd;
-            ox = a;
-            VCOL(ox, pa, qa);
-            VCOL(ox + 1, pb, qb);
-            for (; ox + 2 <= b; ox += 2) {
-                VCOL(ox + 2, pc, qc);
-                VCOL(ox + 3, pd, qd);
-                const VT mp = OP(pb, pc), mq = OP(qb, qc);
-                VSTORE(y0 + ox * B, FIN(OP(pa, mp)));
-                VSTORE(y0 + (ox + 1) * B, FIN(OP(mp, pd)));
-                VSTORE(y1 + ox * B, FIN(OP(qa, mq)));
-                VSTORE(y1 + (ox + 1) * B, FIN(OP(mq, qd)));
-                pa = pc; qa = qc; pb = pd; qb = qd;
-            }
-            if (ox < b) {
-                VCOL(ox + 2, pc, qc);
-                VSTORE(y0 + ox * B, FIN(OP(OP(pa, pb), pc)));
-                VSTORE(y1 + ox * B, FIN(OP(OP(qa, qb), qc)));
-            }
-        }
-        for (ox = b > a ? b : a; ox < ow; ox++) {
-            long k0, k1;
-            float rx;
-            fcpool_col(g, &cols, ox, &k0, &k1, &rx);
-            const float sc = fcpool_row_scale(g, 1, 3, 1, 3) * rx;
-            FC_SUF(fcpool_tile)(R, 1, x0 + ox * B, g, 0, 1, 0, 3, k0, k1, sc, y0 + ox * B);
-            FC_SUF(fcpool_tile)(R, 1, x0 + sr + ox * B, g, 0, 1, 0, 3, k0, k1, sc, y1 + ox * B);
+            FC_SUF(fcpool_tile)(R, 1, x0 + ox * S * B, g, 0, 1, 0, 3, k0, k1, s_row * rx,
+                                y0 + ox * B);
+            FC_SUF(fcpool_tile)(R, 1, x0 + S * sr + ox * S * B, g, 0, 1, 0, 3, k0, k1,
+                                s_row * rx, y1 + ox * B);
         }
         if (n_valid < FCPOOL_B) {
             fcpool_zero_lanes(y0, ow, n_valid);
@@ -341,7 +353,24 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fcpool_k3s1_rows_r)(
 #undef OP
 #undef PRE
 #undef FIN
+#undef LD
 #undef VCOL
+}
+
+FC_ALWAYS_INLINE FC_TGT void FC_SUF(fcpool_k3_rows)(
+    const int S, const float *x, float *y, const fcpool_geom_t *g, long oz, long oy0, long oy1,
+    int n_valid)
+{
+    switch (g->mode) {
+    case FCPOOL_MAX: FC_SUF(fcpool_k3_rows_r)(FCPOOL_R_MAX, S, x, y, g, oz, oy0, oy1, n_valid); break;
+    case FCPOOL_AVG_EXCL:
+    case FCPOOL_AVG_INCL:
+        FC_SUF(fcpool_k3_rows_r)(FCPOOL_R_SUM, S, x, y, g, oz, oy0, oy1, n_valid); break;
+    default:
+        if (g->p == 2.f) FC_SUF(fcpool_k3_rows_r)(FCPOOL_R_SQ, S, x, y, g, oz, oy0, oy1, n_valid);
+        else FC_SUF(fcpool_k3_rows_r)(FCPOOL_R_ABS, S, x, y, g, oz, oy0, oy1, n_valid);
+        break;
+    }
 }
 
 
@@ -351,17 +380,9 @@ static FC_TGT void FC_SUF(fcpool_sep_rows)(const float *x, float *y, const fcpoo
                                            long oz, long oy0, long oy1, int n_valid) {
     const long iz = oz * g->sd - g->pd;
     float *buf = 0;
-    if (g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 && iz >= 0 && iz < g->id) {
-        switch (g->mode) {
-        case FCPOOL_MAX: FC_SUF(fcpool_k3s1_rows_r)(FCPOOL_R_MAX, x, y, g, oz, oy0, oy1, n_valid); break;
-        case FCPOOL_AVG_EXCL:
-        case FCPOOL_AVG_INCL:
-            FC_SUF(fcpool_k3s1_rows_r)(FCPOOL_R_SUM, x, y, g, oz, oy0, oy1, n_valid); break;
-        default:
-            if (g->p == 2.f) FC_SUF(fcpool_k3s1_rows_r)(FCPOOL_R_SQ, x, y, g, oz, oy0, oy1, n_valid);
-            else FC_SUF(fcpool_k3s1_rows_r)(FCPOOL_R_ABS, x, y, g, oz, oy0, oy1, n_valid);
-            break;
-        }
+    if (g->kh == 3 && g->kw == 3 && g->sh == g->sw && g->sh <= 2 && iz >= 0 && iz < g->id) {
+        if (g->sh == 1) FC_SUF(fcpool_k3_rows)(1, x, y, g, oz, oy0, oy1, n_valid);
+        else FC_SUF(fcpool_k3_rows)(2, x, y, g, oz, oy0, oy1, n_valid);
         return;
     }
     if (iz >= 0 && iz < g->id)

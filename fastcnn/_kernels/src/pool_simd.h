@@ -18,6 +18,19 @@
  *     one max/add/FMA per pixel, 8 independent dependency chains;
  *   - border columns run one pixel with its clamped kx range.
  *
+ * Separable rows (fcpool_sep_rows, fcpool_sep_ok): max / average / L1 / L2 over a
+ * 2-D window (kd = 1) without dilation, >= 9 taps, sh < kh.  Each window is a
+ * reduction along W then along H, so input vectors are loaded ~once instead of
+ * kh*kw times:
+ *   - 3x3 with strides (1, 1) / (2, 2): two output rows per pass, in registers
+ *     (fcpool_k3_rows_r): per input column the reductions of rows 0..2 and 1..3
+ *     (2..4), then along W with the shared middle column pair (stride 1) / edge
+ *     column (stride 2); rows whose window leaves the input take the direct rows;
+ *   - otherwise a per-call ring of kh rows: every input row reduced along W once
+ *     (raw sums / maxima), then the clamped kh ring rows combined per output row.
+ * Border columns use the same clamped kx ranges and divisor factors as the direct
+ * rows; only the order of the sums changes (rounding).
+ *
  * Modes (see pool.pxd): max (windows of pure padding give -FLT_MAX, as
  * onnxruntime), average with count_include_pad 0 (divisor = real taps) or 1
  * (taps inside input + explicit pads; cells only ceil_mode reaches never
@@ -241,9 +254,11 @@ static inline fcpool_row_fn fcpool_pick_plain_row(int isa, const fcpool_geom_t *
 }
 
 /* Geometries the separable rows take: a 2-D window (kd = 1) without dilation,
- * both sides >= 2, rows shared by consecutive outputs (sh < kh), ring <= 1 MiB. */
+ * both sides >= 2 and at least 9 taps (2x2 and 3x2 gain nothing), rows shared by
+ * consecutive outputs (sh < kh), ring <= 1 MiB. */
 static inline int fcpool_sep_ok(const fcpool_geom_t *g) {
     return g->kd == 1 && g->dh == 1 && g->dw == 1 && g->kh >= 2 && g->kw >= 2 &&
+           g->kh * g->kw >= 9 &&
            g->kh <= 64 && g->sh < g->kh && g->kh * g->ow * FCPOOL_B * 4 <= (1L << 20);
 }
 
