@@ -1,6 +1,6 @@
 """Pooling: fastcnn vs onnxruntime, same process, interleaved, at 1 and 2 threads.
 
-    python benchmarks/bench_pooling.py [--seconds 2] [--threads 1 2] [--only stem]
+    python benchmarks/bench_pooling.py [--seconds 2] [--threads 1 2] [--only stem] [--direct]
     pytest benchmarks/bench_pooling.py [--benchmark-disable]
 
 Two comparisons per case:
@@ -215,7 +215,12 @@ def main():
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--only", default="")
+    ap.add_argument("--direct", action="store_true",
+                    help="NCHWc pools on the direct rows (no separable path), for before/after")
     a = ap.parse_args()
+    if a.direct:
+        from fastcnn._kernels import pool
+        pool.set_separable(False)
     import onnxruntime
     print(f"{B.cpu_description()}; onnxruntime {onnxruntime.__version__}; median ms, "
           f"interleaved; ratio = fastcnn / onnxruntime (< 1: fastcnn faster)")
