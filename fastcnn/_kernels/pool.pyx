@@ -15,7 +15,11 @@ Design:
                input row along W once into a ring of kh rows (kw = 3 stride 1:
                pair sums shared), then combine the kh ring rows per output row;
              - plain NCHW planes: 8 output columns per vector (stride 1 loads,
-               stride 2 load+shuffle, other strides a gather), tile of 4/1 vectors.
+               stride 2 load+shuffle, other strides a gather), tile of 4/1 vectors;
+               2-D windows without dilation, >= 4 taps, sw 1 or 2 run separable:
+               the clamped kh rows reduced into a row buffer padded with the
+               identity, then kw shifted vector loads of it per 8 outputs, the
+               divisor's column factors as a vector (no scalar border outputs).
              Kernel rows outside the input are clamped away once per output row;
              interior columns carry no bounds checks, border columns run one by one
              with their clamped kx range.
@@ -57,7 +61,7 @@ cdef extern from "pool_simd.h" nogil:
     ctypedef void (*fcpool_row_fn)(const float*, float*, const fcpool_geom_t*, long, long, long,
                                    int)
     fcpool_row_fn fcpool_pick_row(int isa, const fcpool_geom_t* g, int sep)
-    fcpool_row_fn fcpool_pick_plain_row(int isa, const fcpool_geom_t* g)
+    fcpool_row_fn fcpool_pick_plain_row(int isa, const fcpool_geom_t* g, int sep)
 
 B = 8
 cdef long _B = 8
@@ -352,7 +356,7 @@ cdef void pool_3d_c(const real* x, real* y, long long* indices, long NC,
         if indices == NULL:            # the SIMD rows, planes of one channel
             _set_geom(&g, NC, 1, in_sp, out_sp, kernel, strides, pads_begin, pads_end,
                       dilations, mode, p)
-            fn = fcpool_pick_plain_row(_isa, &g)
+            fn = fcpool_pick_plain_row(_isa, &g, _sep)
             if fn != NULL:
                 _run_rows(x, y, &g, 1, 8, fn, n_threads)
                 return

@@ -214,3 +214,35 @@ def test_pool_nchwc_separable_matches_reference_and_direct(isa, sp, kernel, stri
             if mode == 0:
                 assert (got == direct).all()
             assert (lanes == 0).all()
+
+
+PLAIN_SEP_GEOMS = SEP_GEOMS + [
+    ((6, 5), (3, 3), (1, 1), (1, 1, 1, 1), 0),                  # rows shorter than a vector
+    ((7, 40), (2, 2), (1, 2), (0, 0, 1, 1), 1),
+    ((5, 33), (4, 3), (3, 2), (2, 1, 2, 2), 1),
+]
+
+
+@pytest.mark.parametrize("sp,kernel,strides,pads,ceil", PLAIN_SEP_GEOMS)
+def test_pool_plain_separable_matches_reference_and_direct(isa, sp, kernel, strides, pads, ceil):
+    rng = np.random.default_rng(7)
+    n = len(kernel)
+    dil = (1,) * n
+    x = rng.standard_normal((1, 3, *sp)).astype(np.float32)
+    out = R.pool_output_shape(sp, kernel, strides, pads, dil, bool(ceil))
+    x4 = x.reshape((3,) + d3(sp, 1))
+    for mode, p in MODES[:5]:
+        ys = []
+        for sep, nt in ((True, 1), (True, 2), (False, 1)):
+            prev = k.set_separable(sep)
+            try:
+                y = np.full((3,) + d3(out, 1), np.nan, np.float32)
+                k.pool_3d(x4, y, None, d3(kernel, 1), d3(strides, 1), d3(pads[:n], 0),
+                          d3(pads[n:], 0), d3(dil, 1), mode, p, 0, nt)
+            finally:
+                k.set_separable(prev)
+            ys.append(y.reshape((1, 3) + tuple(out)))
+        want = reference(x, mode, p, kernel, strides, pads, dil, ceil)
+        for y in ys[:2]:
+            np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-5, err_msg=f"mode {mode}")
+            np.testing.assert_allclose(y, ys[2], rtol=1e-5, atol=1e-6)

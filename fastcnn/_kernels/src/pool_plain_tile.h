@@ -6,7 +6,8 @@
  * stride 1 contiguous; stride 2 two loads + shuffle + permute (the second load
  * starts at +7, so nothing past the last tap is read); other strides a gather
  * (portable: an element loop).  Register tile of 4 (then 1) vectors; border
- * columns and the tail of the interior one output at a time. */
+ * columns and the tail of the interior one output at a time.  2-D windows without
+ * dilation take the separable rows below (fcpool_plain_sep_ok in pool_simd.h). */
 #include "fc_vec_begin.h"
 #if FC_AVX
 #define VABS(a) _mm256_andnot_ps(_mm256_set1_ps(-0.f), (a))
@@ -152,6 +153,137 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fcpp_rows_s)(
     if (g->sw == 1) FC_SUF(fcpp_rows_r)(R, 1, x, y, g, oz, oy0, oy1);
     else if (g->sw == 2) FC_SUF(fcpp_rows_r)(R, 2, x, y, g, oz, oy0, oy1);
     else FC_SUF(fcpp_rows_r)(R, 0, x, y, g, oz, oy0, oy1);
+}
+
+/* Separable plain rows (kd = 1, no dilation, sw 1 or 2): per output row the clamped
+ * kh input rows are reduced into a row buffer padded with the identity (pads: -FLT_MAX
+ * / 0), then each vector of 8 outputs reduces kw shifted loads of the buffer and takes
+ * its divisor factors as a vector (cs: per output column).  No scalar border outputs.
+ * buf: L = max(pw + iw, (ow - 1) sw + kw) + 16 floats, then ow + 8 floats of cs. */
+FC_ALWAYS_INLINE FC_TGT void FC_SUF(fcpp_sep_rows_r)(
+    const int R, const int SW, const float *FC_RESTRICT x, float *FC_RESTRICT y,
+    const fcpool_geom_t *g, long oz, long oy0, long oy1, float *FC_RESTRICT buf, long L)
+{
+    const long iw = g->iw, ow = g->ow, pw = g->pw;
+    const long iz = oz * g->sd - g->pd;     /* kd = 1; caller checked 0 <= iz < id */
+    const float *xz = x + iz * g->ih * iw;
+    const float e = R == FCPOOL_R_MAX ? -FLT_MAX : 0.f;
+    float *cs = buf + L;
+    long ox, c, ky0, ky1, cy;
+    fcpool_cols_t cols;
+    fcpool_cols(g, &cols);
+    for (ox = 0; ox < ow + 8; ox++) {
+        long k0, k1;
+        if (ox >= ow) cs[ox] = 0.f;
+        else if (ox >= cols.a && ox < cols.b) cs[ox] = 1.f / (float)g->kw;
+        else fcpool_col(g, &cols, ox, &k0, &k1, &cs[ox]);
+    }
+    for (c = 0; c < L; c++) buf[c] = e;
+    for (long oy = oy0; oy < oy1; oy++) {
+        fcpool_taps(oy, g->sh, g->ph, 1, g->kh, g->ih, g->qh, &ky0, &ky1, &cy);
+        const long n = ky1 - ky0;
+        const float *xr = xz + (oy * g->sh - g->ph + ky0) * iw;
+        float *yr = y + (oz * g->oh + oy) * ow;
+        float *bi = buf + pw;                /* input column 0 */
+        if (n <= 0) {
+            for (c = 0; c < iw; c++) bi[c] = e;
+        } else {
+            for (c = 0; c < iw; c += 8) {
+                if (c + 8 > iw) {
+                    if (iw < 8) {
+                        for (long j = c; j < iw; j++) {
+                            float acc = e;
+                            for (long r = 0; r < n; r++) {
+                                float v = xr[r * iw + j];
+                                if (R == FCPOOL_R_MAX) acc = v > acc ? v : acc;
+                                else if (R == FCPOOL_R_SUM) acc += v;
+                                else if (R == FCPOOL_R_SQ) acc += v * v;
+                                else acc += fabsf(v);
+                            }
+                            bi[j] = acc;
+                        }
+                        break;
+                    }
+                    c = iw - 8;              /* the tail: one vector ending at iw */
+                }
+                VT acc = R == FCPOOL_R_MAX ? VSET1(-FLT_MAX) : VZERO();
+                for (long r = 0; r < n; r++) {
+                    VT v = VLOAD(xr + r * iw + c);
+                    if (R == FCPOOL_R_MAX) acc = VMAX(acc, v);
+                    else if (R == FCPOOL_R_SUM) acc = VADD(acc, v);
+                    else if (R == FCPOOL_R_SQ) acc = VFMA(v, v, acc);
+                    else acc = VADD(acc, VABS(v));
+                }
+                VSTORE(bi + c, acc);
+            }
+        }
+        const float s_row = R == FCPOOL_R_SUM ? fcpool_row_scale(g, 1, n, 1, cy) : 0.f;
+        const VT vrow = VSET1(s_row);
+        for (ox = 0; ox < ow; ox += 8) {
+            if (ox + 8 > ow) {
+                if (ow < 8) {
+                    for (long j = ox; j < ow; j++) {
+                        float acc = e;
+                        for (long kx = 0; kx < g->kw; kx++) {
+                            float v = buf[j * g->sw + kx];
+                            if (R == FCPOOL_R_MAX) acc = v > acc ? v : acc;
+                            else acc += v;
+                        }
+                        if (R == FCPOOL_R_SUM) acc *= s_row * cs[j];
+                        else if (R == FCPOOL_R_SQ) acc = sqrtf(acc);
+                        yr[j] = acc;
+                    }
+                    break;
+                }
+                ox = ow - 8;
+            }
+            const float *bp = buf + ox * g->sw;
+            VT acc = FC_SUF(fcpp_load)(SW, bp, g->sw);
+            for (long kx = 1; kx < g->kw; kx++) {
+                VT v = FC_SUF(fcpp_load)(SW, bp + kx, g->sw);
+                acc = R == FCPOOL_R_MAX ? VMAX(acc, v) : VADD(acc, v);
+            }
+            if (R == FCPOOL_R_SUM) acc = VMUL(acc, VMUL(vrow, VLOAD(cs + ox)));
+            else if (R == FCPOOL_R_SQ) acc = VSQRT(acc);
+            VSTORE(yr + ox, acc);
+        }
+    }
+}
+
+FC_ALWAYS_INLINE FC_TGT void FC_SUF(fcpp_sep_rows_s)(
+    const int R, const float *x, float *y, const fcpool_geom_t *g, long oz, long oy0, long oy1,
+    float *buf, long L)
+{
+    if (g->sw == 1) FC_SUF(fcpp_sep_rows_r)(R, 1, x, y, g, oz, oy0, oy1, buf, L);
+    else FC_SUF(fcpp_sep_rows_r)(R, 2, x, y, g, oz, oy0, oy1, buf, L);
+}
+
+static FC_TGT void FC_SUF(fcpool_plain_rows)(const float *x, float *y, const fcpool_geom_t *g,
+                                             long oz, long oy0, long oy1, int n_valid);
+
+/* The separable plain rows (fcpool_plain_sep_ok), direct when no buffer can be had. */
+static FC_TGT void FC_SUF(fcpool_plain_sep_rows)(const float *x, float *y, const fcpool_geom_t *g,
+                                                 long oz, long oy0, long oy1, int n_valid) {
+    const long iz = oz * g->sd - g->pd;
+    long L = g->pw + g->iw, m = (g->ow - 1) * g->sw + g->kw;
+    float *buf = 0;
+    if (m > L) L = m;
+    L += 16;
+    if (iz >= 0 && iz < g->id) buf = (float *)malloc(sizeof(float) * (size_t)(L + g->ow + 8));
+    if (!buf) {
+        FC_SUF(fcpool_plain_rows)(x, y, g, oz, oy0, oy1, n_valid);
+        return;
+    }
+    switch (g->mode) {
+    case FCPOOL_MAX: FC_SUF(fcpp_sep_rows_s)(FCPOOL_R_MAX, x, y, g, oz, oy0, oy1, buf, L); break;
+    case FCPOOL_AVG_EXCL:
+    case FCPOOL_AVG_INCL: FC_SUF(fcpp_sep_rows_s)(FCPOOL_R_SUM, x, y, g, oz, oy0, oy1, buf, L); break;
+    default:
+        if (g->p == 2.f) FC_SUF(fcpp_sep_rows_s)(FCPOOL_R_SQ, x, y, g, oz, oy0, oy1, buf, L);
+        else FC_SUF(fcpp_sep_rows_s)(FCPOOL_R_ABS, x, y, g, oz, oy0, oy1, buf, L);
+        break;
+    }
+    free(buf);
 }
 
 /* Row function of the plain layout (same signature as the blocked ones; n_valid unused). */

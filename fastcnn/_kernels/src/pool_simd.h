@@ -244,13 +244,21 @@ typedef void (*fcpool_row_fn)(const float *x, float *y, const fcpool_geom_t *g, 
 /* The row function for this ISA and geometry (AVX-512 machines run the AVX2
  * functions: the block is 8 lanes either way).  Plain layout: Lp with p not in
  * {1, 2} has no row function here (NULL: the caller's own kernel runs it). */
-static inline fcpool_row_fn fcpool_pick_plain_row(int isa, const fcpool_geom_t *g) {
+/* Plain geometries the separable rows take: a 2-D window without dilation, >= 4
+ * taps, stride along W 1 or 2. */
+static inline int fcpool_plain_sep_ok(const fcpool_geom_t *g) {
+    return g->kd == 1 && g->dh == 1 && g->dw == 1 && g->kh * g->kw >= 4 && g->kh >= 2 &&
+           (g->sw == 1 || g->sw == 2);
+}
+
+static inline fcpool_row_fn fcpool_pick_plain_row(int isa, const fcpool_geom_t *g, int sep) {
     if (g->mode == FCPOOL_LP && g->p != 1.f && g->p != 2.f) return 0;
+    sep = sep && fcpool_plain_sep_ok(g);
 #if FASTCNN_X86
-    if (isa >= FASTCNN_ISA_AVX2) return fcpool_plain_rows_avx2;
+    if (isa >= FASTCNN_ISA_AVX2) return sep ? fcpool_plain_sep_rows_avx2 : fcpool_plain_rows_avx2;
 #endif
     (void)isa;
-    return fcpool_plain_rows_portable;
+    return sep ? fcpool_plain_sep_rows_portable : fcpool_plain_rows_portable;
 }
 
 /* Geometries the separable rows take: a 2-D window (kd = 1) without dilation,
