@@ -39,6 +39,7 @@
 
 #include "cpu.h"
 #include "epilogue.h"
+#include "transc.h"
 
 #define FCDW_B 8
 
@@ -223,13 +224,19 @@ FASTCNN_TARGET_AVX2 FCDW_AI void fcdw_store_avx2(const fcdw_epi_avx2_t *e, __m25
         for (int p = 0; p < NP; p++) acc[p] = _mm256_add_ps(acc[p], _mm256_loadu_ps(res + p * FCDW_B));
     }
     if (!e->vec) {
+        /* transcendental kinds: store, then the branch-free vector loop of transc.h over
+         * the tile's NP*8 floats (inlined here, so vectorized at this ISA's width) */
         const int mk = _mm256_movemask_ps(e->mask);
-        for (int p = 0; p < NP; p++) {
-            float t[FCDW_B];
-            _mm256_storeu_ps(t, acc[p]);
-            for (int l = 0; l < FCDW_B; l++)
-                y[p * FCDW_B + l] = (mk >> l & 1) ? fastcnn_act_scalar(act, t[l], c0 + l) : 0.f;
-        }
+#pragma GCC unroll 16
+        for (int p = 0; p < NP; p++) _mm256_storeu_ps(y + p * FCDW_B, acc[p]);
+        if (!fc_transc_body(y, y, (long)NP * FCDW_B, act->kind, act->p0, act->p1))
+            for (int p = 0; p < NP; p++)
+                for (int l = 0; l < FCDW_B; l++)
+                    y[p * FCDW_B + l] = fastcnn_act_scalar(act, y[p * FCDW_B + l], c0 + l);
+        if (e->masked)
+            for (int p = 0; p < NP; p++)
+                for (int l = 0; l < FCDW_B; l++)
+                    if (!(mk >> l & 1)) y[p * FCDW_B + l] = 0.f;
         return;
     }
     const __m256 z = e->zero;
