@@ -320,7 +320,8 @@ def fastcnn_session(model, threads: int):
     return InferenceSession(model, num_threads=threads)
 
 
-def ort_session(model, threads: int, spinning: Optional[bool] = None):
+def ort_session(model, threads: int, spinning: Optional[bool] = None,
+                profile_prefix: Optional[str] = None):
     """onnxruntime session: intra_op = threads, inter_op 1, sequential, CPU provider.
 
     `spinning` None keeps onnxruntime's default (worker threads spin between and briefly
@@ -336,6 +337,9 @@ def ort_session(model, threads: int, spinning: Optional[bool] = None):
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.log_severity_level = 3
+    if profile_prefix:
+        so.enable_profiling = True
+        so.profile_file_prefix = profile_prefix
     data = model.SerializeToString() if hasattr(model, "SerializeToString") else model
     return ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
 
@@ -501,6 +505,44 @@ def profile_nodes(sess, feeds, runs: int, flops_by_node: Dict[str, float],
             "outside_steps_us_per_step": 1e6 * float(np.median(outside)) if outside else 0.0}
 
 
+#: onnxruntime's op names for what fastcnn calls one op (its fused conv, its layout steps)
+_ORT_OP_ALIAS = {"FusedConv": "Conv", "NchwcConv": "Conv", "ReorderInput": "Reorder",
+                 "ReorderOutput": "Reorder", "FusedGemm": "Gemm", "FusedMatMul": "MatMul"}
+
+
+def op_totals(rows) -> Dict[str, float]:
+    """{op type: ms} summed over profile_nodes' rows (fused nodes count as their main op)."""
+    out: Dict[str, float] = {}
+    for r in rows:
+        out[r["op_type"]] = out.get(r["op_type"], 0.0) + r["ms"]
+    return out
+
+
+def ort_profile_ops(model, threads: int, feeds, runs: int) -> Dict[str, float]:
+    """onnxruntime's own per-node profile (SessionOptions.enable_profiling) over `runs` runs:
+    {op type: ms}, each node's median summed per op type (FusedConv counted as Conv, its
+    NCHWc reorders as Reorder)."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        sess = ort_session(model, threads, profile_prefix=os.path.join(tmp, "ort"))
+        for _ in range(3):
+            sess.run(None, feeds)
+        for _ in range(max(1, runs)):
+            sess.run(None, feeds)
+        path = sess.end_profiling()
+        with open(path) as f:
+            events = json.load(f)
+    per_node: Dict[Tuple[str, str], List[float]] = {}
+    for e in events:
+        if e.get("cat") == "Node" and str(e.get("name", "")).endswith("_kernel_time"):
+            op = str(e.get("args", {}).get("op_name", "?"))
+            per_node.setdefault((e["name"], _ORT_OP_ALIAS.get(op, op)), []).append(e["dur"] / 1e3)
+    out: Dict[str, float] = {}
+    for (_, op), ts in per_node.items():
+        out[op] = out.get(op, 0.0) + float(np.median(ts[-max(1, runs):]))
+    return out
+
+
 # ---------------------------------------------------------------------------------------
 # The whole benchmark
 # ---------------------------------------------------------------------------------------
@@ -607,6 +649,9 @@ def bench_model(model, threads: Sequence[int] = (1,), batches: Sequence[int] = (
                     max(5, min(50, len(times["fastcnn"])))
                 prof = profile_nodes(fc_sessions[t], feeds, n_prof, per_node,
                                      res["fastcnn"]["p50_ms"])
+                prof["ops"] = {"fastcnn": op_totals(prof["nodes"])}
+                if use_ort:
+                    prof["ops"]["onnxruntime"] = ort_profile_ops(model, t, feeds, n_prof)
                 out["profile"].append({"threads": t, "batch": b, **prof})
     return out
 
@@ -678,6 +723,18 @@ def format_report(res: dict, top: int = 15) -> str:
         if len(p["nodes"]) > top:
             rest = p["nodes"][top:]
             lines.append(f"  ... {len(rest)} more nodes, {sum(r['ms'] for r in rest):.3f} ms")
+        ops = p.get("ops", {})
+        if "onnxruntime" in ops:
+            fc, ort_ = ops["fastcnn"], ops["onnxruntime"]
+            lines.append("")
+            lines.append(f"  per op type (sum of node medians; onnxruntime from its own profiler, "
+                         f"its fused convs as Conv, NCHWc reorders as Reorder):")
+            lines.append(f"  {'op':20s} {'fastcnn ms':>11s} {'ORT ms':>9s} {'ratio':>7s}")
+            for op in sorted(set(fc) | set(ort_), key=lambda o: -max(fc.get(o, 0), ort_.get(o, 0))):
+                a, b_ = fc.get(op), ort_.get(op)
+                r = f"{a / b_:7.2f}" if a and b_ else f"{'-':>7s}"
+                lines.append(f"  {op[:20]:20s} {_f(a, '.3f'):>11s} {_f(b_, '.3f'):>9s} {r}")
+            lines.append(f"  {'total':20s} {sum(fc.values()):11.3f} {sum(ort_.values()):9.3f}")
     return "\n".join(lines)
 
 

@@ -112,6 +112,21 @@ def test_text_report(capsys, tiny_path):
     assert "p50 ms" in out and "fastcnn" in out and "profile:" in out
 
 
+def test_profile_per_op_type_beside_onnxruntime(capsys, tiny_path):
+    """--profile with --compare: per op type, fastcnn's sums and onnxruntime's own profiler."""
+    pytest.importorskip("onnxruntime")
+    res = _bench_json(capsys, [tiny_path, "--runs", "4", "--warmup", "1", "--profile",
+                               "--compare", "onnxruntime"])
+    (prof,) = res["profile"]
+    fc, ort_ = prof["ops"]["fastcnn"], prof["ops"]["onnxruntime"]
+    assert abs(sum(fc.values()) - prof["sum_ms"]) < 1e-6
+    assert ort_ and all(v >= 0 for v in ort_.values())
+    assert set(fc) & set(ort_)          # the same ops appear on both sides (Conv, ...)
+    assert main(["bench", tiny_path, "--runs", "3", "--warmup", "0", "--profile",
+                 "--compare", "onnxruntime"]) == 0
+    assert "per op type" in capsys.readouterr().out
+
+
 def test_zoo_name_and_shape_parsing():
     m, name = benchmark.load_model("zoo:tiny")
     assert name == "zoo:tiny" and m.graph.name == "tiny"
