@@ -453,6 +453,37 @@ cdef inline const float* _operand_row(const float* x, int mode, Py_ssize_t r, Py
     return x
 
 
+cdef inline void bin_lanes8(int op, const float* a, bint a_vec, const float* b, bint b_vec,
+                            float* out, Py_ssize_t n) noexcept nogil:
+    """out = a op b over n (a multiple of 8) floats, where the operand flagged *_vec is one
+    8-float vector repeated (the channel-blocked per-channel operand); the other is full."""
+    cdef float v[8]
+    cdef Py_ssize_t j, l
+    cdef const float* f = b if a_vec else a
+    for l in range(8):
+        v[l] = a[l] if a_vec else b[l]
+    if op == BIN_MUL:
+        for j in range(n // 8):
+            for l in range(8):
+                out[j * 8 + l] = f[j * 8 + l] * v[l]
+    elif op == BIN_ADD:
+        for j in range(n // 8):
+            for l in range(8):
+                out[j * 8 + l] = f[j * 8 + l] + v[l]
+    elif op == BIN_SUB and b_vec:
+        for j in range(n // 8):
+            for l in range(8):
+                out[j * 8 + l] = f[j * 8 + l] - v[l]
+    elif op == BIN_SUB:
+        for j in range(n // 8):
+            for l in range(8):
+                out[j * 8 + l] = v[l] - f[j * 8 + l]
+    else:
+        for j in range(n // 8):
+            bin_row(op, a if a_vec else a + j * 8, False, b if b_vec else b + j * 8, False,
+                    out + j * 8, 8)
+
+
 cdef inline void bin_rows(int op, const float* a, int a_mode, const float* b, int b_mode,
                           float* out, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t C,
                           Py_ssize_t inner, Py_ssize_t lanes, int act_kind, float p0,
@@ -467,7 +498,10 @@ cdef inline void bin_rows(int op, const float* a, int a_mode, const float* b, in
         c = r % C
         ar = _operand_row(a, a_mode, r, c, inner, lanes)
         br = _operand_row(b, b_mode, r, c, inner, lanes)
-        if periodic:
+        if periodic and lanes == 8 and (a_mode == OPERAND_FULL or b_mode == OPERAND_FULL):
+            bin_lanes8(op, ar, a_mode == OPERAND_LANES, br, b_mode == OPERAND_LANES,
+                       out + r * inner, inner)
+        elif periodic:
             # a LANES operand is one `lanes`-vector per channel, repeated over the row
             j = 0
             while j < inner:
