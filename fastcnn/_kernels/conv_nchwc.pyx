@@ -8,19 +8,30 @@ Design:
            (oc block, input-channel block of the group, kernel tap, input channel,
            8 output channels).  icb = 8 for blocked input, icb = C for the plain
            NCHW-input variant used by small-C first layers (no 3->8 padding).
-  loops    every conv is 3D (D,H,W); work item = (n, group, oc-tile, output row,
-           row segment); parallel axis = all work items, prange schedule='guided'
-           (large contiguous chunks first = the locality of 'static', small ones
-           at the end so a thread delayed by another process does not stall the
-           whole op: on this shared 2-core box 'static' measured 13 GFLOP/s vs
-           onnxruntime's 102 with 2 threads under load).  Inside a
-           row: input-channel-block chunks outer (weights of a chunk stay in L1),
-           pixel tiles inner; interior pixels have no bounds checks, rows out of
-           the image are skipped per row, border columns run a P=1 tile with a
-           clipped kw range.
+  loops    every conv is 3D (D,H,W); work item = (n, group, oc-tile, rectangle
+           of R output rows x a column segment); parallel axis = all work
+           items, prange schedule='guided' (large contiguous chunks first =
+           the locality of 'static', small ones at the end so a thread delayed
+           by another process does not stall the whole op: on this shared
+           2-core box 'static' measured 13 GFLOP/s vs onnxruntime's 102 with 2
+           threads under load).  R ~ _RECT_PX / width rows (fewer when the
+           threads would run out of items); rows wider than 256 columns are
+           cut in segments of _SEG.  Inside a rectangle: input-channel-block
+           chunks outer (~64 KiB of weights per chunk), pixel tiles inner.
+  borders  the rectangle's rows are grouped in runs with equal valid kd/kh
+           ranges and its columns in runs with equal valid kw range; each
+           (row run x column run) block is one tap class whose pixels are cut
+           row-major into balanced tiles of up to P pixels, each pixel with
+           its own input/output offset.  So a border column of R rows is one
+           R-pixel tile, dilation 18 on 33 columns (no interior at all) runs
+           full tiles, 7-wide rows run 5..6-pixel tiles across rows, and taps
+           outside the image are never visited (no zero padding, no P=1 tiles
+           except at corners).
   tile     avx2: 2 oc-blocks x 6 pixels (12 ymm accumulators, FMA with broadcast);
            avx512 (AVX-512VL, still 8-wide ymm, 32 registers): 4 x 6;
-           portable plain C: 2 x 4.
+           portable plain C: 2 x 4.  Inner loops: kernel row, kw, input
+           channel block, 8 channels (unrolled); the FMA is pinned to its
+           in-place 231 form (see conv_nchwc_tile.h).
   1x1      stride-1 unpadded pointwise convs flatten the spatial dims into one
            long row cut in segments: a GEMM-like tile over many pixels, no im2col.
   epilogue y = act(acc + bias[c] + residual) in registers (transcendental
@@ -42,9 +53,9 @@ cdef extern from "cpu.h" nogil:
 
 cdef extern from "conv_nchwc.h" nogil:
     int fc_conv_ocb_max(int isa)
-    void fc_conv_row(int isa, const fc_conv_params *p, long n, long ocb0, long nocb,
-                     long od_, long oh_, long ow0, long ow1)
-    int FC_MAX_ROWS
+    void fc_conv_rect(int isa, const fc_conv_params *p, long n, long ocb0, long nocb,
+                      long r0, long r1, long c0, long c1)
+    int FC_MAX_ROWS, FC_RECT_ROWS, FC_RECT_COLS
 
 DEF BLOCK = 8
 
@@ -197,6 +208,16 @@ def reorder_from_blocked(xb, out, int n_threads=1):
 
 # ----------------------------------------------------------------------------- weights
 
+def aligned_empty(shape, long align=64):
+    """float32 C-contiguous array of `shape` whose data starts on an `align`-byte
+    boundary (numpy's default is 16: then every other 32-byte row of weights
+    straddles two cache lines)."""
+    cdef long n = int(np.prod(shape))
+    raw = np.empty(n + align // 4, np.float32)
+    cdef long skip = (-raw.ctypes.data % align) // 4
+    return raw[skip:skip + n].reshape(shape)
+
+
 def pack_conv_weights(w, long group=1, bint blocked_input=True):
     """Pack ONNX conv weights w[M, C/group, *kernel] (float32; 1..3 spatial dims)
     into w_packed[Mb, cbg, K, icb, 8] for conv_nchwc:
@@ -222,35 +243,56 @@ def pack_conv_weights(w, long group=1, bint blocked_input=True):
         wp = np.zeros((Mb * BLOCK, Cg, K), np.float32)
         wp[:M] = w3
         # [Mb, 8, C, K] -> [Mb, 1, K, C, 8]
-        return np.ascontiguousarray(wp.reshape(Mb, BLOCK, Cg, K).transpose(0, 3, 2, 1)).reshape(Mb, 1, K, Cg, BLOCK)
+        out = aligned_empty((Mb, 1, K, Cg, BLOCK))
+        out[:, 0] = wp.reshape(Mb, BLOCK, Cg, K).transpose(0, 3, 2, 1)
+        return out
     cbg = (Cg + BLOCK - 1) // BLOCK
     wp = np.zeros((Mb * BLOCK, cbg * BLOCK, K), np.float32)
     wp[:M, :Cg] = w3
     # [Mb, 8oc, cbg, 8ic, K] -> [Mb, cbg, K, 8ic, 8oc]
-    return np.ascontiguousarray(wp.reshape(Mb, BLOCK, cbg, BLOCK, K).transpose(0, 2, 4, 3, 1))
+    out = aligned_empty((Mb, cbg, K, BLOCK, BLOCK))
+    out[...] = wp.reshape(Mb, BLOCK, cbg, BLOCK, K).transpose(0, 2, 4, 3, 1)
+    return out
 
 
 # ----------------------------------------------------------------------------- conv
 
 cdef void conv_nchwc_exec(fc_conv_params *p, long N, int n_threads) noexcept nogil:
-    """Run the prepared conv for N images.  Work item = (n, g, oc-tile, out row, seg)."""
+    """Run the prepared conv for N images.
+    Work item = (n, g, oc-tile, rectangle of R output rows x a column segment)."""
     cdef int isa = _isa
     cdef long ocbm = fc_conv_ocb_max(isa)
     cdef long G = p.Mb // p.mbg
     cdef long n_oct = (p.mbg + ocbm - 1) // ocbm
     cdef long rows = p.od * p.oh
     cdef long seg = p.ow
-    cdef long nseg, items, it, r, t, rest, n, g, ocb0, nocb, ow0, ow1, s
+    cdef long nseg, nrect, R, items, it, t, rest, n, g, ocb0, nocb, ow0, ow1, s, rc, r0, r1
     cdef double flops
     cdef int nt = n_threads
     cdef unsigned int ftz = 0
     cdef bint flat = rows == 1 and p.K == 1
-    if seg > 256:
+    if seg > FC_RECT_COLS:
         seg = _SEG
     nseg = (p.ow + seg - 1) // seg
-    items = N * G * n_oct * rows * nseg
     flops = 2.0 * N * p.Mb * 8 * p.od * p.oh * p.ow * p.cbg * p.icb * p.K
-    if flops < 4e5 or items < 2:
+    if flops < 4e5:
+        nt = 1
+    # rows per rectangle: about _RECT_PX output pixels (border columns of R rows
+    # then run as one tile), fewer when the threads would run out of items
+    R = 1
+    if nseg == 1:
+        R = (_RECT_PX + p.ow - 1) // p.ow
+        if R > FC_RECT_ROWS:
+            R = FC_RECT_ROWS
+        if R > rows:
+            R = rows
+        while R > 1 and N * G * n_oct * ((rows + R - 1) // R) < 4 * nt:
+            R = (R + 1) // 2
+    nrect = (rows + R - 1) // R
+    R = (rows + nrect - 1) // nrect
+    nrect = (rows + R - 1) // R
+    items = N * G * n_oct * nrect * nseg
+    if items < 2:
         nt = 1
     with parallel(num_threads=nt):
         ftz = fastcnn_ftz_enter()
@@ -263,13 +305,13 @@ cdef void conv_nchwc_exec(fc_conv_params *p, long N, int n_threads) noexcept nog
                 rest = rest // G
                 s = rest % nseg
                 n = rest // nseg
-                r = 0
+                rc = 0
             else:
-                # rows innermost: the oc tile's weights stay in cache, input rows slide
+                # rectangles innermost: the oc tile's weights stay in cache
                 s = it % nseg
                 rest = it // nseg
-                r = rest % rows
-                rest = rest // rows
+                rc = rest % nrect
+                rest = rest // nrect
                 t = rest % n_oct
                 rest = rest // n_oct
                 g = rest % G
@@ -282,33 +324,54 @@ cdef void conv_nchwc_exec(fc_conv_params *p, long N, int n_threads) noexcept nog
             ow1 = ow0 + seg
             if ow1 > p.ow:
                 ow1 = p.ow
-            fc_conv_row(isa, p, n, ocb0, nocb, r // p.oh, r % p.oh, ow0, ow1)
+            r0 = rc * R
+            r1 = r0 + R
+            if r1 > rows:
+                r1 = rows
+            fc_conv_rect(isa, p, n, ocb0, nocb, r0, r1, ow0, ow1)
         fastcnn_ftz_leave(ftz)
 
 
-cdef long _chunk_for(long ocbm, long K, long icb, long cbg, long l1_bytes) noexcept nogil:
+cdef long _chunk_for(long ocbm, long K, long icb, long cbg, long chunk_bytes) noexcept nogil:
     cdef long per_cb = ocbm * K * icb * BLOCK * 4
-    cdef long ch = l1_bytes // per_cb
+    cdef long ch = chunk_bytes // per_cb
+    cdef long nch
     if ch < 1:
         ch = 1
     if ch > cbg:
         ch = cbg
-    return ch
+    nch = (cbg + ch - 1) // ch
+    return (cbg + nch - 1) // nch      # balanced: 16 blocks -> 8 + 8, not 7 + 7 + 2
 
 
-_L1_CHUNK = [16384]
+_CHUNK_BYTES = [65536]
 cdef long _SEG = 96
+cdef long _RECT_PX = 112
 
 
 def _set_seg(long s):
-    """Tuning knob: pixels per row segment for long (flattened pointwise) rows."""
+    """Tuning knob: pixels per row segment for long rows (> FC_RECT_COLS = 256
+    columns, e.g. flattened pointwise convs); at most 256."""
     global _SEG
+    if not 1 <= s <= FC_RECT_COLS:
+        raise ValueError("segment must be in [1, %d]" % FC_RECT_COLS)
     _SEG = s
 
 
+def _set_rect_px(long px):
+    """Tuning knob: output pixels per work rectangle (rows x full width) for
+    rows of at most 256 columns (default 112)."""
+    global _RECT_PX
+    if px < 1:
+        raise ValueError("rect_px must be >= 1")
+    _RECT_PX = px
+
+
 def _set_chunk_bytes(long b):
-    """Tuning knob: bytes of weights per input-channel chunk (default 16 KiB)."""
-    _L1_CHUNK[0] = b
+    """Tuning knob: bytes of weights per input-channel chunk (default 64 KiB:
+    the weights of a chunk are read from L1/L2 once per tile, the accumulators
+    are stored and reloaded between chunks)."""
+    _CHUNK_BYTES[0] = b
 
 
 cdef object _fill_conv_params(fc_conv_params *p, xb, packed_w, bias, out_b, in_dhw, out_dhw,
@@ -413,7 +476,7 @@ cdef object _fill_conv_params(fc_conv_params *p, xb, packed_w, bias, out_b, in_d
     if K == 1 and strides == [1, 1, 1] and pads_begin == [0, 0, 0] and in_dhw == out_dhw:
         p[0].id = p[0].ih = p[0].od = p[0].oh = 1
         p[0].iw = p[0].ow = S_in
-    p[0].cb_chunk = _chunk_for(fc_conv_ocb_max(_isa), K, icb, cbg, _L1_CHUNK[0])
+    p[0].cb_chunk = _chunk_for(fc_conv_ocb_max(_isa), K, icb, cbg, _CHUNK_BYTES[0])
     return (xb, packed_w, bias, out_b, slope, residual)
 
 

@@ -198,6 +198,19 @@ CASES_2D = [
     (64, 64, 7, 7, (3, 3), (1, 1), (1, 1), (1, 1), (1, 1), 1),
     (8, 8, 3, 3, (5, 5), (1, 1), (4, 4), (4, 4), (1, 1), 1),   # pads larger than input
     (8, 8, 2, 9, (3, 3), (2, 3), (0, 0), (1, 2), (1, 1), 1),
+    # large dilations: few or no interior pixels (every column a border column)
+    (16, 24, 33, 33, (3, 3), (1, 1), (18, 18), (18, 18), (18, 18), 1),
+    (16, 8, 33, 33, (3, 3), (1, 1), (12, 12), (12, 12), (12, 12), 1),
+    (8, 16, 20, 17, (3, 3), (1, 1), (6, 5), (6, 7), (6, 6), 1),
+    # tiny maps: 1x1 with padding, 2x3, 7x7 with a partial last oc tile (M=40)
+    (8, 16, 1, 1, (3, 3), (1, 1), (1, 1), (1, 1), (1, 1), 1),
+    (24, 40, 2, 3, (3, 3), (1, 1), (1, 1), (1, 1), (1, 1), 1),
+    (16, 40, 7, 7, (3, 3), (1, 1), (1, 1), (1, 1), (1, 1), 1),
+    # stride 2 with asymmetric pads, 1x1/s2 on odd sizes
+    (16, 24, 14, 15, (3, 3), (2, 2), (0, 1), (1, 0), (1, 1), 1),
+    (16, 16, 9, 10, (3, 3), (2, 2), (1, 0), (0, 1), (2, 1), 1),
+    (8, 16, 13, 11, (1, 1), (2, 2), (0, 0), (0, 0), (1, 1), 1),
+    (16, 32, 7, 7, (1, 1), (2, 2), (0, 0), (0, 0), (1, 1), 2),
 ]
 
 
@@ -261,6 +274,60 @@ def test_conv_1d_3d(case, n_threads, isa):
     bias = rng.standard_normal(M).astype(np.float32)
     got, exp = run_conv(x, w, bias, s, pb, pe, d, g, act=1, residual=True, n_threads=n_threads, rng=rng)
     check(got, exp)
+
+
+@pytest.mark.parametrize("rect_px,chunk_bytes", [(1, 256), (7, 4096), (40, 65536), (100000, 1 << 30)])
+@pytest.mark.parametrize("case", [
+    # (x shape, w shape, strides, pads_begin, pads_end, dilations, group, act, residual)
+    ((2, 16, 9, 7), (24, 16, 3, 3), (1, 1), (1, 1), (1, 1), (1, 1), 1, 1, True),
+    ((1, 16, 13, 13), (16, 16, 3, 3), (1, 1), (6, 6), (6, 6), (6, 6), 1, 3, False),
+    ((1, 24, 11, 12), (40, 24, 3, 3), (2, 2), (1, 0), (0, 1), (1, 1), 1, 5, True),
+    ((1, 32, 6, 5), (32, 16, 1, 1), (2, 1), (0, 0), (0, 0), (1, 1), 2, 10, False),
+    ((1, 8, 5, 6, 7), (16, 8, 3, 3, 3), (1, 2, 1), (2, 1, 1), (0, 1, 2), (2, 1, 3), 1, 1, True),
+    ((1, 8, 300), (16, 8, 3), (1,), (5,), (4,), (5,), 1, 2, False),
+])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_work_decomposition(case, rect_px, chunk_bytes, n_threads, isa):
+    """Work rectangles of 1 row up to the whole map, input-channel chunks of one
+    block up to all, long rows cut in segments: same results."""
+    xs, ws, s, pb, pe, d, g, act, res = case
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = rng.standard_normal(ws).astype(np.float32) * 0.2
+    bias = rng.standard_normal(ws[0]).astype(np.float32)
+    cn._set_rect_px(rect_px)
+    cn._set_chunk_bytes(chunk_bytes)
+    try:
+        got, exp = run_conv(x, w, bias, s, pb, pe, d, g, act=act, residual=res,
+                            n_threads=n_threads, rng=rng)
+    finally:
+        cn._set_rect_px(112)
+        cn._set_chunk_bytes(65536)
+    check(got, exp)
+
+
+@pytest.mark.parametrize("rect_px", [1, 100000])
+def test_work_decomposition_plain_input(rect_px, isa):
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((1, 3, 23, 21)).astype(np.float32)
+    w = rng.standard_normal((24, 3, 7, 7)).astype(np.float32) * 0.2
+    bias = rng.standard_normal(24).astype(np.float32)
+    cn._set_rect_px(rect_px)
+    try:
+        got, exp = run_conv(x, w, bias, (2, 2), (3, 3), (3, 2), (1, 1), 1, act=1, n_threads=2,
+                            plain=True, rng=rng)
+    finally:
+        cn._set_rect_px(112)
+    check(got, exp)
+
+
+def test_tuning_knob_errors():
+    with pytest.raises(ValueError):
+        cn._set_seg(0)
+    with pytest.raises(ValueError):
+        cn._set_seg(257)
+    with pytest.raises(ValueError):
+        cn._set_rect_px(0)
 
 
 def test_no_bias_and_errors():

@@ -5,12 +5,13 @@
  *                                        "NCHW -> NCHWc" first-layer variant)
  *   weights packed  w[Mb, cbg, K, icb, 8]  (K = kd*kh*kw; icb = 8, or C when plain)
  *   output          y[N, Mb, S_out, 8]     (residual has the output's layout)
- * Every conv is 3D (1D/2D have size-1 dims).  The unit of work is one output
- * row segment for a tile of up to FC_OCB_MAX output-channel blocks; see
- * conv_nchwc_tile.h for the register tile.  Input channel blocks are
- * accumulated in chunks (cb_chunk) through the output row so the weights of a
- * chunk stay in L1; the epilogue y = act(acc + bias + residual) is applied in
- * registers after the last chunk.
+ * Every conv is 3D (1D/2D have size-1 dims).  The unit of work is a rectangle
+ * of output rows x columns for a tile of up to FC_OCB_MAX output-channel
+ * blocks; see conv_nchwc_tile.h for the tap classes and the register tile.
+ * Input channel blocks are accumulated in chunks (cb_chunk) through the
+ * rectangle (the accumulators are stored and reloaded between chunks); the
+ * epilogue y = act(acc + bias + residual) is applied in registers after the
+ * last chunk.
  *
  * ISA variants (selected at run time):
  *   portable : plain C, tile 2 oc-blocks x 4 pixels
@@ -27,6 +28,8 @@
 #include "conv_nchwc_params.h"
 
 #define FC_MAX_ROWS 1024   /* max kd*kh */
+#define FC_RECT_ROWS 64    /* max output rows of one work unit (fc_conv_rect) */
+#define FC_RECT_COLS 256   /* max output columns of one work unit */
 #define FC_PRAGMA_S(x) _Pragma(#x)
 #define FC_PRAGMA_X(x) FC_PRAGMA_S(x)
 #ifndef FC_IC_UNROLL
@@ -80,13 +83,16 @@ static inline int fc_conv_ocb_max(int isa) {
     return isa == FASTCNN_ISA_AVX512 ? 4 : (isa == FASTCNN_ISA_AVX2 ? FC_AVX2_OCB : 2);
 }
 
-static inline void fc_conv_row(int isa, const fc_conv_params *p, long n, long ocb0, long nocb,
-                               long od_, long oh_, long ow0, long ow1) {
+/* Output rows [r0, r1) (flattened od*oh + oh) x columns [c0, c1) of image n
+ * for output-channel blocks [ocb0, ocb0 + nocb) (nocb <= fc_conv_ocb_max(isa),
+ * all in one group). */
+static inline void fc_conv_rect(int isa, const fc_conv_params *p, long n, long ocb0, long nocb,
+                                long r0, long r1, long c0, long c1) {
 #if FASTCNN_X86
-    if (isa == FASTCNN_ISA_AVX512) { fc_conv_row_avx512(p, n, ocb0, nocb, od_, oh_, ow0, ow1); return; }
-    if (isa == FASTCNN_ISA_AVX2) { fc_conv_row_avx2(p, n, ocb0, nocb, od_, oh_, ow0, ow1); return; }
+    if (isa == FASTCNN_ISA_AVX512) { fc_conv_rect_avx512(p, n, ocb0, nocb, r0, r1, c0, c1); return; }
+    if (isa == FASTCNN_ISA_AVX2) { fc_conv_rect_avx2(p, n, ocb0, nocb, r0, r1, c0, c1); return; }
 #endif
-    fc_conv_row_portable(p, n, ocb0, nocb, od_, oh_, ow0, ow1);
+    fc_conv_rect_portable(p, n, ocb0, nocb, r0, r1, c0, c1);
 }
 
 #endif

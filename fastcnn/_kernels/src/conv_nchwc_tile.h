@@ -4,40 +4,68 @@
  *   FC_TGT        function target attribute
  *   FC_AVX        1: __m256 intrinsics, 0: plain C (fc_v8)
  *   FC_OCB_MAX    output-channel blocks in the register tile
- *   FC_P_MAX      output pixels (along W) in the register tile
+ *   FC_P_MAX      output pixels in the register tile
  *
  * Register tile: acc[OCB][P] 8-float vectors.  Per input channel: OCB weight
  * vectors are loaded, then for each pixel one input scalar is broadcast and
- * OCB FMAs issued.  The tile walks (input-channel block, valid kd/kh rows,
- * kw range, 8 input channels); rows out of the image are skipped per output
- * row, kw taps out of the image are skipped per border pixel (P=1 tiles), so
- * interior tiles carry no bounds checks at all.
+ * OCB FMAs issued.  The P pixels of a tile are any P output pixels that share
+ * one set of in-image kernel taps (a "tap class"); each has its own input and
+ * output offset, so a tile may run along a row, down a border column, or
+ * across the end of one row into the next.  The tile walks (input-channel
+ * block, valid kd/kh rows, valid kw range, 8 input channels) with no bounds
+ * checks: taps outside the image are never visited (not multiplied by zeros).
+ *
+ * A work unit is a rectangle of output rows x columns (fc_conv_rect).  Its
+ * rows are grouped in runs with equal valid kd/kh ranges, its columns in runs
+ * with equal valid kw range (with dilation d and stride s, runs of about d/s
+ * border pixels share one); every (row run x column run) block is one tap
+ * class, cut into ceil(n/P_MAX) tiles of balanced size.  So border pixels run
+ * in tiles as wide as interior ones (a border column of R rows is one tile),
+ * a map with no interior at all (dilation 18 on 33 columns) runs full tiles,
+ * and rows whose width is not a multiple of P_MAX leave no small remainder
+ * tiles (7 columns: tiles of 5..6 across rows, not 6 + 1).
  */
 #include "fc_vec_begin.h"
 
-/* One register tile: OCB output-channel blocks x P consecutive output pixels
- * of one output row.  BLK=1: x is NCHWc (8 channels per block, contiguous);
- * BLK=0: x is plain NCHW (icb channels, stride s_in).  first: start from 0
- * (else accumulate into y); last: apply the fused epilogue. */
+/* acc += a * b on a register accumulator.  With AVX the FMA is one inline asm
+ * instruction in its 231 form: GCC 12 otherwise picks the 132/213 forms that
+ * overwrite an input, rotates the 24 accumulators through other registers and
+ * spills (55 extra vmovaps per 192 FMAs in the fully unrolled 4x6 tile). */
+#if FC_AVX
+#define VFMA_ACC(acc, a, b) __asm__("vfmadd231ps %2, %1, %0" : "+v"(acc) : "v"(a), "v"(b))
+#else
+#define VFMA_ACC(acc, a, b) ((acc) = fcp_fma((a), (b), (acc)))
+#endif
+
+/* One register tile: OCB output-channel blocks x P output pixels of one tap
+ * class.  BLK=1: x is NCHWc (8 channels per block, contiguous); BLK=0: x is
+ * plain NCHW (icb channels, stride s_in).  xo[q]: offset (floats) in one
+ * input channel block of pixel q's tap (0,0,0) -- possibly outside the image,
+ * only valid taps are added to it; yo[q]: offset (floats) of pixel q in an
+ * output block.  first: start from 0 (else accumulate into y); last: apply
+ * the fused epilogue. */
 FC_ALWAYS_INLINE FC_TGT void FC_SUF(fc_conv_tile)(
-    const fc_conv_params *FC_RESTRICT p, const int OCB, const int P, const int BLK, const int SW1,
+    const fc_conv_params *FC_RESTRICT p, const int OCB, const int P, const int BLK,
     const float *FC_RESTRICT xg, const float *FC_RESTRICT wt, long wocb, long cb0, long cb1,
-    const long *FC_RESTRICT rowoff, const long *FC_RESTRICT rowk, long nrows,
-    long ix0, long kw0, long kw1, float *FC_RESTRICT yt, const float *FC_RESTRICT rt, long ys,
-    int first, int last, const float *const *bptr, const float *const *sptr, long oc0)
+    const long *FC_RESTRICT rowoff, const long *FC_RESTRICT rowk, long nrows, long kw0, long kw1,
+    const long *FC_RESTRICT xo, const long *FC_RESTRICT yo, float *FC_RESTRICT yt,
+    const float *FC_RESTRICT rt, long ys, int first, int last, const float *const *bptr,
+    const float *const *sptr, long oc0)
 {
     VT acc[FC_OCB_MAX][FC_P_MAX];
+    long xq[FC_P_MAX];
     int o, q;
     const long s_in = p->id * p->ih * p->iw;
-    const long unit = BLK ? 8 : 1;
     const long icn = BLK ? 8 : p->icb;
     const long ics = BLK ? 1 : s_in;
-    const long pstep = (BLK && SW1) ? 8 : p->sw * unit;   /* constant for unit stride */
-    const long kstep = p->dw * unit;
+    const long kstep = BLK ? p->dw * 8 : p->dw;
     const long wk = icn * 8;          /* floats per kernel tap in the weights */
     const long wcb = p->K * wk;       /* floats per input-channel block */
+    const long cstride = s_in * 8;    /* floats per input channel block (blocked) */
     long cb, r, kw, ic;
 
+    _Pragma("GCC unroll 8")
+    for (q = 0; q < P; q++) xq[q] = xo[q];
     if (first) {
         _Pragma("GCC unroll 8")
         for (o = 0; o < OCB; o++)
@@ -47,56 +75,119 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fc_conv_tile)(
         _Pragma("GCC unroll 8")
         for (o = 0; o < OCB; o++)
             _Pragma("GCC unroll 8")
-            for (q = 0; q < P; q++) acc[o][q] = VLOAD(yt + o * ys + q * 8);
+            for (q = 0; q < P; q++) acc[o][q] = VLOAD(yt + o * ys + yo[q]);
     }
-    for (cb = cb0; cb < cb1; cb++) {
-        const float *xc = xg + cb * s_in * 8;
-        const float *wc = wt + cb * wcb;
-        for (r = 0; r < nrows; r++) {
-            const float *xr = xc + (rowoff[r] + ix0) * unit;
-            const float *wr = wc + rowk[r] * wk;
+    /* taps outer, input-channel blocks inner: moving to the next block or tap
+     * is one add per pointer (the setup is paid once per kernel row) */
+    for (r = 0; r < nrows; r++) {
+        const long xoff = cb0 * cstride + rowoff[r] + kw0 * kstep;
+        const long woff = cb0 * wcb + (rowk[r] + kw0) * wk;
+        const long xback = kstep - (cb1 - cb0) * cstride, wback = wk - (cb1 - cb0) * wcb;
+        const float *xs[FC_P_MAX], *ws[FC_OCB_MAX];
+        _Pragma("GCC unroll 8")
+        for (q = 0; q < P; q++) xs[q] = xg + (xq[q] + xoff);
+        _Pragma("GCC unroll 8")
+        for (o = 0; o < OCB; o++) ws[o] = wt + o * wocb + woff;
+#define FC_TILE_IC_BODY(IC)                                                       \
+        do {                                                                      \
+            VT wv[FC_OCB_MAX];                                                    \
+            _Pragma("GCC unroll 8")                                               \
+            for (o = 0; o < OCB; o++) wv[o] = VLOAD(ws[o] + (IC) * 8);            \
+            _Pragma("GCC unroll 8")                                               \
+            for (q = 0; q < P; q++) {                                             \
+                VT b = VBCAST(xs[q] + (IC) * ics);                                \
+                _Pragma("GCC unroll 8")                                           \
+                for (o = 0; o < OCB; o++) VFMA_ACC(acc[o][q], wv[o], b);          \
+            }                                                                     \
+        } while (0)
+        if (BLK) {
             for (kw = kw0; kw < kw1; kw++) {
-                const float *xp = xr + kw * kstep;
-                const float *wp = wr + kw * wk;
-                FC_PRAGMA_X(GCC unroll FC_IC_UNROLL)
-                for (ic = 0; ic < icn; ic++) {
-                    VT wv[FC_OCB_MAX];
+                for (cb = cb0; cb < cb1; cb++) {
+                    FC_PRAGMA_X(GCC unroll FC_IC_UNROLL)
+                    for (ic = 0; ic < 8; ic++) FC_TILE_IC_BODY(ic);
                     _Pragma("GCC unroll 8")
-                    for (o = 0; o < OCB; o++) wv[o] = VLOAD(wp + o * wocb + ic * 8);
+                    for (o = 0; o < OCB; o++) ws[o] += wcb;
                     _Pragma("GCC unroll 8")
-                    for (q = 0; q < P; q++) {
-                        VT b = VBCAST(xp + q * pstep + ic * ics);
-                        _Pragma("GCC unroll 8")
-                        for (o = 0; o < OCB; o++) acc[o][q] = VFMA(wv[o], b, acc[o][q]);
-                    }
+                    for (q = 0; q < P; q++) xs[q] += cstride;
                 }
+                _Pragma("GCC unroll 8")
+                for (o = 0; o < OCB; o++) ws[o] += wback;
+                _Pragma("GCC unroll 8")
+                for (q = 0; q < P; q++) xs[q] += xback;
+            }
+        } else {
+            /* plain input: one channel "block" of icn channels s_in apart; the
+             * weights of consecutive (kw, ic) are contiguous */
+            for (kw = kw0; kw < kw1; kw++) {
+                for (ic = 0; ic < icn; ic++) FC_TILE_IC_BODY(ic);
+                _Pragma("GCC unroll 8")
+                for (o = 0; o < OCB; o++) ws[o] += wk;
+                _Pragma("GCC unroll 8")
+                for (q = 0; q < P; q++) xs[q] += kstep;
             }
         }
+#undef FC_TILE_IC_BODY
     }
     if (!last) {
         _Pragma("GCC unroll 8")
         for (o = 0; o < OCB; o++)
             _Pragma("GCC unroll 8")
-            for (q = 0; q < P; q++) VSTORE(yt + o * ys + q * 8, acc[o][q]);
+            for (q = 0; q < P; q++) VSTORE(yt + o * ys + yo[q], acc[o][q]);
         return;
     }
-    _Pragma("GCC unroll 8")
-    for (o = 0; o < OCB; o++) {
-        VT bv = bptr[o] ? VLOAD(bptr[o]) : VZERO();
-        _Pragma("GCC unroll 8")
-        for (q = 0; q < P; q++) {
-            VT v = VADD(acc[o][q], bv);
-            if (rt) v = VADD(v, VLOAD(rt + o * ys + q * 8));
-            FC_ACT_VEC(VT, VADD, VMUL, VMAX, VMIN, VFMA, VSET1, VZERO, VLOAD, v, &p->act, sptr[o]);
-            VSTORE(yt + o * ys + q * 8, v);
+    /* epilogue: one switch per tile, the activation inlined in each case */
+#define FC_EPI_LOOP(STMT)                                                             \
+    do {                                                                              \
+        _Pragma("GCC unroll 8")                                                       \
+        for (o = 0; o < OCB; o++) {                                                   \
+            const VT bv = bptr[o] ? VLOAD(bptr[o]) : VZERO();                         \
+            _Pragma("GCC unroll 8")                                                   \
+            for (q = 0; q < P; q++) {                                                 \
+                VT v = VADD(acc[o][q], bv);                                           \
+                if (rt) v = VADD(v, VLOAD(rt + o * ys + yo[q]));                      \
+                STMT;                                                                 \
+                VSTORE(yt + o * ys + yo[q], v);                                       \
+            }                                                                         \
+        }                                                                             \
+    } while (0)
+    {
+        const fastcnn_act_t *a = &p->act;
+        const VT zero = VZERO();
+        switch (a->kind) {
+        case FASTCNN_ACT_RELU: FC_EPI_LOOP(v = VMAX(v, zero)); break;
+        case FASTCNN_ACT_CLIP: {
+            const VT lo = VSET1(a->p0), hi = VSET1(a->p1);
+            FC_EPI_LOOP(v = VMIN(VMAX(v, lo), hi));
+            break;
+        }
+        case FASTCNN_ACT_LEAKY_RELU: {
+            const VT al = VSET1(a->p0);
+            FC_EPI_LOOP(v = VADD(VMAX(v, zero), VMUL(al, VMIN(v, zero))));
+            break;
+        }
+        case FASTCNN_ACT_HARD_SIGMOID: {
+            const VT al = VSET1(a->p0), be = VSET1(a->p1), one = VSET1(1.f);
+            FC_EPI_LOOP(v = VMIN(VMAX(VFMA(v, al, be), zero), one));
+            break;
+        }
+        case FASTCNN_ACT_HARD_SWISH: {
+            const VT sixth = VSET1(1.f / 6.f), half = VSET1(0.5f), one = VSET1(1.f);
+            FC_EPI_LOOP(v = VMUL(v, VMIN(VMAX(VFMA(v, sixth, half), zero), one)));
+            break;
+        }
+        case FASTCNN_ACT_PRELU:
+            FC_EPI_LOOP(v = VADD(VMAX(v, zero), VMUL(VLOAD(sptr[o]), VMIN(v, zero))));
+            break;
+        default: FC_EPI_LOOP((void)0); break;   /* none, or scalar kinds below */
         }
     }
+#undef FC_EPI_LOOP
     if (!fc_act_is_vector(p->act.kind)) {
         _Pragma("GCC unroll 8")
         for (o = 0; o < OCB; o++)
             _Pragma("GCC unroll 8")
             for (q = 0; q < P; q++) {
-                float *yy = yt + o * ys + q * 8;
+                float *yy = yt + o * ys + yo[q];
                 int l;
                 for (l = 0; l < 8; l++) yy[l] = fastcnn_act_scalar(&p->act, yy[l], oc0 + o * 8 + l);
             }
@@ -106,7 +197,7 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fc_conv_tile)(
         for (o = 0; o < OCB; o++)
             _Pragma("GCC unroll 8")
             for (q = 0; q < P; q++) {
-                float *yy = yt + o * ys + q * 8;
+                float *yy = yt + o * ys + yo[q];
                 int l;
                 for (l = 0; l < 8; l++)
                     if (oc0 + o * 8 + l >= p->M) yy[l] = 0.f;
@@ -115,8 +206,8 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fc_conv_tile)(
 }
 
 #define FC_TILE_CASE(OCB_, P_, BLK_)                                                              \
-    FC_SUF(fc_conv_tile)(p, OCB_, P_, BLK_, SW1_, xg, wt, wocb, cb0, cb1, rowoff, rowk, nrows, ix0, kw0, \
-                         kw1, yt, rt, ys, first, last, bptr, sptr, oc0)
+    FC_SUF(fc_conv_tile)(p, OCB_, P_, BLK_, xg, wt, wocb, cb0, cb1, rowoff, rowk, nrows, kw0, kw1, \
+                         xo, yo, yt, rt, ys, first, last, bptr, sptr, oc0)
 
 #define FC_TILE_P_SWITCH(OCB_, BLK_)                                       \
     switch (P) {                                                           \
@@ -138,138 +229,180 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fc_conv_tile)(
     default: break;                                                        \
     }
 
-#define SW1_ 0
 static FC_TGT void FC_SUF(fc_conv_tile_blk)(
     const fc_conv_params *p, int OCB, int P, const float *xg, const float *wt, long wocb,
-    long cb0, long cb1, const long *rowoff, const long *rowk, long nrows, long ix0, long kw0,
-    long kw1, float *yt, const float *rt, long ys, int first, int last,
+    long cb0, long cb1, const long *rowoff, const long *rowk, long nrows, long kw0, long kw1,
+    const long *xo, const long *yo, float *yt, const float *rt, long ys, int first, int last,
     const float *const *bptr, const float *const *sptr, long oc0)
 {
     FC_TILE_OCB_SWITCH(1)
 }
 
-#undef SW1_
-#define SW1_ 1
-static FC_TGT void FC_SUF(fc_conv_tile_blk1)(
-    const fc_conv_params *p, int OCB, int P, const float *xg, const float *wt, long wocb,
-    long cb0, long cb1, const long *rowoff, const long *rowk, long nrows, long ix0, long kw0,
-    long kw1, float *yt, const float *rt, long ys, int first, int last,
-    const float *const *bptr, const float *const *sptr, long oc0)
-{
-    FC_TILE_OCB_SWITCH(1)
-}
-
-#undef SW1_
-#define SW1_ 0
 static FC_TGT void FC_SUF(fc_conv_tile_plain)(
     const fc_conv_params *p, int OCB, int P, const float *xg, const float *wt, long wocb,
-    long cb0, long cb1, const long *rowoff, const long *rowk, long nrows, long ix0, long kw0,
-    long kw1, float *yt, const float *rt, long ys, int first, int last,
+    long cb0, long cb1, const long *rowoff, const long *rowk, long nrows, long kw0, long kw1,
+    const long *xo, const long *yo, float *yt, const float *rt, long ys, int first, int last,
     const float *const *bptr, const float *const *sptr, long oc0)
 {
     FC_TILE_OCB_SWITCH(0)
 }
 
-/* One output row segment [ow0, ow1) of output-channel blocks [ocb0, ocb0+nocb)
- * (nocb <= FC_OCB_MAX, all in one group) at output (n, od_, oh_). */
-static FC_TGT void FC_SUF(fc_conv_row)(const fc_conv_params *p, long n, long ocb0, long nocb,
-                                        long od_, long oh_, long ow0, long ow1)
+/* Valid tap range [*k0, *k1) of a kernel dim (size k, dilation d) for an
+ * output whose tap 0 sits at input index i0 of an input of size n. */
+FC_ALWAYS_INLINE void FC_SUF(fc_tap_range)(long i0, long k, long d, long n, long *k0, long *k1)
+{
+    long a = 0, b = k;
+    if (i0 < 0) a = (-i0 + d - 1) / d;
+    if (i0 > n - 1) b = 0;
+    else {
+        long m = (n - 1 - i0) / d + 1;
+        if (m < b) b = m;
+    }
+    if (b < a) b = a;
+    *k0 = a;
+    *k1 = b;
+}
+
+/* One work unit: output rows [r0, r1) (flattened od*oh + oh) x columns
+ * [c0, c1) for output-channel blocks [ocb0, ocb0+nocb) (nocb <= FC_OCB_MAX,
+ * all in one group) of image n.  r1 - r0 <= FC_RECT_ROWS, c1 - c0 <= FC_RECT_COLS.
+ * The row runs, column runs and per-row offsets are computed once here (they
+ * need divisions); the input-channel chunk passes only walk them. */
+static FC_TGT void FC_SUF(fc_conv_rect)(const fc_conv_params *p, long n, long ocb0, long nocb,
+                                         long r0, long r1, long c0, long c1)
 {
     long rowoff[FC_MAX_ROWS], rowk[FC_MAX_ROWS];
+    long xo[FC_P_MAX], yo[FC_P_MAX];
+    long rrun[FC_RECT_ROWS][5];         /* row runs: end row, kd0, kd1, kh0, kh1 */
+    long crun[FC_RECT_COLS][3];         /* column runs: end column, kw0, kw1 */
+    long xrow[FC_RECT_ROWS];            /* input offset of tap (0,0,0) at column 0, per row */
     float btmp[FC_OCB_MAX][8], stmp[FC_OCB_MAX][8];
     const float *bptr[FC_OCB_MAX], *sptr[FC_OCB_MAX];
     const long s_in = p->id * p->ih * p->iw, s_out = p->od * p->oh * p->ow;
     const long g = ocb0 / p->mbg;
+    const long unit = p->blocked ? 8 : 1;
     const float *xg;
     const float *wt = p->w + ocb0 * (p->cbg * p->K * p->icb * 8);
     const long wocb = p->cbg * p->K * p->icb * 8;
     const long ys = s_out * 8;
-    float *y0 = p->y + ((n * p->Mb + ocb0) * s_out + (od_ * p->oh + oh_) * p->ow) * 8;
-    const float *r0 = p->res ? p->res + ((n * p->Mb + ocb0) * s_out + (od_ * p->oh + oh_) * p->ow) * 8 : 0;
+    float *yt = p->y + (n * p->Mb + ocb0) * s_out * 8;
+    const float *rt = p->res ? p->res + (n * p->Mb + ocb0) * s_out * 8 : 0;
     const long oc0 = ocb0 * 8;
-    long nrows = 0, kd, kh, o, cb0, ow, a, b, ow_lo, ow_hi;
-    const long KW = p->kw;
+    const long KH = p->kh, KW = p->kw, xcs = p->sw * unit;
+    long o, cb0, r, c, nrr = 0, ncr = 0;
 
     if (p->blocked) xg = p->x + (n * p->cb_total + g * p->cbg) * s_in * 8;
     else xg = p->x + n * p->icb * s_in;
 
-    for (kd = 0; kd < p->kd; kd++) {
-        long iz = od_ * p->sd - p->pd + kd * p->dd;
-        if (iz < 0 || iz >= p->id) continue;
-        for (kh = 0; kh < p->kh; kh++) {
-            long iy = oh_ * p->sh - p->ph + kh * p->dh;
-            if (iy < 0 || iy >= p->ih) continue;
-            rowoff[nrows] = (iz * p->ih + iy) * p->iw;
-            rowk[nrows] = (kd * p->kh + kh) * KW;
-            nrows++;
-        }
-    }
     for (o = 0; o < nocb; o++) {
-        long c = oc0 + o * 8, l;
+        long cc = oc0 + o * 8, l;
         bptr[o] = 0;
         sptr[o] = 0;
         if (p->bias) {
-            if (c + 8 <= p->M) bptr[o] = p->bias + c;
+            if (cc + 8 <= p->M) bptr[o] = p->bias + cc;
             else {
-                for (l = 0; l < 8; l++) btmp[o][l] = (c + l < p->M) ? p->bias[c + l] : 0.f;
+                for (l = 0; l < 8; l++) btmp[o][l] = (cc + l < p->M) ? p->bias[cc + l] : 0.f;
                 bptr[o] = btmp[o];
             }
         }
         if (p->act.kind == FASTCNN_ACT_PRELU && p->act.slope) {
-            if (c + 8 <= p->M) sptr[o] = p->act.slope + c;
+            if (cc + 8 <= p->M) sptr[o] = p->act.slope + cc;
             else {
-                for (l = 0; l < 8; l++) stmp[o][l] = (c + l < p->M) ? p->act.slope[c + l] : 0.f;
+                for (l = 0; l < 8; l++) stmp[o][l] = (cc + l < p->M) ? p->act.slope[cc + l] : 0.f;
                 sptr[o] = stmp[o];
             }
         }
     }
-    /* interior output columns: every kw tap inside the image */
-    ow_lo = p->pw > 0 ? (p->pw + p->sw - 1) / p->sw : 0;
-    {
-        long num = p->iw - 1 + p->pw - (KW - 1) * p->dw;
-        ow_hi = num < 0 ? 0 : num / p->sw + 1;
+    /* runs of rows with equal valid kd/kh ranges; input offset of each row */
+    for (r = r0; r < r1; r++) {
+        const long od_ = r / p->oh, oh_ = r % p->oh;
+        const long iz = od_ * p->sd - p->pd, iy = oh_ * p->sh - p->ph;
+        long a0, a1, b0, b1;
+        FC_SUF(fc_tap_range)(iz, p->kd, p->dd, p->id, &a0, &a1);
+        FC_SUF(fc_tap_range)(iy, KH, p->dh, p->ih, &b0, &b1);
+        xrow[r - r0] = ((iz * p->ih + iy) * p->iw - p->pw) * unit;
+        if (nrr == 0 || rrun[nrr - 1][1] != a0 || rrun[nrr - 1][2] != a1 ||
+            rrun[nrr - 1][3] != b0 || rrun[nrr - 1][4] != b1) {
+            rrun[nrr][1] = a0;
+            rrun[nrr][2] = a1;
+            rrun[nrr][3] = b0;
+            rrun[nrr][4] = b1;
+            nrr++;
+        }
+        rrun[nrr - 1][0] = r + 1;
     }
-    a = ow0 > ow_lo ? ow0 : ow_lo;
-    b = ow1 < ow_hi ? ow1 : ow_hi;
-    if (a > b) { a = ow0; b = ow0; }   /* no interior: all pixels go through the border path */
+    /* runs of columns with equal valid kw range: the interior [lo, hi) (every
+     * tap inside) is one run, border columns are classified one by one */
+    {
+        long lo = p->pw > 0 ? (p->pw + p->sw - 1) / p->sw : 0, hi;
+        long num = p->iw - 1 + p->pw - (KW - 1) * p->dw;
+        hi = num < 0 ? 0 : num / p->sw + 1;
+        if (hi < lo) hi = lo;
+        for (c = c0; c < c1;) {
+            long a0 = 0, a1 = KW, e;
+            if (c >= lo && c < hi) e = hi < c1 ? hi : c1;
+            else {
+                FC_SUF(fc_tap_range)(c * p->sw - p->pw, KW, p->dw, p->iw, &a0, &a1);
+                e = c + 1;
+            }
+            if (ncr == 0 || crun[ncr - 1][1] != a0 || crun[ncr - 1][2] != a1) {
+                crun[ncr][1] = a0;
+                crun[ncr][2] = a1;
+                ncr++;
+            }
+            crun[ncr - 1][0] = e;
+            c = e;
+        }
+    }
 
     for (cb0 = 0; cb0 < p->cbg; cb0 += p->cb_chunk) {
-        long cb1 = cb0 + p->cb_chunk < p->cbg ? cb0 + p->cb_chunk : p->cbg;
-        int first = cb0 == 0, last = cb1 == p->cbg;
-        for (ow = ow0; ow < ow1;) {
-            long ix0 = ow * p->sw - p->pw, kw0 = 0, kw1 = KW, np;
-            if (ow >= a && ow < b) {
-                np = b - ow;
-                if (np > FC_P_MAX) np = FC_P_MAX;
-            } else {
-                np = 1;
-                if (ix0 < 0) kw0 = (-ix0 + p->dw - 1) / p->dw;
-                if (ix0 > p->iw - 1) kw1 = 0;
-                else {
-                    long m = (p->iw - 1 - ix0) / p->dw + 1;
-                    if (m < kw1) kw1 = m;
+        const long cb1 = cb0 + p->cb_chunk < p->cbg ? cb0 + p->cb_chunk : p->cbg;
+        const int first = cb0 == 0, last = cb1 == p->cbg;
+        long ir, ra = r0;
+        for (ir = 0; ir < nrr; ir++) {
+            const long rb = rrun[ir][0];
+            const long kd0 = rrun[ir][1], kd1 = rrun[ir][2], kh0 = rrun[ir][3], kh1 = rrun[ir][4];
+            long nrows = 0, kd, kh, jc, ca = c0;
+            for (kd = kd0; kd < kd1; kd++)
+                for (kh = kh0; kh < kh1; kh++) {
+                    rowoff[nrows] = ((kd * p->dd) * p->ih + kh * p->dh) * p->iw * unit;
+                    rowk[nrows] = (kd * KH + kh) * KW;
+                    nrows++;
                 }
-                if (kw1 < kw0) kw1 = kw0;
+            for (jc = 0; jc < ncr; jc++) {
+                /* block rows [ra, rb) x columns [ca, cz): one tap class, pixels
+                 * row-major, cut into balanced tiles */
+                const long cz = crun[jc][0], kw0 = crun[jc][1], kw1 = crun[jc][2];
+                const long npix = (rb - ra) * (cz - ca);
+                const long ntile = (npix + FC_P_MAX - 1) / FC_P_MAX;
+                long t, i = 0, rr = ra, cc = ca;
+                for (t = 0; t < ntile; t++) {
+                    const long iend = (t + 1) * npix / ntile;
+                    int np = 0;
+                    for (; i < iend; i++) {
+                        xo[np] = xrow[rr - r0] + cc * xcs;
+                        yo[np] = (rr * p->ow + cc) * 8;
+                        np++;
+                        if (++cc == cz) { cc = ca; rr++; }
+                    }
+                    if (p->blocked)
+                        FC_SUF(fc_conv_tile_blk)(p, (int)nocb, np, xg, wt, wocb, cb0, cb1, rowoff,
+                                                 rowk, nrows, kw0, kw1, xo, yo, yt, rt, ys, first,
+                                                 last, bptr, sptr, oc0);
+                    else
+                        FC_SUF(fc_conv_tile_plain)(p, (int)nocb, np, xg, wt, wocb, cb0, cb1, rowoff,
+                                                   rowk, nrows, kw0, kw1, xo, yo, yt, rt, ys, first,
+                                                   last, bptr, sptr, oc0);
+                }
+                ca = cz;
             }
-            if (p->blocked && p->sw == 1)
-                FC_SUF(fc_conv_tile_blk1)(p, (int)nocb, (int)np, xg, wt, wocb, cb0, cb1, rowoff, rowk,
-                                          nrows, ix0, kw0, kw1, y0 + ow * 8,
-                                          r0 ? r0 + ow * 8 : 0, ys, first, last, bptr, sptr, oc0);
-            else if (p->blocked)
-                FC_SUF(fc_conv_tile_blk)(p, (int)nocb, (int)np, xg, wt, wocb, cb0, cb1, rowoff, rowk,
-                                         nrows, ix0, kw0, kw1, y0 + (ow - 0) * 8,
-                                         r0 ? r0 + ow * 8 : 0, ys, first, last, bptr, sptr, oc0);
-            else
-                FC_SUF(fc_conv_tile_plain)(p, (int)nocb, (int)np, xg, wt, wocb, cb0, cb1, rowoff, rowk,
-                                           nrows, ix0, kw0, kw1, y0 + ow * 8,
-                                           r0 ? r0 + ow * 8 : 0, ys, first, last, bptr, sptr, oc0);
-            ow += np;
+            ra = rb;
         }
     }
 }
 
 #include "fc_vec_end.h"
+#undef VFMA_ACC
 #undef FC_TILE_CASE
 #undef FC_TILE_P_SWITCH
 #undef FC_TILE_OCB_SWITCH
-#undef SW1_
