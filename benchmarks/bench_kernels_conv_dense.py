@@ -65,6 +65,12 @@ def ort_session(C, M, H, k, s, p, d, w, b, threads):
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # onnxruntime's workers spin after each run by default: interleaved with our
+    # (passive) OpenMP workers on 2 cores they hold a core while fastcnn runs, and
+    # fastcnn's 2-thread runs measure single-threaded.  FASTCNN_BENCH_ORT_SPINNING=1
+    # keeps the spinning.
+    if os.environ.get("FASTCNN_BENCH_ORT_SPINNING", "0") != "1":
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
 
 

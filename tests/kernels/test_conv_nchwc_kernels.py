@@ -295,14 +295,14 @@ def test_work_decomposition(case, rect_px, chunk_bytes, n_threads, isa):
     x = rng.standard_normal(xs).astype(np.float32)
     w = rng.standard_normal(ws).astype(np.float32) * 0.2
     bias = rng.standard_normal(ws[0]).astype(np.float32)
-    cn._set_rect_px(rect_px)
-    cn._set_chunk_bytes(chunk_bytes)
+    prev_px = cn._set_rect_px(rect_px)
+    prev_chunk = cn._set_chunk_bytes(chunk_bytes)
     try:
         got, exp = run_conv(x, w, bias, s, pb, pe, d, g, act=act, residual=res,
                             n_threads=n_threads, rng=rng)
     finally:
-        cn._set_rect_px(112)
-        cn._set_chunk_bytes(65536)
+        cn._set_rect_px(prev_px)
+        cn._set_chunk_bytes(prev_chunk)
     check(got, exp)
 
 
@@ -312,12 +312,12 @@ def test_work_decomposition_plain_input(rect_px, isa):
     x = rng.standard_normal((1, 3, 23, 21)).astype(np.float32)
     w = rng.standard_normal((24, 3, 7, 7)).astype(np.float32) * 0.2
     bias = rng.standard_normal(24).astype(np.float32)
-    cn._set_rect_px(rect_px)
+    prev = cn._set_rect_px(rect_px)
     try:
         got, exp = run_conv(x, w, bias, (2, 2), (3, 3), (3, 2), (1, 1), 1, act=1, n_threads=2,
                             plain=True, rng=rng)
     finally:
-        cn._set_rect_px(112)
+        cn._set_rect_px(prev)
     check(got, exp)
 
 
@@ -328,6 +328,8 @@ def test_tuning_knob_errors():
         cn._set_seg(257)
     with pytest.raises(ValueError):
         cn._set_rect_px(0)
+    prev = cn._set_seg(50)
+    assert cn._set_seg(prev) == 50
 
 
 def test_no_bias_and_errors():

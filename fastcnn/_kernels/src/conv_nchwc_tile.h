@@ -118,12 +118,24 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fc_conv_tile)(
         } else {
             /* plain input: one channel "block" of icn channels s_in apart; the
              * weights of consecutive (kw, ic) are contiguous */
-            for (kw = kw0; kw < kw1; kw++) {
-                for (ic = 0; ic < icn; ic++) FC_TILE_IC_BODY(ic);
-                _Pragma("GCC unroll 8")
-                for (o = 0; o < OCB; o++) ws[o] += wk;
-                _Pragma("GCC unroll 8")
-                for (q = 0; q < P; q++) xs[q] += kstep;
+            if (icn == 3) {   /* RGB: straight-line channels, no inner loop */
+                for (kw = kw0; kw < kw1; kw++) {
+                    FC_TILE_IC_BODY(0);
+                    FC_TILE_IC_BODY(1);
+                    FC_TILE_IC_BODY(2);
+                    _Pragma("GCC unroll 8")
+                    for (o = 0; o < OCB; o++) ws[o] += wk;
+                    _Pragma("GCC unroll 8")
+                    for (q = 0; q < P; q++) xs[q] += kstep;
+                }
+            } else {
+                for (kw = kw0; kw < kw1; kw++) {
+                    for (ic = 0; ic < icn; ic++) FC_TILE_IC_BODY(ic);
+                    _Pragma("GCC unroll 8")
+                    for (o = 0; o < OCB; o++) ws[o] += wk;
+                    _Pragma("GCC unroll 8")
+                    for (q = 0; q < P; q++) xs[q] += kstep;
+                }
             }
         }
 #undef FC_TILE_IC_BODY
