@@ -52,6 +52,14 @@ CASES = [
 ]
 
 
+def aligned_empty(shape, align=64):
+    """float32 array starting on an `align`-byte boundary (like the session arena)."""
+    n = int(np.prod(shape))
+    raw = np.empty(n + align // 4, np.float32)
+    skip = (-raw.ctypes.data % align) // 4
+    return raw[skip:skip + n].reshape(shape)
+
+
 def ort_session(C, M, H, k, s, p, d, w, b, threads):
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, C, H, H])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
@@ -85,14 +93,14 @@ def bench_case(case, threads, reps, clock="wall", stat="median"):
     plain = C < 8
     # 64-byte aligned buffers, as the session's arena gives them
     if plain:
-        xin = cn.aligned_empty((1, C, H * H))
+        xin = aligned_empty((1, C, H * H))
         xin[...] = x.reshape(1, C, H * H)
         wp = cn.pack_conv_weights(w, 1, blocked_input=False)
     else:
-        xin = cn.aligned_empty((1, (C + 7) // 8, H * H, 8))
+        xin = aligned_empty((1, (C + 7) // 8, H * H, 8))
         cn.reorder_to_blocked(x, xin, 1)
         wp = cn.pack_conv_weights(w, 1)
-    yb = cn.aligned_empty((1, (M + 7) // 8, OH * OH, 8))
+    yb = aligned_empty((1, (M + 7) // 8, OH * OH, 8))
     args = (xin, wp, b, yb, (1, H, H), (1, OH, OH), (1, k, k), (1, s, s), (0, p, p), (1, d, d), 1, 1)
 
     def run_fc():

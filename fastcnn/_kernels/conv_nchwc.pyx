@@ -278,7 +278,8 @@ cdef void conv_nchwc_exec(fc_conv_params *p, long N, int n_threads) noexcept nog
     if flops < 4e5:
         nt = 1
     # rows per rectangle: about _RECT_PX output pixels (border columns of R rows
-    # then run as one tile), fewer when the threads would run out of items
+    # then run as one tile), fewer when there would be under 8 items per thread
+    # (guided scheduling then still balances a thread delayed by another process)
     R = 1
     if nseg == 1:
         R = (_RECT_PX + p.ow - 1) // p.ow
@@ -286,7 +287,7 @@ cdef void conv_nchwc_exec(fc_conv_params *p, long N, int n_threads) noexcept nog
             R = FC_RECT_ROWS
         if R > rows:
             R = rows
-        while R > 1 and N * G * n_oct * ((rows + R - 1) // R) < 4 * nt:
+        while R > 1 and nt > 1 and N * G * n_oct * ((rows + R - 1) // R) < 8 * nt:
             R = (R + 1) // 2
     nrect = (rows + R - 1) // R
     R = (rows + nrect - 1) // nrect
