@@ -267,12 +267,12 @@ def register_algorithm(factory, name: str, first: bool = True):
 class Conv(Op):
     #: force one algorithm by name (tests); FASTCNN_CONV_ALGO does the same per process
     forced_algorithm: Optional[str] = None
-    #: activations the convolution epilogue computes in registers, so fusing them is
-    #: free; the transcendental ones (Sigmoid, Tanh, SiLU, Mish, Elu, Gelu) would cost a
-    #: scalar libm call per element there, ~10x slower than the separate vectorized
-    #: elementwise step (which runs on the blocked buffer with no reorder)
+    #: activations the convolution epilogue applies while the tile is in registers or L1:
+    #: the piecewise-linear ones in registers, the transcendental ones (Sigmoid, Tanh, SiLU,
+    #: Mish, Elu) with the same vectorized branch-free loop as the elementwise kernels
+    #: (src/transc.h), so fusing them saves a pass over memory and changes no result
     fused_activations = frozenset({"Relu", "Clip", "LeakyRelu", "HardSigmoid", "HardSwish",
-                                   "PRelu"})
+                                   "PRelu", "Sigmoid", "Tanh", "Silu", "Mish", "Elu"})
 
     def setup(self):
         self.win_attrs = WindowAttrs(self, kernel_required=False)

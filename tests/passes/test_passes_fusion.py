@@ -225,3 +225,32 @@ def test_bn_fold_scales_an_owned_weight_in_place_but_never_a_shared_one():
     assert any(v is w_arr for v in g.initializers.values())    # ...by the same array, scaled
     np.testing.assert_array_equal(g.initializers["ws"], ws_before)   # shared: untouched
     compare(m, {"x": w(1, 3, 6, 6)})
+
+
+@pytest.mark.parametrize("nt", [1, 2])
+def test_transcendental_activations_fused_into_blocked_convs(nt):
+    """SiLU / Tanh / Mish / Sigmoid / Elu after dense, depthwise and pointwise NCHWc convs run
+    in the conv epilogues (vectorized) and give what the unfused graph gives."""
+    inits = {"w0": w(20, 3, 3, 3), "w1": w(20, 1, 3, 3), "w2": w(24, 20, 1, 1),
+             "w3": w(24, 24, 3, 3), "w4": w(8, 24, 1, 1)}
+    nodes = [helper.make_node("Conv", ["x", "w0"], ["c0"], pads=[1, 1, 1, 1]),
+             helper.make_node("Sigmoid", ["c0"], ["s0"]),
+             helper.make_node("Mul", ["c0", "s0"], ["a0"]),                       # SiLU
+             helper.make_node("Conv", ["a0", "w1"], ["c1"], pads=[1, 1, 1, 1], group=20),
+             helper.make_node("Tanh", ["c1"], ["a1"]),
+             helper.make_node("Conv", ["a1", "w2"], ["c2"]),
+             helper.make_node("Softplus", ["c2"], ["sp"]),
+             helper.make_node("Tanh", ["sp"], ["t2"]),
+             helper.make_node("Mul", ["c2", "t2"], ["a2"]),                       # Mish
+             helper.make_node("Conv", ["a2", "w3"], ["c3"], pads=[1, 1, 1, 1]),
+             helper.make_node("Elu", ["c3"], ["a3"], alpha=0.5),
+             helper.make_node("Conv", ["a3", "w4"], ["c4"]),
+             helper.make_node("Sigmoid", ["c4"], ["y"])]
+    m = make_model(nodes, [("x", F, [2, 3, 12, 12])], [("y", F, None)], inits, opset=14)
+    assert optimized_ops(m) == ["Conv"] * 5
+    x = w(2, 3, 12, 12) * 4
+    got = fastcnn.InferenceSession(m, num_threads=nt).run(None, {"x": x})[0]
+    ref = fastcnn.InferenceSession(m, num_threads=nt, graph_optimization_level="none").run(
+        None, {"x": x})[0]
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
+    compare(m, {"x": x})

@@ -24,6 +24,7 @@
 #define FASTCNN_CONV_NCHWC_H
 #include "cpu.h"
 #include "epilogue.h"
+#include "transc.h"
 #include "conv_nchwc_simd.h"
 #include "conv_nchwc_params.h"
 

@@ -194,16 +194,7 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fc_conv_tile)(
         }
     }
 #undef FC_EPI_LOOP
-    if (!fc_act_is_vector(p->act.kind)) {
-        _Pragma("GCC unroll 8")
-        for (o = 0; o < OCB; o++)
-            _Pragma("GCC unroll 8")
-            for (q = 0; q < P; q++) {
-                float *yy = yt + o * ys + yo[q];
-                int l;
-                for (l = 0; l < 8; l++) yy[l] = fastcnn_act_scalar(&p->act, yy[l], oc0 + o * 8 + l);
-            }
-    }
+    /* transcendental kinds: applied by fc_conv_rect over whole row spans (fc_act_span) */
     if ((oc0 + OCB * 8) > p->M) {   /* zero the padding lanes of a partial block */
         _Pragma("GCC unroll 8")
         for (o = 0; o < OCB; o++)
@@ -273,6 +264,18 @@ FC_ALWAYS_INLINE void FC_SUF(fc_tap_range)(long i0, long k, long d, long n, long
     if (b < a) b = a;
     *k0 = a;
     *k1 = b;
+}
+
+/* The transcendental activations (fc_act_is_vector() == 0) over n contiguous floats, with
+ * the branch-free loops of transc.h vectorized at this ISA's width.  Kept out of line and
+ * applied to a work unit's finished row spans: inside the large tile function GCC would
+ * not vectorize them. */
+static FC_TGT __attribute__((noinline)) void FC_SUF(fc_act_span)(float *y, long n,
+                                                                  const fastcnn_act_t *a)
+{
+    long i;
+    if (!fc_transc_body(y, y, n, a->kind, a->p0, a->p1))
+        for (i = 0; i < n; i++) y[i] = fastcnn_act_scalar(a, y[i], 0);
 }
 
 /* One work unit: output rows [r0, r1) (flattened od*oh + oh) x columns
@@ -409,6 +412,22 @@ static FC_TGT void FC_SUF(fc_conv_rect)(const fc_conv_params *p, long n, long oc
                 ca = cz;
             }
             ra = rb;
+        }
+    }
+    if (!fc_act_is_vector(p->act.kind)) {
+        /* y = act(acc + bias + residual) for the transcendental kinds, row span by row span
+         * while the unit's output is still in cache; padding lanes back to 0 after */
+        for (o = 0; o < nocb; o++) {
+            const int partial = oc0 + o * 8 + 8 > p->M;
+            for (r = r0; r < r1; r++) {
+                float *ys0 = yt + o * ys + (r * p->ow + c0) * 8;
+                FC_SUF(fc_act_span)(ys0, (c1 - c0) * 8, &p->act);
+                if (partial) {
+                    long q, l;
+                    for (q = 0; q < c1 - c0; q++)
+                        for (l = p->M - (oc0 + o * 8); l < 8; l++) ys0[q * 8 + l] = 0.f;
+                }
+            }
         }
     }
 }

@@ -10,9 +10,12 @@
 #define FASTCNN_TRANSC_H
 #include <math.h>
 #include "cpu.h"
+/* always_inline: inside the large conv tile functions GCC would otherwise call these out of
+ * line, per element, unvectorized */
+#define FC_TI static inline __attribute__((always_inline))
 typedef union { float f; int i; } fc_fbits;
-static inline float fc_clampf(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
-static inline float fc_fexp(float x) {
+FC_TI float fc_clampf(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
+FC_TI float fc_fexp(float x) {
     fc_fbits s; float n, r, p;
     x = fc_clampf(x, -87.33654f, 88.37626f);
     n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
@@ -23,7 +26,7 @@ static inline float fc_fexp(float x) {
     s.i = ((int)n + 127) << 23;
     return p * s.f;
 }
-static inline float fc_ftanh(float x) {
+FC_TI float fc_ftanh(float x) {
     float a = fabsf(x), z = x * x;
     float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397855454e-2f) * z
                     + 1.33314422036e-1f) * z - 3.33332819422e-1f) * z * x + x;
@@ -31,12 +34,12 @@ static inline float fc_ftanh(float x) {
     big = x >= 0.0f ? big : -big;
     return a < 0.625f ? small : big;
 }
-static inline float fc_fexpm1_neg(float x) {
+FC_TI float fc_fexpm1_neg(float x) {
     float t = ((((((1.0f / 5040) * x + 1.0f / 720) * x + 1.0f / 120) * x + 1.0f / 24) * x
                 + 1.0f / 6) * x + 0.5f) * x * x + x;
     return x > -0.35f ? t : fc_fexp(x) - 1.0f;
 }
-static inline float fc_ferfc_pos(float z) {
+FC_TI float fc_ferfc_pos(float z) {
     float t = 1.0f / (1.0f + 0.5f * z);
     float q = t * (-0.82215223f + t * 0.17087277f);
     q = t * (1.48851587f + q); q = t * (-1.13520398f + q); q = t * (0.27886807f + q);
