@@ -28,6 +28,7 @@ from .memory import ALIGN, Buffer, plan_offsets
 
 MAX_ELEMENTS = 1 << 34   # refuse any planned tensor above 16 Gi elements
 DIRECT_OUTPUT_BYTES = 1 << 20   # outputs this large are written in place, not copied out
+DIRECT_INPUT_BYTES = 1 << 20    # feeds this large are read in place, not copied in
 
 
 def make_op(node, graph):
@@ -270,6 +271,17 @@ class Plan:
             if len(writers) == 1 and not self.steps[writers[0]].op.is_view:
                 self.direct_outputs[k] = writers[0]
 
+        # Large feeds read only by steps that neither alias nor write their buffer are read
+        # straight from the caller's array (those steps are rebound), not copied in.
+        self.direct_inputs = {}                  # input index -> [step index, ...]
+        for k, v in enumerate(self.input_names):
+            readers = [s for s, st in enumerate(self.steps) if v in st.inputs]
+            if v in self.output_values or members[storage[v]] != [v] or not readers or \
+                    nbytes(v) < DIRECT_INPUT_BYTES or \
+                    any(self.steps[s].op.is_view or v in self.steps[s].outputs for s in readers):
+                continue
+            self.direct_inputs[k] = readers
+
     def view(self, arena: np.ndarray, name: str) -> np.ndarray:
         info = self.infos[name]
         b = self.buffers[self.storage[name]]
@@ -333,6 +345,10 @@ class _Bound:
         self.spare: Dict[int, list] = {}
         self.bound_idx: Dict[int, Optional[int]] = {}
         self.bind_refs: Dict[int, int] = {}
+        # Direct inputs: the array each one's readers are bound to now (the arena view, or
+        # the caller's last feed), and the bound arguments of those readers.
+        self.bound = bound
+        self.fed = {k: self.inputs[k] for k in plan.direct_inputs}
 
     def _direct_output(self, k, s, xs, ys, sc, slot):
         pool = self.spare.setdefault(k, [])
@@ -351,18 +367,43 @@ class _Bound:
                 idx = 1 if self.bound_idx.get(k) == 0 else 0
             pool[idx] = out
         if self.bound_idx.get(k) != idx:
+            xs, ys, sc = self.bound[s]        # (current arguments: a direct input may be fed)
             before = sys.getrefcount(out)
             ys = list(ys)
             ys[slot] = out
             self.program.set(s, self.plan.steps[s].op.bind(xs, ys, sc))
+            self.bound[s] = (xs, ys, sc)
             del ys
             self.bind_refs[k] = sys.getrefcount(out) - before
             self.bound_idx[k] = idx
         return out
 
-    def run(self, feeds, wanted, profile):
-        for dst, src in zip(self.inputs, feeds):
+    def _feed(self, k, src):
+        """Bind input k's readers to the array they should read this run: the caller's own
+        feed when it can be read in place (C-contiguous, aligned, exact dtype and shape),
+        else the arena buffer, with the feed copied in."""
+        dst = self.inputs[k]
+        ok = isinstance(src, np.ndarray) and src.flags.c_contiguous and src.flags.aligned \
+            and src.dtype == dst.dtype and src.shape == dst.shape
+        use = src if ok else dst
+        if not ok:
             np.copyto(dst, src, casting="no")
+        if self.fed[k] is use:
+            return
+        name = self.plan.input_names[k]
+        for s in self.plan.direct_inputs[k]:
+            xs, ys, sc = self.bound[s]
+            xs = [use if i == name else x for i, x in zip(self.plan.steps[s].inputs, xs)]
+            self.program.set(s, self.plan.steps[s].op.bind(xs, ys, sc))
+            self.bound[s] = (xs, ys, sc)
+        self.fed[k] = use
+
+    def run(self, feeds, wanted, profile):
+        for k, (dst, src) in enumerate(zip(self.inputs, feeds)):
+            if k in self.fed:
+                self._feed(k, src)
+            else:
+                np.copyto(dst, src, casting="no")
         fresh = {}
         for k, s, xs, ys, sc, slot in self.direct:
             out = self._direct_output(k, s, xs, ys, sc, slot)
