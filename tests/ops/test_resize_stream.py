@@ -1,5 +1,6 @@
-"""The x2 nearest kernel's streaming-store path (outputs of 8 MB or more, 16-byte aligned,
-width a multiple of 4) against numpy, next to the plain path it replaces."""
+"""The x2 nearest kernel's streaming-store path (outputs at or above `_set_stream_bytes`,
+32 MB by default, here lowered to 8 MB; 16-byte aligned, width a multiple of 4) against
+numpy, next to the plain path it replaces."""
 import numpy as np
 import pytest
 
@@ -9,6 +10,14 @@ kr = pytest.importorskip("fastcnn._kernels.resize")
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("offset", [0, 1])          # 1: a misaligned output, plain stores
 def test_nearest_x2_large(threads, offset):
+    prev = kr._set_stream_bytes(8 << 20)
+    try:
+        _check_large(threads, offset)
+    finally:
+        kr._set_stream_bytes(prev)
+
+
+def _check_large(threads, offset):
     rng = np.random.default_rng(0)
     P, H, W = 20, 160, 164                              # output 20x320x328 floats = 8.4 MB
     x = rng.standard_normal((P, H, W)).astype(np.float32)
