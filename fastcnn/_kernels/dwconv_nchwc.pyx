@@ -36,6 +36,7 @@ from collections import namedtuple
 import numpy as np
 cimport numpy as cnp
 from cython.parallel cimport parallel, prange
+from fastcnn._kernels.workshare cimport row_chunks
 
 cnp.import_array()
 
@@ -217,21 +218,6 @@ def pack_grouped_weights(w, group):
 
 
 # ---------------------------------------------------------------------------
-cdef inline long _row_chunks(long planes, long oh, int nt) noexcept nogil:
-    """Rows of a plane are split into chunks only when planes alone cannot keep
-    nt threads evenly busy (>= 8 items per thread); serial runs take whole planes."""
-    cdef long want, c
-    if nt <= 1:
-        return 1
-    want = 8 * nt
-    if planes >= want:
-        return 1
-    c = (want + planes - 1) // planes
-    if c > oh:
-        c = oh
-    return c
-
-
 cdef inline void _dw_item(long it, const float* xb, const float* w, const float* bias,
                           float* y, const float* res, const fcdw_geom_t* g,
                           const fastcnn_act_t* act, int out_channels, fcdw_row_fn fn,
@@ -276,7 +262,7 @@ cdef void dwconv_nchwc_c(const float* xb, const float* packed_w, const float* bi
     cdef unsigned int ftz
     if macs < _SERIAL_MACS:
         nt = 1
-    cdef long n_chunks = _row_chunks(planes, g.oh, nt)
+    cdef long n_chunks = row_chunks(planes, g.oh, nt)
     cdef long total = planes * n_chunks
     if nt <= 1:
         ftz = fastcnn_ftz_enter()
@@ -342,7 +328,7 @@ cdef void groupconv_nchwc_c(const float* xb, const float* packed_w, long t_max,
     cdef unsigned int ftz
     if macs < _SERIAL_MACS:
         nt = 1
-    cdef long n_chunks = _row_chunks(planes, g.oh, nt)
+    cdef long n_chunks = row_chunks(planes, g.oh, nt)
     cdef long total = planes * n_chunks
     if nt <= 1:
         ftz = fastcnn_ftz_enter()

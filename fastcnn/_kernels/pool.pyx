@@ -51,6 +51,7 @@ cimport numpy as cnp
 import numpy as np
 
 from fastcnn._kernels.executor cimport Call, call_fn, make_c_call
+from fastcnn._kernels.workshare cimport row_chunks
 
 cdef extern from "cpu.h" nogil:
     int fastcnn_cpu_level()
@@ -105,21 +106,6 @@ def get_isa():
     return "portable"
 
 
-cdef inline long _row_chunks(long planes, long oh, int nt) noexcept nogil:
-    """Rows of a plane are cut into chunks only when planes alone cannot keep nt
-    threads evenly busy (>= 8 items per thread)."""
-    cdef long want, c
-    if nt <= 1:
-        return 1
-    want = 8 * nt
-    if planes >= want:
-        return 1
-    c = (want + planes - 1) // planes
-    if c > oh:
-        c = oh
-    return c
-
-
 # below this many lane-operations (~15 us of work) a pool runs on the caller: the 2-thread
 # split would not pay for a fork/join with sleeping (OMP_WAIT_POLICY=PASSIVE) workers
 cdef double _SERIAL_WORK = 1 << 19
@@ -160,7 +146,7 @@ cdef void _run_rows(const float* x, float* y, const fcpool_geom_t* g, long lanes
         return
     if n_threads > 1 and _work(g, lanes) < _SERIAL_WORK:
         n_threads = 1
-    n_chunks = _row_chunks(planes, g.oh, n_threads)
+    n_chunks = row_chunks(planes, g.oh, n_threads)
     total = planes * n_chunks
     if n_threads <= 1:
         if arith:
