@@ -77,6 +77,9 @@ class BuildExt(build_ext):
             if _env("FASTCNN_SANITIZE"):
                 base = ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined"]
                 ldflags.append("-fsanitize=address,undefined")
+        if ctype != "msvc":
+            base.append("-pthread")  # the thread pool (threadpool.h)
+            ldflags.append("-pthread")
         cflags += base
         use_omp = False
         if not _env("FASTCNN_NO_OPENMP"):

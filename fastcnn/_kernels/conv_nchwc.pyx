@@ -10,10 +10,11 @@ Design:
            NCHW-input variant used by small-C first layers (no 3->8 padding).
   loops    every conv is 3D (D,H,W); work item = (n, group, oc-tile, rectangle
            of R output rows x a column segment); parallel axis = all work
-           items, prange schedule='guided' (large contiguous chunks first =
-           the locality of 'static', small ones at the end so a thread delayed
-           by another process does not stall the whole op: on this shared
-           2-core box 'static' measured 13 GFLOP/s vs onnxruntime's 102 with 2
+           items, run by the thread pool's parallel_for (guided claims: large
+           contiguous chunks first = the locality of a static split, single
+           items at the end, and no team barrier, so a thread delayed by another
+           process does not stall the whole op: on this shared 2-core box a
+           static OpenMP split measured 13 GFLOP/s vs onnxruntime's 102 with 2
            threads under load).  R ~ _RECT_PX / width rows (fewer when the
            threads would run out of items); rows wider than 256 columns are
            cut in segments of _SEG.  Inside a rectangle: input-channel-block
@@ -39,16 +40,14 @@ Design:
 """
 import numpy as np
 cimport numpy as cnp
-from cython.parallel cimport prange, parallel
 from libc.stdlib cimport malloc, free
+from fastcnn._kernels.threadpool cimport parallel_for, task_fn
 from fastcnn._kernels.executor cimport make_c_call
 
 cnp.import_array()
 
 cdef extern from "cpu.h" nogil:
     int fastcnn_cpu_level()
-    unsigned int fastcnn_ftz_enter()
-    void fastcnn_ftz_leave(unsigned int old)
     int FASTCNN_ISA_PORTABLE, FASTCNN_ISA_AVX2, FASTCNN_ISA_AVX512
 
 cdef extern from "conv_nchwc.h" nogil:
@@ -96,71 +95,69 @@ def simd_block():
 
 # ----------------------------------------------------------------------------- reorders
 
+cdef struct _reorder_job:
+    const float *src
+    float *dst
+    long C, S, Cb, nch
+
+
+cdef long _REORDER_SCH = 2048   # pixels per item
+
+
+cdef void _to_blocked_item(void *ctx, long it) noexcept nogil:
+    cdef _reorder_job *j = <_reorder_job *> ctx
+    cdef long ch = it % j.nch
+    cdef long cb = (it // j.nch) % j.Cb
+    cdef long n = it // (j.nch * j.Cb)
+    cdef long s0 = ch * _REORDER_SCH
+    cdef long s1 = min(s0 + _REORDER_SCH, j.S)
+    cdef float *dst = j.dst + ((n * j.Cb + cb) * j.S) * BLOCK
+    cdef const float *src
+    cdef long cc = min(j.C - cb * BLOCK, BLOCK)
+    cdef long c, s
+    for c in range(cc):
+        src = j.src + (n * j.C + cb * BLOCK + c) * j.S
+        for s in range(s0, s1):
+            dst[s * BLOCK + c] = src[s]
+    for c in range(cc, BLOCK):
+        for s in range(s0, s1):
+            dst[s * BLOCK + c] = 0.0
+
+
+cdef void _from_blocked_item(void *ctx, long it) noexcept nogil:
+    cdef _reorder_job *j = <_reorder_job *> ctx
+    cdef long ch = it % j.nch
+    cdef long cb = (it // j.nch) % j.Cb
+    cdef long n = it // (j.nch * j.Cb)
+    cdef long s0 = ch * _REORDER_SCH
+    cdef long s1 = min(s0 + _REORDER_SCH, j.S)
+    cdef const float *src = j.src + ((n * j.Cb + cb) * j.S) * BLOCK
+    cdef float *dst
+    cdef long cc = min(j.C - cb * BLOCK, BLOCK)
+    cdef long c, s
+    for c in range(cc):
+        dst = j.dst + (n * j.C + cb * BLOCK + c) * j.S
+        for s in range(s0, s1):
+            dst[s] = src[s * BLOCK + c]
+
+
+cdef void _reorder(const float *src, float *dst, long N, long C, long S, int n_threads,
+                   task_fn item) noexcept nogil:
+    cdef _reorder_job j
+    j.src, j.dst, j.C, j.S = src, dst, C, S
+    j.Cb = (C + BLOCK - 1) // BLOCK
+    j.nch = (S + _REORDER_SCH - 1) // _REORDER_SCH
+    parallel_for(n_threads if N * C * S > 32768 else 1, N * j.Cb * j.nch, item, &j)
+
+
 cdef void reorder_to_blocked_c(const float *x, float *xb, long N, long C, long S,
                                int n_threads) noexcept nogil:
-    cdef long Cb = (C + BLOCK - 1) // BLOCK
-    cdef long SCH = 2048
-    cdef long nch = (S + SCH - 1) // SCH
-    cdef long items = N * Cb * nch
-    cdef long it, n, cb, ch, s0, s1, s, c, cc
-    cdef const float *src
-    cdef float *dst
-    cdef int nt = n_threads if N * C * S > 32768 else 1
-    cdef unsigned int ftz = 0
-    with parallel(num_threads=nt):
-        ftz = fastcnn_ftz_enter()
-        for it in prange(items, schedule='static'):
-            ch = it % nch
-            cb = (it // nch) % Cb
-            n = it // (nch * Cb)
-            s0 = ch * SCH
-            s1 = s0 + SCH
-            if s1 > S:
-                s1 = S
-            dst = xb + ((n * Cb + cb) * S) * BLOCK
-            cc = C - cb * BLOCK
-            if cc > BLOCK:
-                cc = BLOCK
-            for c in range(cc):
-                src = x + (n * C + cb * BLOCK + c) * S
-                for s in range(s0, s1):
-                    dst[s * BLOCK + c] = src[s]
-            for c in range(cc, BLOCK):
-                for s in range(s0, s1):
-                    dst[s * BLOCK + c] = 0.0
-        fastcnn_ftz_leave(ftz)
+    _reorder(x, xb, N, C, S, n_threads, _to_blocked_item)
 
 
 cdef void reorder_from_blocked_c(const float *xb, float *x, long N, long C, long S,
                                  int n_threads) noexcept nogil:
-    cdef long Cb = (C + BLOCK - 1) // BLOCK
-    cdef long SCH = 2048
-    cdef long nch = (S + SCH - 1) // SCH
-    cdef long items = N * Cb * nch
-    cdef long it, n, cb, ch, s0, s1, s, c, cc
-    cdef const float *src
-    cdef float *dst
-    cdef int nt = n_threads if N * C * S > 32768 else 1
-    cdef unsigned int ftz = 0
-    with parallel(num_threads=nt):
-        ftz = fastcnn_ftz_enter()
-        for it in prange(items, schedule='static'):
-            ch = it % nch
-            cb = (it // nch) % Cb
-            n = it // (nch * Cb)
-            s0 = ch * SCH
-            s1 = s0 + SCH
-            if s1 > S:
-                s1 = S
-            src = xb + ((n * Cb + cb) * S) * BLOCK
-            cc = C - cb * BLOCK
-            if cc > BLOCK:
-                cc = BLOCK
-            for c in range(cc):
-                dst = x + (n * C + cb * BLOCK + c) * S
-                for s in range(s0, s1):
-                    dst[s] = src[s * BLOCK + c]
-        fastcnn_ftz_leave(ftz)
+    _reorder(xb, x, N, C, S, n_threads, _from_blocked_item)
 
 
 def _f32c(a, name):
@@ -266,10 +263,9 @@ cdef void conv_nchwc_exec(fc_conv_params *p, long N, int n_threads) noexcept nog
     cdef long n_oct = (p.mbg + ocbm - 1) // ocbm
     cdef long rows = p.od * p.oh
     cdef long seg = p.ow
-    cdef long nseg, nrect, R, items, it, t, rest, n, g, ocb0, nocb, ow0, ow1, s, rc, r0, r1
+    cdef long nseg, nrect, R, items, k
     cdef double flops
     cdef int nt = n_threads
-    cdef unsigned int ftz = 0
     cdef bint flat = rows == 1 and p.K == 1
     if seg > FC_RECT_COLS:
         seg = _SEG
@@ -277,6 +273,15 @@ cdef void conv_nchwc_exec(fc_conv_params *p, long N, int n_threads) noexcept nog
     flops = 2.0 * N * p.Mb * 8 * p.od * p.oh * p.ow * p.cbg * p.icb * p.K
     if flops < 4e5:
         nt = 1
+    if flat and nt > 1:
+        # pointwise with few oc tiles (96 channels = 3 tiles on 2 threads: one thread
+        # idles a third of the time): cut the pixels into more segments until the items
+        # divide evenly among the threads or there are >= 4 per thread
+        k = nseg
+        while ((N * G * n_oct * nseg) % nt != 0 and N * G * n_oct * nseg < 4 * nt
+               and k < p.ow // 24):
+            k += 1
+            nseg = k
     # rows per rectangle: about _RECT_PX output pixels (border columns of R rows
     # then run as one tile), fewer when there would be under 8 items per thread
     # (guided scheduling then still balances a thread delayed by another process)
@@ -293,44 +298,63 @@ cdef void conv_nchwc_exec(fc_conv_params *p, long N, int n_threads) noexcept nog
     R = (rows + nrect - 1) // nrect
     nrect = (rows + R - 1) // R
     items = N * G * n_oct * nrect * nseg
-    if items < 2:
-        nt = 1
-    with parallel(num_threads=nt):
-        ftz = fastcnn_ftz_enter()
-        for it in prange(items, schedule='guided'):
-            if flat:
-                # pointwise: oc tiles innermost, so one input segment stays in cache
-                t = it % n_oct
-                rest = it // n_oct
-                g = rest % G
-                rest = rest // G
-                s = rest % nseg
-                n = rest // nseg
-                rc = 0
-            else:
-                # rectangles innermost: the oc tile's weights stay in cache
-                s = it % nseg
-                rest = it // nseg
-                rc = rest % nrect
-                rest = rest // nrect
-                t = rest % n_oct
-                rest = rest // n_oct
-                g = rest % G
-                n = rest // G
-            ocb0 = g * p.mbg + t * ocbm
-            nocb = p.mbg - t * ocbm
-            if nocb > ocbm:
-                nocb = ocbm
-            ow0 = s * seg
-            ow1 = ow0 + seg
-            if ow1 > p.ow:
-                ow1 = p.ow
-            r0 = rc * R
-            r1 = r0 + R
-            if r1 > rows:
-                r1 = rows
-            fc_conv_rect(isa, p, n, ocb0, nocb, r0, r1, ow0, ow1)
-        fastcnn_ftz_leave(ftz)
+    cdef _conv_job job
+    job.p = p
+    job.isa = isa
+    job.flat = flat
+    job.ocbm, job.G, job.n_oct, job.nseg, job.nrect, job.R, job.rows = ocbm, G, n_oct, nseg, nrect, R, rows
+    parallel_for(nt, items, _conv_item, &job)
+
+
+cdef struct _conv_job:
+    fc_conv_params *p
+    int isa
+    bint flat
+    long ocbm, G, n_oct, nseg, nrect, R, rows
+
+
+cdef void _conv_item(void *ctx, long it) noexcept nogil:
+    cdef _conv_job *j = <_conv_job *> ctx
+    cdef fc_conv_params *p = j.p
+    cdef long t, rest, g, s, n, rc, ocb0, nocb, r0, r1
+    if j.flat:
+        # pointwise: oc tiles innermost, so one input segment stays in cache
+        t = it % j.n_oct
+        rest = it // j.n_oct
+        g = rest % j.G
+        rest = rest // j.G
+        s = rest % j.nseg
+        n = rest // j.nseg
+        rc = 0
+    else:
+        # rectangles innermost: the oc tile's weights stay in cache
+        s = it % j.nseg
+        rest = it // j.nseg
+        rc = rest % j.nrect
+        rest = rest // j.nrect
+        t = rest % j.n_oct
+        rest = rest // j.n_oct
+        g = rest % j.G
+        n = rest // j.G
+    ocb0 = g * p.mbg + t * j.ocbm
+    nocb = p.mbg - t * j.ocbm
+    if nocb > j.ocbm:
+        nocb = j.ocbm
+    r0 = rc * j.R
+    r1 = r0 + j.R
+    if r1 > j.rows:
+        r1 = j.rows
+    fc_conv_rect(j.isa, p, n, ocb0, nocb, r0, r1, _seg_start(s, j.nseg, p.ow),
+                 _seg_start(s + 1, j.nseg, p.ow))
+
+
+cdef inline long _seg_start(long s, long nseg, long ow) noexcept nogil:
+    """First column of segment s of nseg near-equal segments of a row of ow columns,
+    on a multiple of 6 (the pixel tile) so that only the row's last tile is partial."""
+    if s >= nseg:
+        return ow
+    cdef long c = (s * ow // nseg + 3) // 6 * 6
+    return c if c < ow else ow
 
 
 cdef long _chunk_for(long ocbm, long K, long icb, long cbg, long chunk_bytes) noexcept nogil:
