@@ -50,6 +50,10 @@ cdef extern from "cpu.h" nogil:
     int fastcnn_cpu_level()
     int FASTCNN_ISA_PORTABLE, FASTCNN_ISA_AVX2, FASTCNN_ISA_AVX512
 
+cdef extern from "reorder.h" nogil:
+    void fc_to_blocked(int isa, const float *x, float *xb, long S, long cc, long s0, long s1)
+    void fc_from_blocked(int isa, const float *xb, float *x, long S, long cc, long s0, long s1)
+
 cdef extern from "conv_nchwc.h" nogil:
     int fc_conv_ocb_max(int isa)
     void fc_conv_rect(int isa, const fc_conv_params *p, long n, long ocb0, long nocb,
@@ -110,18 +114,8 @@ cdef void _to_blocked_item(void *ctx, long it) noexcept nogil:
     cdef long cb = (it // j.nch) % j.Cb
     cdef long n = it // (j.nch * j.Cb)
     cdef long s0 = ch * _REORDER_SCH
-    cdef long s1 = min(s0 + _REORDER_SCH, j.S)
-    cdef float *dst = j.dst + ((n * j.Cb + cb) * j.S) * BLOCK
-    cdef const float *src
-    cdef long cc = min(j.C - cb * BLOCK, BLOCK)
-    cdef long c, s
-    for c in range(cc):
-        src = j.src + (n * j.C + cb * BLOCK + c) * j.S
-        for s in range(s0, s1):
-            dst[s * BLOCK + c] = src[s]
-    for c in range(cc, BLOCK):
-        for s in range(s0, s1):
-            dst[s * BLOCK + c] = 0.0
+    fc_to_blocked(_isa, j.src + (n * j.C + cb * BLOCK) * j.S, j.dst + ((n * j.Cb + cb) * j.S) * BLOCK,
+                  j.S, min(j.C - cb * BLOCK, BLOCK), s0, min(s0 + _REORDER_SCH, j.S))
 
 
 cdef void _from_blocked_item(void *ctx, long it) noexcept nogil:
@@ -130,15 +124,8 @@ cdef void _from_blocked_item(void *ctx, long it) noexcept nogil:
     cdef long cb = (it // j.nch) % j.Cb
     cdef long n = it // (j.nch * j.Cb)
     cdef long s0 = ch * _REORDER_SCH
-    cdef long s1 = min(s0 + _REORDER_SCH, j.S)
-    cdef const float *src = j.src + ((n * j.Cb + cb) * j.S) * BLOCK
-    cdef float *dst
-    cdef long cc = min(j.C - cb * BLOCK, BLOCK)
-    cdef long c, s
-    for c in range(cc):
-        dst = j.dst + (n * j.C + cb * BLOCK + c) * j.S
-        for s in range(s0, s1):
-            dst[s] = src[s * BLOCK + c]
+    fc_from_blocked(_isa, j.src + ((n * j.Cb + cb) * j.S) * BLOCK, j.dst + (n * j.C + cb * BLOCK) * j.S,
+                    j.S, min(j.C - cb * BLOCK, BLOCK), s0, min(s0 + _REORDER_SCH, j.S))
 
 
 cdef void _reorder(const float *src, float *dst, long N, long C, long S, int n_threads,

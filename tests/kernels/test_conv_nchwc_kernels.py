@@ -142,9 +142,21 @@ def check(got, expect, rtol=1e-4):
 
 # ----------------------------------------------------------------------------- reorders
 
-@pytest.mark.parametrize("shape", [(1, 3, 5, 7), (2, 8, 4, 4), (2, 17, 3, 3, 3), (1, 64, 56, 56), (3, 1, 10)])
+@pytest.mark.parametrize("shape", [(1, 3, 5, 7), (2, 8, 4, 4), (2, 17, 3, 3, 3), (1, 64, 56, 56), (3, 1, 10),
+                                   (1, 12, 2051)])
 @pytest.mark.parametrize("n_threads", [1, 2])
-def test_reorder_roundtrip(shape, n_threads):
+@pytest.mark.parametrize("isa", ["auto", "portable"])
+def test_reorder_roundtrip(shape, n_threads, isa):
+    """8x8 transposes (AVX2) and the scalar loops, with partial channel blocks, pixel
+    tails after the last 8 and a tail of a 2048-pixel chunk."""
+    prev = cn.set_isa(isa)
+    try:
+        _reorder_roundtrip(shape, n_threads)
+    finally:
+        cn.set_isa(prev)
+
+
+def _reorder_roundtrip(shape, n_threads):
     rng = np.random.default_rng(1)
     x = rng.standard_normal(shape).astype(np.float32)
     N, C = shape[:2]
