@@ -14,6 +14,7 @@ convolution, prepacked weights and buffer offsets in one arena.
 from .errors import (FastCNNError, InputError, InvalidGraphError, ModelLoadError,  # noqa: F401
                      ShapeError, UnsupportedOpError)
 from .session import InferenceSession, NodeArg  # noqa: F401
+from .runtime.threads import set_spin_us  # noqa: F401
 
 __version__ = "0.1.0"
 

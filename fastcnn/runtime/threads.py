@@ -3,9 +3,14 @@
 Default thread count: OMP_NUM_THREADS if set, else the CPUs this process may
 run on (physical cores on the machines we target; SMT siblings are not
 counted when the OS tells us).  A session's `num_threads` overrides it and is
-passed down explicitly to every kernel as `n_threads`; kernels never call
-omp_set_num_threads.  Workloads too small to amortize a thread wake-up run
-serially (`threads_for`).
+passed down explicitly to every kernel as `n_threads`, which runs its work
+items on fastcnn's own thread pool (`_kernels/threadpool.pyx`: the calling
+thread plus n_threads - 1 workers).  Workloads too small to amortize a thread
+wake-up run serially (`threads_for`).
+
+After a job the pool's workers spin `spin_us` microseconds (default 200, or
+FASTCNN_SPIN_US), so the next node finds them awake, then sleep: a session
+never keeps a core busy for longer than that after `run` returns.
 """
 from __future__ import annotations
 
@@ -56,3 +61,16 @@ def resolve(num_threads) -> int:
 def threads_for(work: int, n_threads: int) -> int:
     """Thread count for a kernel call doing `work` multiply-adds/element-ops."""
     return 1 if work < SERIAL_WORK else n_threads
+
+
+def set_spin_us(us: int) -> int:
+    """Microseconds the pool's idle workers spin after a job before they sleep
+    (process-wide; 0 = sleep at once; FASTCNN_SPIN_US sets the default, 200).
+    Returns the previous value."""
+    try:
+        from .._kernels import threadpool
+    except ImportError:  # kernels not built: everything runs on the caller
+        if int(us) < 0:
+            raise ValueError(f"spin time must be >= 0 microseconds, got {us}")
+        return 0
+    return threadpool.set_spin_us(int(us))
