@@ -18,10 +18,6 @@ import argparse
 import os
 import time
 
-# libgomp's idle workers spin and onnxruntime's pool spins too: interleaving the two
-# on 2 cores makes each wait for the other's spinning threads' timeslices (ms-scale
-# stalls).  Passive waiting must be set before libgomp is loaded.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
 import onnx
@@ -73,9 +69,9 @@ def ort_session(C, M, H, k, s, p, d, w, b, threads):
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # onnxruntime's workers spin after each run by default: interleaved with our
-    # (passive) OpenMP workers on 2 cores they hold a core while fastcnn runs, and
-    # fastcnn's 2-thread runs measure single-threaded.  FASTCNN_BENCH_ORT_SPINNING=1
+    # onnxruntime's workers spin after each run by default: interleaved with fastcnn's
+    # pool on 2 cores they hold a core while fastcnn runs, and fastcnn's 2-thread runs
+    # measure single-threaded.  FASTCNN_BENCH_ORT_SPINNING=1
     # keeps the spinning.
     if os.environ.get("FASTCNN_BENCH_ORT_SPINNING", "0") != "1":
         so.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -131,14 +127,21 @@ def bench_case(case, threads, reps, clock="wall", stat="median"):
         clk, div = time.process_time, float(threads)
     tf, to = [], []
     for _ in range(reps):
+        # each block starts with an untimed call (wakes the runtime's threads); between
+        # blocks fastcnn's pool workers are given 1 ms to stop spinning (they spin 200 us
+        # after a job) so they do not take a core from onnxruntime's block
+        run_fc()
         t0 = clk()
         for _ in range(inner):
             run_fc()
         t1 = clk()
+        time.sleep(0.001)
+        run_ort()
+        t2 = clk()
         for _ in range(inner):
             run_ort()
-        t2 = clk()
-        tf.append((t1 - t0) / inner / div); to.append((t2 - t1) / inner / div)
+        t3 = clk()
+        tf.append((t1 - t0) / inner / div); to.append((t3 - t2) / inner / div)
     red = np.median if stat == "median" else np.min
     mf, mo = float(red(tf)), float(red(to))
     return mf * 1e3, mo * 1e3, flops, err

@@ -21,9 +21,6 @@ import argparse
 import os
 import time
 
-# Interleaving two thread pools on few cores: neither may spin while the other works.
-# libgomp reads this once, when the OpenMP runtime starts (so: before the kernels load).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
 import onnxruntime as ort
@@ -88,8 +85,8 @@ def aligned(shape, align=64):
 
 def ort_session(model, threads):
     so = ort.SessionOptions()
-    # ORT's pool threads otherwise spin after each run and steal the 2 cores from the
-    # OpenMP team that runs next in the interleaved loop (and vice versa).
+    # ORT's pool threads otherwise spin after each run and steal the 2 cores from
+    # fastcnn's pool, which runs next in the interleaved loop.
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
@@ -142,6 +139,7 @@ def kernel_runner(C, M, group, sp, k, s, p, d, x, w, b, threads):
 
 
 def timeit(fn, n):
+    time.sleep(0.001)  # fastcnn's pool workers spin 200 us after a job: let them sleep
     fn(n)  # absorb the switch from the other engine (caches, sleeping threads)
     t = time.perf_counter()
     fn(n)
@@ -198,8 +196,7 @@ def main():
     ap.add_argument("--no-session", action="store_true")
     a = ap.parse_args()
     dw.set_isa(a.isa)
-    print(f"isa={dw.get_isa()}  onnxruntime {ort.__version__}  "
-          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}")
+    print(f"isa={dw.get_isa()}  onnxruntime {ort.__version__}")
     print("ms: medians of interleaved rounds; ratios fastcnn/onnxruntime (< 1: fastcnn faster)")
     hdr = (f"{'case':32s} {'thr':>3s} {'fc_kern':>8s} {'ort_1':>8s} {'kern/ort1':>9s} "
            f"{'ort_marg':>8s} {'kern/marg':>9s} {'fc_sess':>8s} {'sess/ort1':>9s} "

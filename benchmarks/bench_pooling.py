@@ -17,16 +17,15 @@ Two comparisons per case:
                 the conv-alone one and that difference hides most of the pool.
 
 GB/s counts the pool's input + output bytes once.  Ratios are fastcnn / onnxruntime
-(< 1: fastcnn faster).  OMP_WAIT_POLICY=PASSIVE and onnxruntime without spinning, so
-neither runtime's idle workers steal the 2 shared cores from the other.
+(< 1: fastcnn faster).  Runs alternate in blocks with a settle pause before each
+(fastcnn.benchmark.measure), so neither runtime's idle workers steal the 2 shared cores
+from the other.
 """
 import argparse
 import functools
 import json
 import os
 import tempfile
-
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np                                     # noqa: E402
 import pytest                                          # noqa: E402
