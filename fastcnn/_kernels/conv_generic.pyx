@@ -9,14 +9,15 @@ im2col parallelizes over the C·K rows of the column matrix (each row is one
 column range computed once per row so the inner loop has no branch);
 col2im over output channels (each channel's rows scatter only into that
 channel, so threads never collide).  The epilogue parallelizes over N·M rows
-and applies bias, residual and activation in one pass (epilogue.h).
+and applies bias, residual and activation in one pass (epilogue.h).  Every
+parallel loop runs its rows as items on fastcnn's thread pool (parallel_for).
 float32 and float64 through a fused type; no allocation anywhere.
 """
-from cython.parallel cimport prange
 from libc.string cimport memset, memcpy
 
 cimport numpy as cnp
 import numpy as np
+from fastcnn._kernels.threadpool cimport parallel_for
 
 cdef extern from "epilogue.h" nogil:
     ctypedef struct fastcnn_act_t:
@@ -83,22 +84,55 @@ cdef void _im2col_row(const real* x, real* out, long D, long H, long W,
                 o[ow] = 0
 
 
+cdef struct _geo_job:
+    # one im2col / col2im job; src/dst point to float or double (the caller's `real`)
+    const void* src
+    void* dst
+    long C, D, H, W, OD, OH, OW, KD, KH, KW, SD, SH, SW, PD, PH, PW, DD, DH, DW
+
+
+cdef inline void _im2col_run(const _geo_job* j, long r, const real* x, real* col) noexcept nogil:
+    cdef long K = j.KD * j.KH * j.KW
+    cdef long P = j.OD * j.OH * j.OW
+    cdef long c = r // K
+    cdef long k = r - c * K
+    cdef long kd = k // (j.KH * j.KW)
+    cdef long kh = (k // j.KW) % j.KH
+    cdef long kw = k % j.KW
+    _im2col_row(x + c * j.D * j.H * j.W, col + r * P, j.D, j.H, j.W, j.OD, j.OH, j.OW,
+                kd, kh, kw, j.SD, j.SH, j.SW, j.PD, j.PH, j.PW, j.DD, j.DH, j.DW)
+
+
+cdef void _im2col_item_f32(void* ctx, long r) noexcept nogil:
+    cdef _geo_job* j = <_geo_job*>ctx
+    _im2col_run(j, r, <const float*>j.src, <float*>j.dst)
+
+
+cdef void _im2col_item_f64(void* ctx, long r) noexcept nogil:
+    cdef _geo_job* j = <_geo_job*>ctx
+    _im2col_run(j, r, <const double*>j.src, <double*>j.dst)
+
+
+cdef inline void _set_geo(_geo_job* j, long C, long D, long H, long W, long OD, long OH,
+                          long OW, long KD, long KH, long KW, long SD, long SH, long SW,
+                          long PD, long PH, long PW, long DD, long DH, long DW) noexcept nogil:
+    j.C, j.D, j.H, j.W, j.OD, j.OH, j.OW = C, D, H, W, OD, OH, OW
+    j.KD, j.KH, j.KW, j.SD, j.SH, j.SW = KD, KH, KW, SD, SH, SW
+    j.PD, j.PH, j.PW, j.DD, j.DH, j.DW = PD, PH, PW, DD, DH, DW
+
+
 cdef void im2col_3d_c(const real* x, real* col,
                       long C, long D, long H, long W, long OD, long OH, long OW,
                       long KD, long KH, long KW, long SD, long SH, long SW,
                       long PD, long PH, long PW, long DD, long DH, long DW,
                       int n_threads) noexcept nogil:
-    cdef long K = KD * KH * KW
-    cdef long P = OD * OH * OW
-    cdef long r, c, k, kd, kh, kw
-    for r in prange(C * K, schedule='static', num_threads=n_threads):
-        c = r // K
-        k = r - c * K
-        kd = k // (KH * KW)
-        kh = (k // KW) % KH
-        kw = k % KW
-        _im2col_row(x + c * D * H * W, col + r * P, D, H, W, OD, OH, OW, kd, kh, kw,
-                    SD, SH, SW, PD, PH, PW, DD, DH, DW)
+    cdef _geo_job j
+    j.src, j.dst = x, col
+    _set_geo(&j, C, D, H, W, OD, OH, OW, KD, KH, KW, SD, SH, SW, PD, PH, PW, DD, DH, DW)
+    if real is float:
+        parallel_for(n_threads, C * KD * KH * KW, _im2col_item_f32, &j)
+    else:
+        parallel_for(n_threads, C * KD * KH * KW, _im2col_item_f64, &j)
 
 
 cdef void _col2im_channel(const real* col, real* y, long ID, long IH, long IW,
@@ -127,49 +161,79 @@ cdef void _col2im_channel(const real* col, real* y, long ID, long IH, long IW,
                             yr[iw * SW] += c[(i_d * IH + ih) * IW + iw]
 
 
+# col2im jobs reuse _geo_job: (D, H, W) is the input extent (ID, IH, IW) of the columns,
+# (OD, OH, OW) the output's
+cdef inline void _col2im_run(const _geo_job* j, long c, const real* col, real* y) noexcept nogil:
+    cdef long K = j.KD * j.KH * j.KW
+    cdef long P = j.D * j.H * j.W
+    cdef long Q = j.OD * j.OH * j.OW
+    _col2im_channel(col + c * K * P, y + c * Q, j.D, j.H, j.W, j.OD, j.OH, j.OW, j.KD, j.KH,
+                    j.KW, j.SD, j.SH, j.SW, j.PD, j.PH, j.PW, j.DD, j.DH, j.DW)
+
+
+cdef void _col2im_item_f32(void* ctx, long c) noexcept nogil:
+    cdef _geo_job* j = <_geo_job*>ctx
+    _col2im_run(j, c, <const float*>j.src, <float*>j.dst)
+
+
+cdef void _col2im_item_f64(void* ctx, long c) noexcept nogil:
+    cdef _geo_job* j = <_geo_job*>ctx
+    _col2im_run(j, c, <const double*>j.src, <double*>j.dst)
+
+
 cdef void col2im_3d_c(const real* col, real* y,
                       long C, long ID, long IH, long IW, long OD, long OH, long OW,
                       long KD, long KH, long KW, long SD, long SH, long SW,
                       long PD, long PH, long PW, long DD, long DH, long DW,
                       int n_threads) noexcept nogil:
-    cdef long K = KD * KH * KW
-    cdef long P = ID * IH * IW
-    cdef long Q = OD * OH * OW
-    cdef long c
-    for c in prange(C, schedule='static', num_threads=n_threads):
-        _col2im_channel(col + c * K * P, y + c * Q, ID, IH, IW, OD, OH, OW, KD, KH, KW,
-                        SD, SH, SW, PD, PH, PW, DD, DH, DW)
+    cdef _geo_job j
+    j.src, j.dst = col, y
+    _set_geo(&j, C, ID, IH, IW, OD, OH, OW, KD, KH, KW, SD, SH, SW, PD, PH, PW, DD, DH, DW)
+    if real is float:
+        parallel_for(n_threads, C, _col2im_item_f32, &j)
+    else:
+        parallel_for(n_threads, C, _col2im_item_f64, &j)
+
+
+cdef struct _epi_job:
+    float* y
+    const float* bias
+    const float* residual
+    long M, P
+    fastcnn_act_t act
+
+
+cdef void _epilogue_row(void* ctx, long r) noexcept nogil:
+    cdef _epi_job* j = <_epi_job*>ctx
+    cdef long m = r % j.M, i, P = j.P
+    cdef float* yr = j.y + r * P
+    cdef float b = j.bias[m] if j.bias != NULL else 0.0
+    cdef const float* zr
+    if j.residual != NULL:
+        zr = j.residual + r * P
+        for i in range(P):
+            yr[i] = yr[i] + b + zr[i]
+    elif j.bias != NULL:
+        for i in range(P):
+            yr[i] = yr[i] + b
+    if j.act.kind == 1:
+        for i in range(P):
+            yr[i] = yr[i] if yr[i] > 0 else 0
+    elif j.act.kind != 0:
+        for i in range(P):
+            yr[i] = fastcnn_act_scalar(&j.act, yr[i], m)
 
 
 cdef void conv_epilogue_c(float* y, const float* bias, const float* residual,
                           long N, long M, long P, int act_kind, float p0, float p1,
                           const float* slope, int n_threads) noexcept nogil:
-    cdef fastcnn_act_t act
-    act.kind = act_kind
-    act.p0 = p0
-    act.p1 = p1
-    act.slope = slope
-    cdef long r, m, i
-    cdef float b
-    cdef float* yr
-    cdef const float* zr
-    for r in prange(N * M, schedule='static', num_threads=n_threads):
-        m = r % M
-        yr = y + r * P
-        b = bias[m] if bias != NULL else 0.0
-        if residual != NULL:
-            zr = residual + r * P
-            for i in range(P):
-                yr[i] = yr[i] + b + zr[i]
-        elif bias != NULL:
-            for i in range(P):
-                yr[i] = yr[i] + b
-        if act_kind == 1:
-            for i in range(P):
-                yr[i] = yr[i] if yr[i] > 0 else 0
-        elif act_kind != 0:
-            for i in range(P):
-                yr[i] = fastcnn_act_scalar(&act, yr[i], m)
+    cdef _epi_job j
+    j.y, j.bias, j.residual, j.M, j.P = y, bias, residual, M, P
+    j.act.kind = act_kind
+    j.act.p0 = p0
+    j.act.p1 = p1
+    j.act.slope = slope
+    parallel_for(n_threads, N * M, _epilogue_row, &j)
 
 
 # ---- def twins ------------------------------------------------------------------------

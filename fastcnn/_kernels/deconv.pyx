@@ -11,7 +11,8 @@ vector with zero spatial strides.
   unit of work  one output row (n, mb, z, y): the sw phases of that row each
                 contribute every sw-th pixel, 8 floats (one block) at a time, so the
                 destination row is written whole while it sits in L1
-  parallel      all N*Mb*D*H rows, prange(schedule='static'); small outputs serial
+  parallel      all N*Mb*D*H rows, run by fastcnn's thread pool (parallel_for);
+                small outputs serial
   plain out     optionally y is plain NCHW: each phase row's 8 lanes go to 8 channel rows
                 (the reorder out of the blocked layout fused in, for graph outputs)
   memory        no allocation; GIL released; a `Call` runs it from the executor
@@ -19,12 +20,12 @@ vector with zero spatial strides.
 `seq_call` chains several native steps (the phase convolutions, then the
 interleave) into one executor step.
 """
-from cython.parallel cimport prange, parallel
 from libc.stdint cimport uintptr_t
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy
 
 from fastcnn._kernels.executor cimport Call, call_fn, make_c_call
+from fastcnn._kernels.threadpool cimport parallel_for
 
 DEF BLOCK = 8
 DEF SERIAL_FLOATS = 65536
@@ -42,39 +43,44 @@ cdef struct interleave_args:
     phase_t *ph                   # sd*sh*sw entries, in the same malloc block
 
 
-cdef void interleave_c(interleave_args *a) noexcept nogil:
-    cdef long rows = a.N * a.Mb * a.od * a.oh
-    cdef long it, n, mb, z, yy, rw, q, rest, qz, qy, nq
+cdef void _interleave_row(void *ctx, long it) noexcept nogil:
+    """Output row it = (n, mb, z, y) of all N*Mb*D*H rows."""
+    cdef interleave_args *a = <interleave_args *> ctx
+    cdef long n, mb, z, yy, rw, q, rest, qz, qy, nq
     cdef long sw = a.sw, ow = a.ow
     cdef const phase_t *p
     cdef const float *src
     cdef float *dst
+    yy = it % a.oh
+    rest = it // a.oh
+    z = rest % a.od
+    rest = rest // a.od
+    mb = rest % a.Mb
+    n = rest // a.Mb
+    qz = z // a.sd
+    qy = yy // a.sh
+    if a.M > 0:
+        _row_plain(a, n, mb, z, yy, qz, qy)
+        return
+    dst = a.y + (((n * a.Mb + mb) * a.od + z) * a.oh + yy) * ow * BLOCK
+    for rw in range(sw):
+        p = &a.ph[((z % a.sd) * a.sh + yy % a.sh) * sw + rw]
+        nq = p.qw
+        src = p.src + n * p.sn + mb * p.smb + qz * p.sd + qy * p.sh
+        if p.sw == BLOCK:
+            for q in range(nq):
+                memcpy(dst + (rw + q * sw) * BLOCK, src + q * BLOCK, BLOCK * sizeof(float))
+        else:
+            for q in range(nq):
+                memcpy(dst + (rw + q * sw) * BLOCK, src + q * p.sw, BLOCK * sizeof(float))
+
+
+cdef void interleave_c(interleave_args *a) noexcept nogil:
+    cdef long rows = a.N * a.Mb * a.od * a.oh
     cdef int nt = a.n_threads
-    if rows * ow * BLOCK < SERIAL_FLOATS or rows < 2:
+    if rows * a.ow * BLOCK < SERIAL_FLOATS or rows < 2:
         nt = 1
-    for it in prange(rows, schedule='static', num_threads=nt):
-        yy = it % a.oh
-        rest = it // a.oh
-        z = rest % a.od
-        rest = rest // a.od
-        mb = rest % a.Mb
-        n = rest // a.Mb
-        qz = z // a.sd
-        qy = yy // a.sh
-        if a.M > 0:
-            _row_plain(a, n, mb, z, yy, qz, qy)
-            continue
-        dst = a.y + (((n * a.Mb + mb) * a.od + z) * a.oh + yy) * ow * BLOCK
-        for rw in range(sw):
-            p = &a.ph[((z % a.sd) * a.sh + yy % a.sh) * sw + rw]
-            nq = p.qw
-            src = p.src + n * p.sn + mb * p.smb + qz * p.sd + qy * p.sh
-            if p.sw == BLOCK:
-                for q in range(nq):
-                    memcpy(dst + (rw + q * sw) * BLOCK, src + q * BLOCK, BLOCK * sizeof(float))
-            else:
-                for q in range(nq):
-                    memcpy(dst + (rw + q * sw) * BLOCK, src + q * p.sw, BLOCK * sizeof(float))
+    parallel_for(nt, rows, _interleave_row, a)
 
 
 cdef inline void _row_plain(interleave_args *a, long n, long mb, long z, long yy, long qz,

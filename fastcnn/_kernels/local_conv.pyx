@@ -7,27 +7,28 @@ p), each tied to a filter bank: the position itself for a locally connected laye
 position's tile phase (o mod T per axis) for a tiled convolution.  The ops layer sorts
 the rows by bank and cuts them into items of ≤ 4 rows sharing a bank (LC: the images
 of one position; TiledConv: positions of one phase, i.e. one strided convolution with
-its own weights).  prange (static) over items, GIL released, FTZ/DAZ in each worker.
-Per item and group: gather the rows' im2col patches (K = C/G·Πk floats each) into a
-per-thread buffer, then the register-tiled rows × output-channel product of
+its own weights).  Items run on fastcnn's thread pool (parallel_for; it sets FTZ/DAZ),
+GIL released.  Per item and group: gather the rows' im2col patches (K = C/G·Πk floats
+each) into the running thread's buffer (one malloc of n_threads buffers per call,
+indexed by thread_index()), then the register-tiled rows × output-channel product of
 local_conv.h against the bank's packed weights [K][Mgp] (m contiguous, FMA over m in
 16-lane vectors), then scatter to y[n, m, p] with the bias.  A locally connected bank
 is a contiguous K·Mgp block read once per item: with N ≤ 4 images once per image
 batch, so the loop streams its weights at memory bandwidth.
 
-Design (wavg_pool_c): N·C planes of (D, H, W); parallel over output rows (plane, od,
-oh).  The kernel is normalized once (kn = K / ΣK); each output is Σ over its valid
+Design (wavg_pool_c): N·C planes of (D, H, W); parallel (the pool) over output rows
+(plane, od, oh).  The kernel is normalized once (kn = K / ΣK); each output is Σ over its valid
 taps of kn·x times a per-border-case factor (ΣK / Σ_valid K when count_include_pad=0,
 1 otherwise), tabulated per combination of per-axis border cases, so interior windows
 all use kn unchanged.  Interior columns of a row run tap by tap with the columns
 innermost (stride-1 specialization: vectorizable), border columns one by one.
 """
-from cython.parallel cimport parallel, prange
 from libc.stdlib cimport malloc, free
 
 cimport numpy as cnp
 import numpy as np
 from fastcnn._kernels.executor cimport Call, call_fn, make_c_call
+from fastcnn._kernels.threadpool cimport parallel_for, thread_index
 
 cdef extern from "local_conv.h" nogil:
     enum:
@@ -44,8 +45,6 @@ cdef extern from "local_conv.h" nogil:
 
 cdef extern from "cpu.h" nogil:
     int fastcnn_cpu_level()
-    unsigned int fastcnn_ftz_enter()
-    void fastcnn_ftz_leave(unsigned int old)
 
 ROWS = LC_ROWS
 LANES = LC_LANES
@@ -113,6 +112,36 @@ cdef inline void _lc_item(const float* x, const float* wpack, const float* bias,
                     yp[m * P] = orow[m]
 
 
+cdef struct _lc_job:
+    const float* x
+    const float* wpack
+    const float* bias
+    long bms, bps
+    float* y
+    const long long* rows
+    const long long* items
+    long N, C, M, G
+    const long* in_sp
+    const long* out_sp
+    const long* kernel
+    const long* strides
+    const long* pads_begin
+    const long* dilations
+    float* col                  # per thread: col_stride floats (LC_ROWS·K patches)
+    float* out                  # per thread: out_stride floats (LC_ROWS·Mgp products)
+    long col_stride, out_stride
+    int isa
+
+
+cdef void _lc_job_item(void* ctx, long it) noexcept nogil:
+    cdef _lc_job* j = <_lc_job*>ctx
+    cdef int t = thread_index()
+    _lc_item(j.x, j.wpack, j.bias, j.bms, j.bps, j.y, j.rows, j.items[3 * it],
+             j.items[3 * it + 1], j.items[3 * it + 2], j.N, j.C, j.M, j.G, j.in_sp, j.out_sp,
+             j.kernel, j.strides, j.pads_begin, j.dilations, j.col + t * j.col_stride,
+             j.out + t * j.out_stride, j.isa)
+
+
 cdef void local_conv_c(const float* x, const float* wpack, const float* bias, long bms, long bps,
                        float* y, const long long* rows, const long long* items, long n_items,
                        long N, long C, long M, long G,
@@ -121,24 +150,24 @@ cdef void local_conv_c(const float* x, const float* wpack, const float* bias, lo
                        int n_threads) noexcept nogil:
     cdef long K = (C // G) * kernel[0] * kernel[1] * kernel[2]
     cdef long Mgp = (M // G + LC_LANES - 1) // LC_LANES * LC_LANES
-    cdef long it
-    cdef float* col = NULL
-    cdef float* out = NULL
-    cdef unsigned int ftz = 0
-    cdef int isa = _isa
+    cdef _lc_job j
     cdef int nt = n_threads if n_items > 1 else 1
-    with parallel(num_threads=nt):
-        ftz = fastcnn_ftz_enter()
-        col = <float*>malloc(LC_ROWS * K * sizeof(float))
-        out = <float*>malloc(LC_ROWS * Mgp * sizeof(float))
-        if col != NULL and out != NULL:
-            for it in prange(n_items, schedule='static'):
-                _lc_item(x, wpack, bias, bms, bps, y, rows, items[3 * it], items[3 * it + 1],
-                         items[3 * it + 2], N, C, M, G, in_sp, out_sp, kernel, strides,
-                         pads_begin, dilations, col, out, isa)
-        free(col)
-        free(out)
-        fastcnn_ftz_leave(ftz)
+    if nt < 1:
+        nt = 1
+    j.x, j.wpack, j.bias, j.bms, j.bps, j.y = x, wpack, bias, bms, bps, y
+    j.rows, j.items, j.N, j.C, j.M, j.G = rows, items, N, C, M, G
+    j.in_sp, j.out_sp, j.kernel, j.strides = in_sp, out_sp, kernel, strides
+    j.pads_begin, j.dilations, j.isa = pads_begin, dilations, _isa
+    # scratch of every thread that may join (thread_index() < nt), each buffer on its
+    # own 64-byte lines: one malloc
+    j.col_stride = (LC_ROWS * K + 15) // 16 * 16
+    j.out_stride = (LC_ROWS * Mgp + 15) // 16 * 16
+    j.col = <float*>malloc(nt * (j.col_stride + j.out_stride) * sizeof(float))
+    if j.col == NULL:
+        return
+    j.out = j.col + nt * j.col_stride
+    parallel_for(nt, n_items, _lc_job_item, &j)
+    free(j.col)
 
 
 cdef inline void _3(tuple t, long* a):
@@ -322,21 +351,51 @@ cdef inline void _wavg_row(const real* x, real* y, const real* kn, const real* s
         yr[ow] = acc * scale[base_case + case_w[ow]]
 
 
+cdef struct _wap_job:
+    const void* x               # real
+    void* y
+    const void* kn
+    const void* scale
+    const int* case_d
+    const int* case_h
+    const int* case_w
+    long n_ch, n_cw
+    const long* in_sp
+    const long* out_sp
+    const long* kernel
+    const long* strides
+    const long* pads_begin
+
+
+cdef void _wap_row_f32(void* ctx, long row) noexcept nogil:
+    cdef _wap_job* j = <_wap_job*>ctx
+    _wavg_row(<const float*>j.x, <float*>j.y, <const float*>j.kn, <const float*>j.scale,
+              j.case_d, j.case_h, j.case_w, j.n_ch, j.n_cw, row, j.in_sp, j.out_sp, j.kernel,
+              j.strides, j.pads_begin)
+
+
+cdef void _wap_row_f64(void* ctx, long row) noexcept nogil:
+    cdef _wap_job* j = <_wap_job*>ctx
+    _wavg_row(<const double*>j.x, <double*>j.y, <const double*>j.kn, <const double*>j.scale,
+              j.case_d, j.case_h, j.case_w, j.n_ch, j.n_cw, row, j.in_sp, j.out_sp, j.kernel,
+              j.strides, j.pads_begin)
+
+
 cdef void wavg_pool_c(const real* x, real* y, const real* kn, const real* scale,
                       const int* case_d, const int* case_h, const int* case_w,
                       long n_ch, long n_cw, long NC, const long* in_sp, const long* out_sp,
                       const long* kernel, const long* strides, const long* pads_begin,
                       int n_threads) noexcept nogil:
     cdef long n_rows = NC * out_sp[0] * out_sp[1]
-    cdef long row
-    cdef unsigned int ftz = 0
-    cdef int nt = n_threads if n_rows > 1 else 1
-    with parallel(num_threads=nt):
-        ftz = fastcnn_ftz_enter()
-        for row in prange(n_rows, schedule='static'):
-            _wavg_row(x, y, kn, scale, case_d, case_h, case_w, n_ch, n_cw, row, in_sp, out_sp,
-                      kernel, strides, pads_begin)
-        fastcnn_ftz_leave(ftz)
+    cdef _wap_job j
+    j.x, j.y, j.kn, j.scale = x, y, kn, scale
+    j.case_d, j.case_h, j.case_w, j.n_ch, j.n_cw = case_d, case_h, case_w, n_ch, n_cw
+    j.in_sp, j.out_sp, j.kernel, j.strides, j.pads_begin = in_sp, out_sp, kernel, strides, \
+        pads_begin
+    if real is float:
+        parallel_for(n_threads if n_rows > 1 else 1, n_rows, _wap_row_f32, &j)
+    else:
+        parallel_for(n_threads if n_rows > 1 else 1, n_rows, _wap_row_f64, &j)
 
 
 cdef long _n_cases(const int[::1] c):

@@ -14,22 +14,24 @@ Design:
   into a per-thread 2-row cache (a row computed for one output row is reused by
   the next, so an x2 upsample does each horizontal pass once), then a vertical
   blend written straight into the output.  Items are (plane, block of output
-  rows); per-thread row buffers are malloc'd and freed inside the parallel block.
+  rows); the row caches of all threads are one malloc made before the job (each
+  thread uses its thread_index()'s pair of rows).
 * nearest2d_f32 -- nearest on the last two axes: an output row equal to the one
   before it is a memcpy; otherwise a gather, with an unrolled duplicate loop when
   the column map is o // f (integer upsampling, f = 2 and 3 specialized).  A x2
   output of 32 MB or more (beyond L3) is written with streaming stores, every row from
   the input.
-Parallel axis: the items above, prange(schedule='static'); below SERIAL_ELEMENTS
-output elements the calling thread does everything.  GIL released, and every
+Parallel axis: the items above, run by fastcnn's thread pool (parallel_for: guided
+claims, the caller works too, FTZ/DAZ set by the pool); below SERIAL_ELEMENTS output
+elements the calling thread does everything.  GIL released, and every
 kernel has a native executor step (`*_call`) so a run costs no Python.
 """
-from cython.parallel cimport parallel, prange
 from libc.stdint cimport uintptr_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
 from fastcnn._kernels.executor cimport Call, call_fn, make_c_call
+from fastcnn._kernels.threadpool cimport parallel_for, thread_index
 
 SERIAL_ELEMENTS = 32768
 cdef Py_ssize_t _SERIAL = 32768
@@ -203,49 +205,58 @@ cdef void _axis_lanes_item(const float* x, float* out, Py_ssize_t n_in, Py_ssize
                     dst[i] = dst[i] + wk * base[idx[o * K + k] * inner + i]
 
 
+cdef struct _axis_job:
+    const float* x
+    float* out
+    Py_ssize_t n_in, inner, n_out, K, n_chunks, chunk
+    const Py_ssize_t* idx
+    const float* w
+    const unsigned char* ext
+    float e
+
+
+cdef void _axis_rows_item(void* ctx, long it) noexcept nogil:
+    """Item it of the inner <= 32 split: outputs [o0, o1) of row it // n_chunks."""
+    cdef _axis_job* j = <_axis_job*>ctx
+    cdef Py_ssize_t o0 = (it % j.n_chunks) * j.chunk
+    cdef Py_ssize_t o1 = o0 + j.chunk
+    if o1 > j.n_out:
+        o1 = j.n_out
+    if o0 >= o1:
+        return
+    if j.inner == 1:
+        _axis_last_item(j.x, j.out, j.n_in, j.n_out, j.idx, j.w, j.K, j.ext, j.e,
+                        it // j.n_chunks, o0, o1)
+    else:
+        _axis_lanes_item(j.x, j.out, j.n_in, j.inner, j.n_out, j.idx, j.w, j.K, j.ext, j.e,
+                         it // j.n_chunks, o0, o1)
+
+
+cdef void _axis_inner_job_item(void* ctx, long it) noexcept nogil:
+    cdef _axis_job* j = <_axis_job*>ctx
+    _axis_inner_item(j.x, j.out, j.n_in, j.inner, j.n_out, j.idx, j.w, j.K, j.ext, j.e, it)
+
+
 cdef void resize_axis_f32(const float* x, float* out, Py_ssize_t outer, Py_ssize_t n_in,
                           Py_ssize_t inner, Py_ssize_t n_out, const Py_ssize_t* idx,
                           const float* w, Py_ssize_t K, const unsigned char* ext, float e,
                           int n_threads) noexcept nogil:
-    cdef Py_ssize_t n_items, chunk, n_chunks, it, o0, o1
+    cdef _axis_job j
     cdef int nt = n_threads
     if outer * n_out * inner * K < _SERIAL:
         nt = 1
+    j.x, j.out, j.n_in, j.inner, j.n_out, j.K = x, out, n_in, inner, n_out, K
+    j.idx, j.w, j.ext, j.e = idx, w, ext, e
     if inner <= 32:
-        n_chunks = 1
+        j.n_chunks = 1
         if nt > 1 and outer < 4 * nt:
-            n_chunks = (4 * nt + outer - 1) // outer
-            if n_chunks > n_out:
-                n_chunks = n_out
-        chunk = (n_out + n_chunks - 1) // n_chunks
-        n_items = outer * n_chunks
-        if nt <= 1:
-            for it in range(outer):
-                if inner == 1:
-                    _axis_last_item(x, out, n_in, n_out, idx, w, K, ext, e, it, 0, n_out)
-                else:
-                    _axis_lanes_item(x, out, n_in, inner, n_out, idx, w, K, ext, e, it, 0, n_out)
-        else:
-            for it in prange(n_items, schedule='static', num_threads=nt):
-                o0 = (it % n_chunks) * chunk
-                o1 = o0 + chunk
-                if o1 > n_out:
-                    o1 = n_out
-                if o0 < o1:
-                    if inner == 1:
-                        _axis_last_item(x, out, n_in, n_out, idx, w, K, ext, e, it // n_chunks,
-                                        o0, o1)
-                    else:
-                        _axis_lanes_item(x, out, n_in, inner, n_out, idx, w, K, ext, e,
-                                         it // n_chunks, o0, o1)
+            j.n_chunks = (4 * nt + outer - 1) // outer
+            if j.n_chunks > n_out:
+                j.n_chunks = n_out
+        j.chunk = (n_out + j.n_chunks - 1) // j.n_chunks
+        parallel_for(nt, outer * j.n_chunks, _axis_rows_item, &j)
     else:
-        n_items = outer * n_out
-        if nt <= 1:
-            for it in range(n_items):
-                _axis_inner_item(x, out, n_in, inner, n_out, idx, w, K, ext, e, it)
-        else:
-            for it in prange(n_items, schedule='static', num_threads=nt):
-                _axis_inner_item(x, out, n_in, inner, n_out, idx, w, K, ext, e, it)
+        parallel_for(nt, outer * n_out, _axis_inner_job_item, &j)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -304,31 +315,46 @@ cdef void _bilinear_item(const float* x, float* out, Py_ssize_t H, Py_ssize_t W,
             dst[o] = w0 * ra[o] + w1 * rb[o]
 
 
+cdef struct _plane_job:
+    const float* x
+    float* out
+    Py_ssize_t H, W, OH, OW, fx, rows_per_item, n_blocks
+    const Py_ssize_t* iy
+    const float* wy
+    const Py_ssize_t* ix
+    const float* wx
+    float* bufs                 # bilinear: 2*OW floats per thread, one block
+    Py_ssize_t buf_stride       # floats between two threads' row caches (64-byte multiple)
+    bint stream
+
+
+cdef void _bilinear_job_item(void* ctx, long it) noexcept nogil:
+    cdef _plane_job* j = <_plane_job*>ctx
+    _bilinear_item(j.x, j.out, j.H, j.W, j.OH, j.OW, j.iy, j.wy, j.ix, j.wx, j.rows_per_item,
+                   j.n_blocks, it, j.bufs + thread_index() * j.buf_stride)
+
+
 cdef void bilinear2d_f32(const float* x, float* out, Py_ssize_t P, Py_ssize_t H, Py_ssize_t W,
                          Py_ssize_t OH, Py_ssize_t OW, const Py_ssize_t* iy, const float* wy,
                          const Py_ssize_t* ix, const float* wx, Py_ssize_t rows_per_item,
                          int n_threads) noexcept nogil:
-    cdef Py_ssize_t n_blocks = (OH + rows_per_item - 1) // rows_per_item
-    cdef Py_ssize_t n_items = P * n_blocks, it
-    cdef float* buf
+    cdef _plane_job j
     cdef int nt = n_threads
     if P * OH * OW < _SERIAL:
         nt = 1
-    if nt <= 1:
-        buf = <float*>malloc(2 * OW * sizeof(float))
-        if buf == NULL:
-            return
-        for it in range(n_items):
-            _bilinear_item(x, out, H, W, OH, OW, iy, wy, ix, wx, rows_per_item, n_blocks, it, buf)
-        free(buf)
-    else:
-        with parallel(num_threads=nt):
-            buf = <float*>malloc(2 * OW * sizeof(float))
-            if buf != NULL:
-                for it in prange(n_items, schedule='static'):
-                    _bilinear_item(x, out, H, W, OH, OW, iy, wy, ix, wx, rows_per_item,
-                                   n_blocks, it, buf)
-                free(buf)
+    if nt < 1:
+        nt = 1
+    j.x, j.out, j.H, j.W, j.OH, j.OW = x, out, H, W, OH, OW
+    j.iy, j.wy, j.ix, j.wx, j.rows_per_item = iy, wy, ix, wx, rows_per_item
+    j.n_blocks = (OH + rows_per_item - 1) // rows_per_item
+    # thread_index() < nt: one pair of row caches per thread that may join, each on its
+    # own cache lines
+    j.buf_stride = (2 * OW + 15) // 16 * 16
+    j.bufs = <float*>malloc(nt * j.buf_stride * sizeof(float))
+    if j.bufs == NULL:
+        return
+    parallel_for(nt, P * j.n_blocks, _bilinear_job_item, &j)
+    free(j.bufs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -380,22 +406,26 @@ cdef void _nearest_item(const float* x, float* out, Py_ssize_t H, Py_ssize_t W, 
                 dst[o] = src[ix[o]]
 
 
+cdef void _nearest_job_item(void* ctx, long it) noexcept nogil:
+    cdef _plane_job* j = <_plane_job*>ctx
+    _nearest_item(j.x, j.out, j.H, j.W, j.OH, j.OW, j.iy, j.ix, j.fx, j.rows_per_item,
+                  j.n_blocks, it, j.stream)
+
+
 cdef void nearest2d_f32(const float* x, float* out, Py_ssize_t P, Py_ssize_t H, Py_ssize_t W,
                         Py_ssize_t OH, Py_ssize_t OW, const Py_ssize_t* iy, const Py_ssize_t* ix,
                         Py_ssize_t fx, Py_ssize_t rows_per_item, int n_threads) noexcept nogil:
-    cdef Py_ssize_t n_blocks = (OH + rows_per_item - 1) // rows_per_item
-    cdef Py_ssize_t n_items = P * n_blocks, it
+    cdef _plane_job j
     cdef int nt = n_threads
-    cdef bint stream = fx == 2 and OW % 4 == 0 and (<uintptr_t> out) % 16 == 0 and \
+    j.stream = fx == 2 and OW % 4 == 0 and (<uintptr_t> out) % 16 == 0 and \
         FASTCNN_HAVE_STREAM and P * OH * OW * 4 >= _STREAM_BYTES
     if P * OH * OW < _SERIAL:
         nt = 1
-    if nt <= 1:
-        for it in range(n_items):
-            _nearest_item(x, out, H, W, OH, OW, iy, ix, fx, rows_per_item, n_blocks, it, stream)
-    else:
-        for it in prange(n_items, schedule='static', num_threads=nt):
-            _nearest_item(x, out, H, W, OH, OW, iy, ix, fx, rows_per_item, n_blocks, it, stream)
+    j.x, j.out, j.H, j.W, j.OH, j.OW = x, out, H, W, OH, OW
+    j.iy, j.ix, j.fx, j.rows_per_item = iy, ix, fx, rows_per_item
+    j.wy, j.wx, j.bufs, j.buf_stride = NULL, NULL, NULL, 0
+    j.n_blocks = (OH + rows_per_item - 1) // rows_per_item
+    parallel_for(nt, P * j.n_blocks, _nearest_job_item, &j)
 
 
 # ---------------------------------------------------------------------------------------------
