@@ -1,7 +1,8 @@
 # cython: language_level=3
 """C-level contract of the elementwise kernels (see elementwise.pyx).
 
-Every kernel writes into its OUT buffer and takes `n_threads`; below
+Every kernel writes into its OUT buffer and takes `n_threads` (fastcnn's
+thread pool; FTZ/DAZ on for the run whatever the thread count); below
 SERIAL_ELEMENTS elements it runs on the calling thread.  `out` may alias
 an IN buffer of the same extent (in-place).  Activation codes are those of
 epilogue.h (0..12) plus the unary codes ELT_* below (32 and up).

@@ -3,11 +3,14 @@
 
 Design: flat loops over contiguous float32 memory.  The switch on the
 operation sits outside the element loop so each loop is a tight, vectorizable
-body.  Threading: the extent is cut into `n_threads` static chunks
-(prange, schedule='static') -- element chunks for flat/scalar operands, row
-chunks (rows of the [outer, C, inner] view) when an operand or the PReLU
-slope varies per channel.  Below SERIAL_ELEMENTS elements everything runs on
-the calling thread, with no parallel region at all.  The GIL is released
+body.  Threading: fastcnn's thread pool (threadpool.pxd parallel_for) runs the
+extent cut into up to 4 * n_threads contiguous parts (a thread delayed by another
+process only shortens its share) -- element chunks on 64-float boundaries for
+flat/scalar operands (so exp's 64-element blocks are those of the serial run),
+row chunks (rows of the [outer, C, inner] view) when an operand or the PReLU
+slope varies per channel.  Below SERIAL_ELEMENTS elements everything is one
+item, run on the calling thread.  FTZ/DAZ are on for every run (the pool's, serial
+ones included), so results do not depend on the thread count.  The GIL is released
 around every loop.  Kernels know nothing of ONNX: the ops layer maps ONNX
 ops to activation codes (epilogue.h, plus ELT_* in elementwise.pxd).
 
@@ -16,7 +19,7 @@ Each kernel has two Python entry points: a checked one taking arrays
 unchecked one taking addresses (`*_p`) that the ops layer pre-binds with
 functools.partial, so a run costs one C call per node.
 """
-from cython.parallel cimport prange
+from fastcnn._kernels.threadpool cimport parallel_for
 from libc.math cimport expf, log1pf, erff, fabsf, sqrtf, logf
 from libc.stdint cimport uintptr_t
 
@@ -322,38 +325,77 @@ cdef inline int _nt(Py_ssize_t n, int n_threads) noexcept nogil:
     return n_threads
 
 
+# Every run goes through the pool's parallel_for: with nt > 1 the extent (elements or rows)
+# is cut into _PARTS_PER_THREAD * nt contiguous parts, one item each; with nt == 1 it is one
+# item that the pool runs on the caller.  Either way the pool sets FTZ/DAZ for the run, so
+# denormal results are the same (flushed) for every thread count.  One job struct serves
+# every kernel; each uses its own fields.
+cdef int _PARTS_PER_THREAD = 4
+
+cdef struct _elt_job:
+    const float* x          # activation / affine input
+    const float* a          # binary operands
+    const float* b
+    const float* slope      # PReLU slopes
+    const float* scale      # affine
+    const float* bias
+    float* out
+    Py_ssize_t extent       # elements (flat kernels) or rows (row kernels)
+    Py_ssize_t chunk        # elements or rows per item
+    Py_ssize_t C, inner, lanes, n_channels
+    int op, a_mode, b_mode, kind
+    bint a_one, b_one
+    float p0, p1
+
+
+cdef inline long _split(_elt_job* j, Py_ssize_t extent, int nt, Py_ssize_t align) noexcept nogil:
+    """Set j.extent / j.chunk (a multiple of `align`) for nt threads; returns the item count."""
+    cdef Py_ssize_t parts = 1 if nt <= 1 else <Py_ssize_t>nt * _PARTS_PER_THREAD
+    j.extent = extent
+    if extent <= 0:
+        j.chunk = 1
+        return 0
+    if parts > extent:
+        parts = extent
+    j.chunk = ((extent + parts - 1) // parts + align - 1) // align * align
+    return (extent + j.chunk - 1) // j.chunk
+
+
+cdef inline bint _range(_elt_job* j, long it, Py_ssize_t* s, Py_ssize_t* e) noexcept nogil:
+    s[0] = it * j.chunk
+    e[0] = s[0] + j.chunk
+    if e[0] > j.extent:
+        e[0] = j.extent
+    return s[0] < e[0]
+
+
+cdef void _act_item(void* ctx, long it) noexcept nogil:
+    cdef _elt_job* j = <_elt_job*>ctx
+    cdef Py_ssize_t s, e
+    if _range(j, it, &s, &e):
+        act_range(j.x + s, j.out + s, e - s, j.kind, j.p0, j.p1)
+
+
+cdef void _prelu_item(void* ctx, long it) noexcept nogil:
+    cdef _elt_job* j = <_elt_job*>ctx
+    cdef Py_ssize_t s, e
+    if _range(j, it, &s, &e):
+        prelu_rows(j.x, j.out, j.slope, s, e, j.inner, j.n_channels)
+
+
 cdef void activation_c(const float* x, float* out, Py_ssize_t n, int kind, float p0, float p1,
                        const float* slope, Py_ssize_t channel_stride, Py_ssize_t n_channels,
                        int n_threads) noexcept nogil:
     cdef int nt = _nt(n, n_threads)
-    cdef Py_ssize_t t, s, e, chunk, rows
+    cdef Py_ssize_t rows
+    cdef _elt_job j
+    j.x, j.out, j.kind, j.p0, j.p1 = x, out, kind, p0, p1
     if kind == FASTCNN_ACT_PRELU:
         rows = n // channel_stride if channel_stride > 0 else 0
-        if nt == 1 or rows < 2:
-            prelu_rows(x, out, slope, 0, rows, channel_stride, n_channels)
-            return
-        if nt > rows:
-            nt = <int>rows
-        chunk = (rows + nt - 1) // nt
-        for t in prange(nt, schedule='static', num_threads=nt):
-            s = t * chunk
-            e = s + chunk
-            if e > rows:
-                e = rows
-            if s < e:
-                prelu_rows(x, out, slope, s, e, channel_stride, n_channels)
-        return
-    if nt == 1:
-        act_range(x, out, n, kind, p0, p1)
-        return
-    chunk = ((n + nt - 1) // nt + 15) & ~(<Py_ssize_t>15)
-    for t in prange(nt, schedule='static', num_threads=nt):
-        s = t * chunk
-        e = s + chunk
-        if e > n:
-            e = n
-        if s < e:
-            act_range(x + s, out + s, e - s, kind, p0, p1)
+        j.slope, j.inner, j.n_channels = slope, channel_stride, n_channels
+        parallel_for(nt, _split(&j, rows, nt, 1), _prelu_item, &j)
+    else:
+        parallel_for(nt, _split(&j, n, nt, 64), _act_item, &j)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -515,48 +557,42 @@ cdef inline void bin_rows(int op, const float* a, int a_mode, const float* b, in
             act_range(out + r * inner, out + r * inner, inner, act_kind, p0, p1)
 
 
+cdef void _bin_flat_item(void* ctx, long it) noexcept nogil:
+    cdef _elt_job* j = <_elt_job*>ctx
+    cdef Py_ssize_t s, e
+    if _range(j, it, &s, &e):
+        bin_row(j.op, j.a if j.a_one else j.a + s, j.a_one, j.b if j.b_one else j.b + s,
+                j.b_one, j.out + s, e - s)
+        if j.kind != FASTCNN_ACT_NONE:
+            act_range(j.out + s, j.out + s, e - s, j.kind, j.p0, j.p1)
+
+
+cdef void _bin_rows_item(void* ctx, long it) noexcept nogil:
+    cdef _elt_job* j = <_elt_job*>ctx
+    cdef Py_ssize_t s, e
+    if _range(j, it, &s, &e):
+        bin_rows(j.op, j.a, j.a_mode, j.b, j.b_mode, j.out, s, e, j.C, j.inner, j.lanes,
+                 j.kind, j.p0, j.p1)
+
+
 cdef void binary_c(int op, const float* a, int a_mode, const float* b, int b_mode, float* out,
                    Py_ssize_t outer, Py_ssize_t C, Py_ssize_t inner, Py_ssize_t lanes,
                    int act_kind, float p0, float p1, int n_threads) noexcept nogil:
     cdef Py_ssize_t n = outer * C * inner
     cdef int nt = _nt(n, n_threads)
-    cdef Py_ssize_t t, s, e, chunk, rows
-    cdef bint a_one, b_one
+    cdef _elt_job j
+    j.op, j.a, j.a_mode, j.b, j.b_mode, j.out = op, a, a_mode, b, b_mode, out
+    j.kind, j.p0, j.p1 = act_kind, p0, p1
     if a_mode != OPERAND_CHANNEL and b_mode != OPERAND_CHANNEL and \
             a_mode != OPERAND_LANES and b_mode != OPERAND_LANES:
-        a_one = a_mode == OPERAND_SCALAR
-        b_one = b_mode == OPERAND_SCALAR
-        if nt == 1:
-            bin_row(op, a, a_one, b, b_one, out, n)
-            if act_kind != FASTCNN_ACT_NONE:
-                act_range(out, out, n, act_kind, p0, p1)
-            return
-        chunk = ((n + nt - 1) // nt + 15) & ~(<Py_ssize_t>15)
-        for t in prange(nt, schedule='static', num_threads=nt):
-            s = t * chunk
-            e = s + chunk
-            if e > n:
-                e = n
-            if s < e:
-                bin_row(op, a if a_one else a + s, a_one, b if b_one else b + s, b_one,
-                        out + s, e - s)
-                if act_kind != FASTCNN_ACT_NONE:
-                    act_range(out + s, out + s, e - s, act_kind, p0, p1)
-        return
-    rows = outer * C
-    if nt > rows:
-        nt = <int>rows
-    if nt <= 1:
-        bin_rows(op, a, a_mode, b, b_mode, out, 0, rows, C, inner, lanes, act_kind, p0, p1)
-        return
-    chunk = (rows + nt - 1) // nt
-    for t in prange(nt, schedule='static', num_threads=nt):
-        s = t * chunk
-        e = s + chunk
-        if e > rows:
-            e = rows
-        if s < e:
-            bin_rows(op, a, a_mode, b, b_mode, out, s, e, C, inner, lanes, act_kind, p0, p1)
+        # flat: element chunks
+        j.a_one = a_mode == OPERAND_SCALAR
+        j.b_one = b_mode == OPERAND_SCALAR
+        parallel_for(nt, _split(&j, n, nt, 64), _bin_flat_item, &j)
+    else:
+        # an operand varies per channel: row chunks
+        j.C, j.inner, j.lanes = C, inner, lanes
+        parallel_for(nt, _split(&j, outer * C, nt, 1), _bin_rows_item, &j)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -590,25 +626,23 @@ cdef inline void affine_rows(const float* x, const float* scale, const float* bi
             act_range(yr, yr, inner, act_kind, p0, p1)
 
 
+cdef void _affine_item(void* ctx, long it) noexcept nogil:
+    cdef _elt_job* j = <_elt_job*>ctx
+    cdef Py_ssize_t s, e
+    if _range(j, it, &s, &e):
+        affine_rows(j.x, j.scale, j.bias, j.out, s, e, j.C, j.inner, j.lanes, j.kind, j.p0,
+                    j.p1)
+
+
 cdef void affine_channel_c(const float* x, const float* scale, const float* bias, float* out,
                            Py_ssize_t outer, Py_ssize_t C, Py_ssize_t inner, Py_ssize_t lanes,
                            int act_kind, float p0, float p1, int n_threads) noexcept nogil:
     cdef Py_ssize_t rows = outer * C
     cdef int nt = _nt(rows * inner, n_threads)
-    cdef Py_ssize_t t, s, e, chunk
-    if nt > rows:
-        nt = <int>rows
-    if nt <= 1:
-        affine_rows(x, scale, bias, out, 0, rows, C, inner, lanes, act_kind, p0, p1)
-        return
-    chunk = (rows + nt - 1) // nt
-    for t in prange(nt, schedule='static', num_threads=nt):
-        s = t * chunk
-        e = s + chunk
-        if e > rows:
-            e = rows
-        if s < e:
-            affine_rows(x, scale, bias, out, s, e, C, inner, lanes, act_kind, p0, p1)
+    cdef _elt_job j
+    j.x, j.scale, j.bias, j.out = x, scale, bias, out
+    j.C, j.inner, j.lanes, j.kind, j.p0, j.p1 = C, inner, lanes, act_kind, p0, p1
+    parallel_for(nt, _split(&j, rows, nt, 1), _affine_item, &j)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,21 +11,21 @@ Design:
            The dynamic operand is read in place (row-major, any leading dim).
   blocking K in chunks of 256 (one 16-column B slab = 16 KiB in L1); partial
            sums accumulate in C; epilogue after the last chunk.
-  threads  prange(guided) over C blocks (MC rows x NC cols, shrunk until every
-           thread has work); tiny problems run serially; FTZ per thread.
+  threads  fastcnn's thread pool (parallel_for: guided claims) over C blocks
+           (MC rows x NC cols, shrunk until there are >= 4 per thread); tiny
+           problems run serially; the pool sets FTZ/DAZ on every thread.
 """
 import time
 
 import numpy as np
 cimport numpy as cnp
-from cython.parallel cimport prange, parallel
+from libc.stdlib cimport malloc, free
+from fastcnn._kernels.threadpool cimport parallel_for
 
 cnp.import_array()
 
 cdef extern from "cpu.h" nogil:
     int fastcnn_cpu_level()
-    unsigned int fastcnn_ftz_enter()
-    void fastcnn_ftz_leave(unsigned int old)
 
 cdef extern from "gemm_sgemm.h" nogil:
     void fc_gemm_block(int isa, const fc_gemm_params *p, long i0, long i1, long j0, long j1)
@@ -61,13 +61,28 @@ DEF MR = 6
 DEF NR = 16
 
 
+cdef struct _gemm_job:
+    fc_gemm_params *p
+    int isa
+    long MC, NC, nnb
+
+
+cdef void _gemm_item(void *ctx, long it) noexcept nogil:
+    cdef _gemm_job *j = <_gemm_job *> ctx
+    cdef fc_gemm_params *p = j.p
+    cdef long i0 = (it // j.nnb) * j.MC
+    cdef long j0 = (it % j.nnb) * j.NC
+    cdef long i1 = min(i0 + j.MC, p.M)
+    cdef long j1 = min(j0 + j.NC, p.N)
+    fc_gemm_block(j.isa, p, i0, i1, j0, j1)
+
+
 cdef void sgemm_exec(fc_gemm_params *p, int n_threads) noexcept nogil:
     cdef long MC = 96, NC = 256
-    cdef long nmb, nnb, items, it, i0, i1, j0, j1
+    cdef long nmb, nnb
     cdef int nt = n_threads
-    cdef int isa = _isa
-    cdef unsigned int ftz = 0
     cdef double flops = 2.0 * p.M * p.N * p.K
+    cdef _gemm_job job
     if p.M <= 0 or p.N <= 0:
         return
     if flops < 2e5:
@@ -80,22 +95,8 @@ cdef void sgemm_exec(fc_gemm_params *p, int n_threads) noexcept nogil:
     while nmb * nnb < 4 * nt and MC > MR:
         MC = ((MC // 2 + MR - 1) // MR) * MR
         nmb = (p.M + MC - 1) // MC
-    items = nmb * nnb
-    if items < 2:
-        nt = 1
-    with parallel(num_threads=nt):
-        ftz = fastcnn_ftz_enter()
-        for it in prange(items, schedule='guided'):
-            i0 = (it // nnb) * MC
-            j0 = (it % nnb) * NC
-            i1 = i0 + MC
-            if i1 > p.M:
-                i1 = p.M
-            j1 = j0 + NC
-            if j1 > p.N:
-                j1 = p.N
-            fc_gemm_block(isa, p, i0, i1, j0, j1)
-        fastcnn_ftz_leave(ftz)
+    job.p, job.isa, job.MC, job.NC, job.nnb = p, _isa, MC, NC, nnb
+    parallel_for(nt, nmb * nnb, _gemm_item, &job)
 
 
 def _f32c(a, name):
@@ -247,15 +248,34 @@ def sgemm(a, b, c, int n_threads=1, bint accumulate=False, bias=None, int bias_a
 
 # ----------------------------------------------------------------------------- peak probe
 
+cdef struct _peak_job:
+    int isa
+    long iters
+    float *res
+
+
+cdef void _peak_item(void *ctx, long t) noexcept nogil:
+    # one probe per item, n_threads items: each thread of the job runs one concurrently
+    cdef _peak_job *j = <_peak_job *> ctx
+    j.res[t] = fc_peak_run(j.isa, j.iters, 1.0 + t)
+
+
 cdef double _peak_run(int isa, int nt, long iters) noexcept nogil:
+    cdef _peak_job job
+    cdef float one = 0
+    cdef double s = 0
     cdef int t
-    cdef float s = 0
-    cdef unsigned int ftz = 0
-    with parallel(num_threads=nt):
-        ftz = fastcnn_ftz_enter()
-        for t in prange(nt, schedule='static'):
-            s += fc_peak_run(isa, iters, 1.0 + t)
-        fastcnn_ftz_leave(ftz)
+    if nt < 1:
+        nt = 1
+    job.isa, job.iters = isa, iters
+    job.res = <float *> malloc(nt * sizeof(float)) if nt > 1 else &one
+    if job.res == NULL:
+        return -1
+    parallel_for(nt, nt, _peak_item, &job)
+    for t in range(nt):
+        s += job.res[t]
+    if nt > 1:
+        free(job.res)
     return s
 
 

@@ -7,14 +7,15 @@ b rows small[n, chan(c, i, j), h, :] for j < b.  Rows are contiguous on the big
 side, so every thread writes (or reads) whole cache lines there; the small side
 is read (written) as b sequential streams.  b == 2 and b == 3 have unrolled
 bodies (the PixelShuffle x2/x3 heads); any b has a generic loop.  Parallel axis:
-the N*C*H*b rows, prange(schedule='static'); below SERIAL_ELEMENTS elements the
-calling thread does it all.  No allocation, GIL released.
+the N*C*H*b rows, one item each of fastcnn's thread pool (parallel_for: guided
+claims of contiguous row ranges); below SERIAL_ELEMENTS elements the calling
+thread does it all.  No allocation, GIL released.
 """
-from cython.parallel cimport prange
 from libc.stdint cimport uintptr_t
 from libc.stdlib cimport malloc
 
 from fastcnn._kernels.executor cimport Call, call_fn, make_c_call
+from fastcnn._kernels.threadpool cimport parallel_for
 
 cdef extern from *:
     """
@@ -131,28 +132,47 @@ cdef void _s2d_row(const float* big, float* small, Py_ssize_t row, Py_ssize_t C,
                 d0[w] = src[w * b + j]
 
 
+cdef struct _ps_job:
+    const float* src
+    float* dst
+    Py_ssize_t C, H, W, b
+    int mode
+
+
+cdef void _d2s_item(void* ctx, long r) noexcept nogil:
+    cdef _ps_job* j = <_ps_job*>ctx
+    _d2s_row(j.src, j.dst, r, j.C, j.H, j.W, j.b, j.mode)
+
+
+cdef void _s2d_item(void* ctx, long r) noexcept nogil:
+    cdef _ps_job* j = <_ps_job*>ctx
+    _s2d_row(j.src, j.dst, r, j.C, j.H, j.W, j.b, j.mode)
+
+
 cdef void depth_to_space_f32(const float* small, float* big, Py_ssize_t N, Py_ssize_t C,
                              Py_ssize_t H, Py_ssize_t W, Py_ssize_t b, int mode,
                              int n_threads) noexcept nogil:
     cdef Py_ssize_t rows = N * C * H * b, r
+    cdef _ps_job j
     if rows * W * b < _SERIAL or n_threads <= 1:
         for r in range(rows):
             _d2s_row(small, big, r, C, H, W, b, mode)
     else:
-        for r in prange(rows, schedule='static', num_threads=n_threads):
-            _d2s_row(small, big, r, C, H, W, b, mode)
+        j.src, j.dst, j.C, j.H, j.W, j.b, j.mode = small, big, C, H, W, b, mode
+        parallel_for(n_threads, rows, _d2s_item, &j)
 
 
 cdef void space_to_depth_f32(const float* big, float* small, Py_ssize_t N, Py_ssize_t C,
                              Py_ssize_t H, Py_ssize_t W, Py_ssize_t b, int mode,
                              int n_threads) noexcept nogil:
     cdef Py_ssize_t rows = N * C * H * b, r
+    cdef _ps_job j
     if rows * W * b < _SERIAL or n_threads <= 1:
         for r in range(rows):
             _s2d_row(big, small, r, C, H, W, b, mode)
     else:
-        for r in prange(rows, schedule='static', num_threads=n_threads):
-            _s2d_row(big, small, r, C, H, W, b, mode)
+        j.src, j.dst, j.C, j.H, j.W, j.b, j.mode = big, small, C, H, W, b, mode
+        parallel_for(n_threads, rows, _s2d_item, &j)
 
 
 # ---------------------------------------------------------------------------------------------
