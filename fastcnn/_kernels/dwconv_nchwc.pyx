@@ -16,9 +16,10 @@ Design:
              kernel row and feeds every (pixel, tap) that reads it), edge
              tiles at the left/right padding (each (pixel, tap) address
              selected branch-free between the input and a zero vector).
-  threads    prange over (n x blocks x od x row-chunk) items, schedule static;
-             whole planes per item unless planes < 8 per thread, then the
-             rows of each plane are cut into chunks; per-thread FTZ/DAZ;
+  threads    (n x blocks x od x row-chunk) items run by fastcnn's thread
+             pool (parallel_for: guided claims, the caller works too, FTZ/DAZ
+             set by the pool); whole planes per item unless planes < 8 per
+             thread, then the rows of each plane are cut into chunks;
              problems under 2^17 lane-MACs run serial on the caller.
   tiles      AVX2 build: 8-pixel tiles (16 ymm); the AVX-512VL build of the
              same code (32 ymm registers) adds 16-pixel tiles.
@@ -35,15 +36,13 @@ from collections import namedtuple
 
 import numpy as np
 cimport numpy as cnp
-from cython.parallel cimport parallel, prange
+from fastcnn._kernels.threadpool cimport parallel_for
 from fastcnn._kernels.workshare cimport row_chunks
 
 cnp.import_array()
 
 cdef extern from "cpu.h" nogil:
     int fastcnn_cpu_level()
-    unsigned int fastcnn_ftz_enter()
-    void fastcnn_ftz_leave(unsigned int old)
     int FASTCNN_ISA_PORTABLE
     int FASTCNN_ISA_AVX2
     int FASTCNN_ISA_AVX512
@@ -218,31 +217,61 @@ def pack_grouped_weights(w, group):
 
 
 # ---------------------------------------------------------------------------
-cdef inline void _dw_item(long it, const float* xb, const float* w, const float* bias,
-                          float* y, const float* res, const fcdw_geom_t* g,
-                          const fastcnn_act_t* act, int out_channels, fcdw_row_fn fn,
-                          long n_chunks) noexcept nogil:
-    cdef long c = it % n_chunks
-    cdef long t = it // n_chunks
-    cdef long oy = c * g.oh // n_chunks
-    cdef long oy_end = (c + 1) * g.oh // n_chunks
-    cdef long oz = t % g.od
+cdef struct _dw_job:
+    # one depthwise / grouped call, on the caller's stack while parallel_for runs
+    const float* xb
+    const float* w
+    const float* bias
+    float* y
+    const float* res
+    const fcdw_geom_t* g
+    const fastcnn_act_t* act
+    int out_channels
+    long n_chunks
+    fcdw_row_fn fn           # depthwise
+    fcdw_grow_fn gfn         # grouped
+    long t_max
+    const int* n_terms
+    const int* src
+    const int* mode
+    const int* idx
+
+
+cdef inline long _item_rows(const _dw_job* j, long it, long* oz, long* oy, long* oy_end,
+                            long* ob, long* n) noexcept nogil:
+    """Item it -> (n, ob, oz, row range); returns the output offset of its first row."""
+    cdef const fcdw_geom_t* g = j.g
+    cdef long c = it % j.n_chunks
+    cdef long t = it // j.n_chunks
+    oy[0] = c * g.oh // j.n_chunks
+    oy_end[0] = (c + 1) * g.oh // j.n_chunks
+    oz[0] = t % g.od
     t = t // g.od
-    cdef long ob = t % g.cb_out
-    cdef long n = t // g.cb_out
-    cdef long s_in = g.id * g.ih * g.iw
-    cdef long s_out = g.od * g.oh * g.ow
-    cdef long K = g.kd * g.kh * g.kw
-    cdef long yoff = ((n * g.cb_out + ob) * s_out + (oz * g.oh + oy) * g.ow) * _B
+    ob[0] = t % g.cb_out
+    n[0] = t // g.cb_out
+    return ((n[0] * g.cb_out + ob[0]) * (g.od * g.oh * g.ow) + (oz[0] * g.oh + oy[0]) * g.ow) * _B
+
+
+cdef inline int _valid_lanes(int out_channels, long ob) noexcept nogil:
     cdef int nv = 8
     if out_channels > 0:
         nv = <int>(out_channels - ob * 8)
         if nv > 8:
             nv = 8
-    fn(xb + (n * g.cb_in + ob) * s_in * _B, w + ob * K * _B,
-       (bias + ob * _B) if bias != NULL else NULL,
-       (res + yoff) if res != NULL else NULL,
-       y + yoff, g, oz, oy, oy_end, act, ob * _B, nv)
+    return nv
+
+
+cdef void _dw_item(void* ctx, long it) noexcept nogil:
+    cdef const _dw_job* j = <const _dw_job*>ctx
+    cdef const fcdw_geom_t* g = j.g
+    cdef long oz, oy, oy_end, ob, n
+    cdef long yoff = _item_rows(j, it, &oz, &oy, &oy_end, &ob, &n)
+    cdef long s_in = g.id * g.ih * g.iw
+    cdef long K = g.kd * g.kh * g.kw
+    j.fn(j.xb + (n * g.cb_in + ob) * s_in * _B, j.w + ob * K * _B,
+         (j.bias + ob * _B) if j.bias != NULL else NULL,
+         (j.res + yoff) if j.res != NULL else NULL,
+         j.y + yoff, g, oz, oy, oy_end, j.act, ob * _B, _valid_lanes(j.out_channels, ob))
 
 
 cdef void dwconv_nchwc_c(const float* xb, const float* packed_w, const float* bias, float* out_b,
@@ -256,58 +285,35 @@ cdef void dwconv_nchwc_c(const float* xb, const float* packed_w, const float* bi
     act.slope = slope
     cdef long planes = g.n * g.cb_out * g.od
     cdef long macs = planes * g.oh * g.ow * g.kd * g.kh * g.kw * _B
-    cdef fcdw_row_fn fn = fcdw_pick_row(_isa, g)
     cdef int nt = n_threads
-    cdef long it
-    cdef unsigned int ftz
     if macs < _SERIAL_MACS:
         nt = 1
-    cdef long n_chunks = row_chunks(planes, g.oh, nt)
-    cdef long total = planes * n_chunks
-    if nt <= 1:
-        ftz = fastcnn_ftz_enter()
-        for it in range(total):
-            _dw_item(it, xb, packed_w, bias, out_b, residual, g, &act, out_channels, fn, n_chunks)
-        fastcnn_ftz_leave(ftz)
-        return
-    with parallel(num_threads=nt):
-        ftz = fastcnn_ftz_enter()
-        for it in prange(total, schedule='static'):
-            _dw_item(it, xb, packed_w, bias, out_b, residual, g, &act, out_channels, fn, n_chunks)
-        fastcnn_ftz_leave(ftz)
+    cdef _dw_job j
+    j.xb, j.w, j.bias, j.y, j.res = xb, packed_w, bias, out_b, residual
+    j.g = g
+    j.act = &act
+    j.out_channels = out_channels
+    j.n_chunks = row_chunks(planes, g.oh, nt)
+    j.fn = fcdw_pick_row(_isa, g)
+    parallel_for(nt, planes * j.n_chunks, _dw_item, &j)
 
 
-cdef inline void _g_item(long it, const float* xb, const float* w, long t_max,
-                         const int* n_terms, const int* src, const int* mode, const int* idx,
-                         const float* bias, float* y, const float* res, const fcdw_geom_t* g,
-                         const fastcnn_act_t* act, int out_channels, fcdw_grow_fn fn,
-                         long n_chunks) noexcept nogil:
-    cdef long c = it % n_chunks
-    cdef long t = it // n_chunks
-    cdef long oy = c * g.oh // n_chunks
-    cdef long oy_end = (c + 1) * g.oh // n_chunks
-    cdef long oz = t % g.od
-    t = t // g.od
-    cdef long ob = t % g.cb_out
-    cdef long n = t // g.cb_out
+cdef void _g_item(void* ctx, long it) noexcept nogil:
+    cdef const _dw_job* j = <const _dw_job*>ctx
+    cdef const fcdw_geom_t* g = j.g
+    cdef long oz, oy, oy_end, ob, n
+    cdef long yoff = _item_rows(j, it, &oz, &oy, &oy_end, &ob, &n)
     cdef long s_in = g.id * g.ih * g.iw
-    cdef long s_out = g.od * g.oh * g.ow
     cdef long K = g.kd * g.kh * g.kw
-    cdef long yoff = ((n * g.cb_out + ob) * s_out + (oz * g.oh + oy) * g.ow) * _B
     cdef fcdw_terms_t tm
-    tm.n_terms = n_terms[ob]
-    tm.src = src + ob * t_max
-    tm.mode = mode + ob * t_max
-    tm.idx = idx + ob * t_max * _B
-    cdef int nv = 8
-    if out_channels > 0:
-        nv = <int>(out_channels - ob * 8)
-        if nv > 8:
-            nv = 8
-    fn(xb + n * g.cb_in * s_in * _B, w + ob * t_max * K * _B, &tm,
-       (bias + ob * _B) if bias != NULL else NULL,
-       (res + yoff) if res != NULL else NULL,
-       y + yoff, g, oz, oy, oy_end, act, ob * _B, nv)
+    tm.n_terms = j.n_terms[ob]
+    tm.src = j.src + ob * j.t_max
+    tm.mode = j.mode + ob * j.t_max
+    tm.idx = j.idx + ob * j.t_max * _B
+    j.gfn(j.xb + n * g.cb_in * s_in * _B, j.w + ob * j.t_max * K * _B, &tm,
+          (j.bias + ob * _B) if j.bias != NULL else NULL,
+          (j.res + yoff) if j.res != NULL else NULL,
+          j.y + yoff, g, oz, oy, oy_end, j.act, ob * _B, _valid_lanes(j.out_channels, ob))
 
 
 cdef void groupconv_nchwc_c(const float* xb, const float* packed_w, long t_max,
@@ -322,27 +328,18 @@ cdef void groupconv_nchwc_c(const float* xb, const float* packed_w, long t_max,
     act.slope = slope
     cdef long planes = g.n * g.cb_out * g.od
     cdef long macs = planes * g.oh * g.ow * g.kd * g.kh * g.kw * _B * t_max
-    cdef fcdw_grow_fn fn = fcdw_pick_grow(_isa, g)
     cdef int nt = n_threads
-    cdef long it
-    cdef unsigned int ftz
     if macs < _SERIAL_MACS:
         nt = 1
-    cdef long n_chunks = row_chunks(planes, g.oh, nt)
-    cdef long total = planes * n_chunks
-    if nt <= 1:
-        ftz = fastcnn_ftz_enter()
-        for it in range(total):
-            _g_item(it, xb, packed_w, t_max, n_terms, src, mode, idx, bias, out_b, residual, g,
-                    &act, out_channels, fn, n_chunks)
-        fastcnn_ftz_leave(ftz)
-        return
-    with parallel(num_threads=nt):
-        ftz = fastcnn_ftz_enter()
-        for it in prange(total, schedule='static'):
-            _g_item(it, xb, packed_w, t_max, n_terms, src, mode, idx, bias, out_b, residual, g,
-                    &act, out_channels, fn, n_chunks)
-        fastcnn_ftz_leave(ftz)
+    cdef _dw_job j
+    j.xb, j.w, j.bias, j.y, j.res = xb, packed_w, bias, out_b, residual
+    j.g = g
+    j.act = &act
+    j.out_channels = out_channels
+    j.n_chunks = row_chunks(planes, g.oh, nt)
+    j.gfn = fcdw_pick_grow(_isa, g)
+    j.t_max, j.n_terms, j.src, j.mode, j.idx = t_max, n_terms, src, mode, idx
+    parallel_for(nt, planes * j.n_chunks, _g_item, &j)
 
 
 # ---------------------------------------------------------------------------
@@ -477,7 +474,7 @@ def dwconv_nchwc(xb, packed_w, bias_or_None, out_b, in_dhw, out_dhw, kernel, str
     act_kind, act_p0, act_p1: epilogue.h activation code and parameters
     slope_or_None  float32 [M] (PRELU)
     residual_or_None  float32 like out_b, added before the activation
-    n_threads  OpenMP threads (tiny problems run serial)
+    n_threads  threads of fastcnn's pool (tiny problems run serial)
     out_channels  real output channel count M; when > 0 the padded lanes of the last
                block are written as 0 (otherwise they hold act(residual)).
     """

@@ -23,15 +23,18 @@ Design:
              Kernel rows outside the input are clamped away once per output row;
              interior columns carry no bounds checks, border columns run one by one
              with their clamped kx range.
-  threads    prange over (plane, output depth, row chunk) items, static; a plane
+  threads    (plane, output depth, row chunk) items run by fastcnn's thread pool
+             (parallel_for: guided claims, the caller works too); a plane
              is (n, channel block) or, plain, (n, c); rows are cut into chunks
              only when planes < 8 per thread, so 2 threads help at batch 1 with
              few channel blocks.  Pools under 2^19 lane-operations (output lanes x
-             taps) run on the caller.  FTZ/DAZ in the workers for the summing modes.
+             taps) run on the caller.  The pool runs jobs under FTZ/DAZ (sums of
+             denormals); max items clear it (workshare.fc_exact_enter), so a
+             denormal input is selected as itself, as without the pool.
   generic    everything else -- float64, MaxPool's Indices output, Lp with p not
              in {1, 2} on plain planes -- one output at a time (pool_3d_c below):
              per output the valid tap range of each axis ([lo, hi), taps inside the
-             input), accumulating in double, parallel over the N·C planes.
+             input), accumulating in double, one pool item per N·C plane.
   semantics  padding never contributes (max ignores it, Lp adds zeros).  A window
              with no real tap gives the lowest finite value (index -1) for max and
              0 otherwise, as onnxruntime does.  The average's divisor is the number
@@ -42,7 +45,6 @@ Design:
   native     pool_call / pool_nchwc_call return executor Calls (C function +
              argument block, checked once at bind time): no Python per run.
 """
-from cython.parallel cimport parallel, prange
 from libc.math cimport fabs, pow, sqrt, INFINITY
 from libc.float cimport FLT_MAX, DBL_MAX
 from libc.stdlib cimport malloc, free
@@ -51,12 +53,11 @@ cimport numpy as cnp
 import numpy as np
 
 from fastcnn._kernels.executor cimport Call, call_fn, make_c_call
-from fastcnn._kernels.workshare cimport row_chunks
+from fastcnn._kernels.threadpool cimport parallel_for
+from fastcnn._kernels.workshare cimport fc_exact_enter, fc_exact_leave, row_chunks
 
 cdef extern from "cpu.h" nogil:
     int fastcnn_cpu_level()
-    unsigned int fastcnn_ftz_enter()
-    void fastcnn_ftz_leave(unsigned int old)
 
 cdef extern from "pool_simd.h" nogil:
     ctypedef void (*fcpool_row_fn)(const float*, float*, const fcpool_geom_t*, long, long, long,
@@ -107,7 +108,7 @@ def get_isa():
 
 
 # below this many lane-operations (~15 us of work) a pool runs on the caller: the 2-thread
-# split would not pay for a fork/join with sleeping (OMP_WAIT_POLICY=PASSIVE) workers
+# split would not pay for waking a sleeping pool worker
 cdef double _SERIAL_WORK = 1 << 19
 
 
@@ -120,49 +121,49 @@ cdef inline double _work(const fcpool_geom_t* g, long lanes) noexcept nogil:
     return <double>g.n * g.cb * g.od * g.oh * g.ow * lanes * taps
 
 
-cdef inline void _item(long it, const float* x, float* y, const fcpool_geom_t* g, long lanes,
-                       long channels, fcpool_row_fn fn, long n_chunks) noexcept nogil:
-    cdef long c = it % n_chunks
-    cdef long t = it // n_chunks
-    cdef long oy = c * g.oh // n_chunks
-    cdef long oy_end = (c + 1) * g.oh // n_chunks
+cdef struct _rows_job:
+    const float* x
+    float* y
+    const fcpool_geom_t* g
+    long lanes
+    long channels
+    fcpool_row_fn fn
+    long n_chunks
+
+
+cdef void _rows_item(void* ctx, long it) noexcept nogil:
+    cdef const _rows_job* j = <const _rows_job*>ctx
+    cdef const fcpool_geom_t* g = j.g
+    cdef long c = it % j.n_chunks
+    cdef long t = it // j.n_chunks
+    cdef long oy = c * g.oh // j.n_chunks
+    cdef long oy_end = (c + 1) * g.oh // j.n_chunks
     cdef long oz = t % g.od
     t = t // g.od                      # the plane: (n, block) or, plain, (n, c)
     cdef int nv = 8
-    if lanes == 8 and channels - (t % g.cb) * 8 < 8:
-        nv = <int>(channels - (t % g.cb) * 8)
-    fn(x + t * (g.id * g.ih * g.iw * lanes), y + t * (g.od * g.oh * g.ow * lanes), g, oz, oy,
-       oy_end, nv)
+    cdef unsigned int csr = 0
+    if j.lanes == 8 and j.channels - (t % g.cb) * 8 < 8:
+        nv = <int>(j.channels - (t % g.cb) * 8)
+    if g.mode == POOL_MAX:
+        csr = fc_exact_enter()
+    j.fn(j.x + t * (g.id * g.ih * g.iw * j.lanes), j.y + t * (g.od * g.oh * g.ow * j.lanes), g,
+         oz, oy, oy_end, nv)
+    if g.mode == POOL_MAX:
+        fc_exact_leave(csr)
 
 
 cdef void _run_rows(const float* x, float* y, const fcpool_geom_t* g, long lanes, long channels,
                     fcpool_row_fn fn, int n_threads) noexcept nogil:
-    """Every output row of every plane through fn, in parallel (see Design)."""
+    """Every output row of every plane through fn, on the pool (see Design)."""
     cdef long planes = g.n * g.cb * g.od
-    cdef long it, n_chunks, total
-    cdef unsigned int ftz = 0
-    cdef bint arith = g.mode != POOL_MAX      # sums of denormals: FTZ/DAZ in the workers
+    cdef _rows_job j
     if planes == 0 or g.oh == 0 or g.ow == 0:
         return
     if n_threads > 1 and _work(g, lanes) < _SERIAL_WORK:
         n_threads = 1
-    n_chunks = row_chunks(planes, g.oh, n_threads)
-    total = planes * n_chunks
-    if n_threads <= 1:
-        if arith:
-            ftz = fastcnn_ftz_enter()
-        for it in range(total):
-            _item(it, x, y, g, lanes, channels, fn, n_chunks)
-        if arith:
-            fastcnn_ftz_leave(ftz)
-        return
-    with parallel(num_threads=n_threads):
-        if arith:
-            ftz = fastcnn_ftz_enter()
-        for it in prange(total, schedule='static'):
-            _item(it, x, y, g, lanes, channels, fn, n_chunks)
-        if arith:
-            fastcnn_ftz_leave(ftz)
+    j.x, j.y, j.g, j.lanes, j.channels, j.fn = x, y, g, lanes, channels, fn
+    j.n_chunks = row_chunks(planes, g.oh, n_threads)
+    parallel_for(n_threads, planes * j.n_chunks, _rows_item, &j)
 
 
 cdef void pool_nchwc_c(const float* x, float* y, const fcpool_geom_t* g, long channels,
@@ -328,16 +329,57 @@ cdef void _pool_plane(const real* x, real* y, long long* ind, long long base,
                           dlo, dhi, dn, hlo, hhi, hn, wlo, whi, wn, mode, p, storage_order)
 
 
+cdef struct _planes_job:
+    const void* x
+    void* y
+    long long* ind
+    long P, Q
+    const long* in_sp
+    const long* out_sp
+    const long* kernel
+    const long* strides
+    const long* pads_begin
+    const long* pads_end
+    const long* dil
+    int mode
+    double p
+    int storage_order
+
+
+cdef void _plane_item_f32(void* ctx, long c) noexcept nogil:
+    cdef const _planes_job* j = <const _planes_job*>ctx
+    cdef unsigned int csr = 0
+    if j.mode == POOL_MAX:
+        csr = fc_exact_enter()
+    _pool_plane(<const float*>j.x + c * j.P, <float*>j.y + c * j.Q,
+                (j.ind + c * j.Q) if j.ind != NULL else NULL, <long long>c * j.P, j.in_sp,
+                j.out_sp, j.kernel, j.strides, j.pads_begin, j.pads_end, j.dil, j.mode, j.p,
+                j.storage_order)
+    if j.mode == POOL_MAX:
+        fc_exact_leave(csr)
+
+
+cdef void _plane_item_f64(void* ctx, long c) noexcept nogil:
+    cdef const _planes_job* j = <const _planes_job*>ctx
+    cdef unsigned int csr = 0
+    if j.mode == POOL_MAX:
+        csr = fc_exact_enter()
+    _pool_plane(<const double*>j.x + c * j.P, <double*>j.y + c * j.Q,
+                (j.ind + c * j.Q) if j.ind != NULL else NULL, <long long>c * j.P, j.in_sp,
+                j.out_sp, j.kernel, j.strides, j.pads_begin, j.pads_end, j.dil, j.mode, j.p,
+                j.storage_order)
+    if j.mode == POOL_MAX:
+        fc_exact_leave(csr)
+
+
 cdef void pool_3d_c(const real* x, real* y, long long* indices, long NC,
                     const long* in_sp, const long* out_sp, const long* kernel,
                     const long* strides, const long* pads_begin, const long* pads_end,
                     const long* dilations, int mode, double p, int storage_order,
                     int n_threads) noexcept nogil:
-    cdef long P = in_sp[0] * in_sp[1] * in_sp[2]
-    cdef long Q = out_sp[0] * out_sp[1] * out_sp[2]
-    cdef long c
     cdef fcpool_geom_t g
     cdef fcpool_row_fn fn
+    cdef _planes_job j
     if real is float:
         if indices == NULL:            # the SIMD rows, planes of one channel
             _set_geom(&g, NC, 1, in_sp, out_sp, kernel, strides, pads_begin, pads_end,
@@ -346,10 +388,16 @@ cdef void pool_3d_c(const real* x, real* y, long long* indices, long NC,
             if fn != NULL:
                 _run_rows(x, y, &g, 1, 8, fn, n_threads)
                 return
-    for c in prange(NC, schedule='static', num_threads=n_threads):
-        _pool_plane(x + c * P, y + c * Q, (indices + c * Q) if indices != NULL else NULL,
-                    <long long>c * P, in_sp, out_sp, kernel, strides, pads_begin, pads_end,
-                    dilations, mode, p, storage_order)
+    j.x, j.y, j.ind = x, y, indices
+    j.P = in_sp[0] * in_sp[1] * in_sp[2]
+    j.Q = out_sp[0] * out_sp[1] * out_sp[2]
+    j.in_sp, j.out_sp, j.kernel, j.strides = in_sp, out_sp, kernel, strides
+    j.pads_begin, j.pads_end, j.dil = pads_begin, pads_end, dilations
+    j.mode, j.p, j.storage_order = mode, p, storage_order
+    if real is float:
+        parallel_for(n_threads, NC, _plane_item_f32, &j)
+    else:
+        parallel_for(n_threads, NC, _plane_item_f64, &j)
 
 
 def pool_3d(const real[:, :, :, ::1] x, real[:, :, :, ::1] y, indices, kernel, strides,

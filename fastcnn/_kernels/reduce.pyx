@@ -6,20 +6,23 @@
 SUM (then times `scale`: a mean when scale = 1/S), MAX, and SUMSQ (then sqrt: the L2
 norm).  One kernel serves every pooling-style reduction of a CNN: global pools of NCHW
 (inner = 1) and of channel-blocked NCHWc buffers (inner = the lanes), and spatial means of
-NHWC tensors (inner = C).  Work items are (o, 8-lane chunk of inner), or whole rows when
-inner == 1; four independent accumulators per item keep the add latency hidden.  Items are
-split statically over `n_threads` (prange) when there are at least SERIAL_ELEMENTS
-elements; the GIL is released.
+NHWC tensors (inner = C).  Work items are (o, 8-lane chunk of inner), or runs of whole
+rows (~512 elements) when inner == 1; four independent accumulators per item keep the add
+latency hidden.  Items run on fastcnn's thread pool (parallel_for, up to `n_threads`
+threads) when there are at least SERIAL_ELEMENTS elements, else on the caller.  The pool runs jobs under FTZ/DAZ; MAX items
+clear it (workshare.fc_exact_enter: a denormal input is selected as itself).  The GIL is
+released.
 
 Entry points: `reduce_mid` (checked, arrays) and `reduce_mid_call` (a native executor step
 over addresses the caller keeps alive).
 """
-from cython.parallel cimport prange
 from libc.math cimport sqrtf
 from libc.stdint cimport uintptr_t
 from libc.stdlib cimport malloc
 
 from fastcnn._kernels.executor cimport Call, make_c_call
+from fastcnn._kernels.threadpool cimport parallel_for
+from fastcnn._kernels.workshare cimport fc_exact_enter, fc_exact_leave
 
 cdef enum:
     RED_SUM = 0
@@ -39,7 +42,7 @@ cdef inline float _fin(float v, int mode, float scale) noexcept nogil:
     return v
 
 
-cdef void _row(const float* x, Py_ssize_t S, float* y, int mode, float scale) noexcept nogil:
+cdef inline void _row(const float* x, Py_ssize_t S, float* y, int mode, float scale) noexcept nogil:
     """inner == 1: one contiguous row of S values -> y[0]."""
     cdef float acc[8]
     cdef Py_ssize_t s, l
@@ -82,7 +85,7 @@ cdef void _row(const float* x, Py_ssize_t S, float* y, int mode, float scale) no
     y[0] = _fin(m, mode, scale)
 
 
-cdef void _lanes8(const float* x, Py_ssize_t S, Py_ssize_t inner, float* y, int mode,
+cdef inline void _lanes8(const float* x, Py_ssize_t S, Py_ssize_t inner, float* y, int mode,
                   float scale) noexcept nogil:
     """8 adjacent lanes of the inner axis (stride `inner` between s): 4 accumulators."""
     cdef float a0[8]
@@ -148,7 +151,7 @@ cdef void _lanes8(const float* x, Py_ssize_t S, Py_ssize_t inner, float* y, int 
         y[l] = _fin(v, mode, scale)
 
 
-cdef void _lane1(const float* x, Py_ssize_t S, Py_ssize_t inner, float* y, int mode,
+cdef inline void _lane1(const float* x, Py_ssize_t S, Py_ssize_t inner, float* y, int mode,
                  float scale) noexcept nogil:
     """One lane of the inner axis (the tail when inner is not a multiple of 8)."""
     cdef Py_ssize_t s
@@ -165,38 +168,64 @@ cdef void _lane1(const float* x, Py_ssize_t S, Py_ssize_t inner, float* y, int m
     y[0] = _fin(acc, mode, scale)
 
 
-cdef inline void _item(const float* x, float* y, Py_ssize_t t, Py_ssize_t S, Py_ssize_t inner,
-                       Py_ssize_t chunks, int mode, float scale) noexcept nogil:
-    cdef Py_ssize_t o, j
+cdef struct _red_job:
+    const float* x
+    float* y
+    Py_ssize_t outer, S, inner, chunks
+    Py_ssize_t rows          # inner == 1: rows per item
+    int mode
+    float scale
+
+
+cdef void _item(void* ctx, long t) noexcept nogil:
+    cdef const _red_job* r = <const _red_job*>ctx
+    cdef unsigned int csr
+    # a constant mode per call: the compiler specializes the inlined row loops
+    if r.mode == RED_MAX:
+        csr = fc_exact_enter()
+        _item_run(r, t, RED_MAX)
+        fc_exact_leave(csr)
+    elif r.mode == RED_SUM:
+        _item_run(r, t, RED_SUM)
+    else:
+        _item_run(r, t, RED_SUMSQ)
+
+
+cdef inline void _item_run(const _red_job* r, Py_ssize_t t, int mode) noexcept nogil:
+    cdef Py_ssize_t S = r.S, inner = r.inner
+    cdef Py_ssize_t o, j, o_end
     if inner == 1:
-        _row(x + t * S, S, y + t, mode, scale)
+        o = t * r.rows
+        o_end = o + r.rows
+        if o_end > r.outer:
+            o_end = r.outer
+        while o < o_end:
+            _row(r.x + o * S, S, r.y + o, mode, r.scale)
+            o += 1
         return
-    o = t // chunks
-    j = (t % chunks) * 8
+    o = t // r.chunks
+    j = (t % r.chunks) * 8
     if j + 8 <= inner:
-        _lanes8(x + o * S * inner + j, S, inner, y + o * inner + j, mode, scale)
+        _lanes8(r.x + o * S * inner + j, S, inner, r.y + o * inner + j, mode, r.scale)
     else:
         while j < inner:
-            _lane1(x + o * S * inner + j, S, inner, y + o * inner + j, mode, scale)
+            _lane1(r.x + o * S * inner + j, S, inner, r.y + o * inner + j, mode, r.scale)
             j += 1
 
 
 cdef void reduce_mid_c(const float* x, float* y, Py_ssize_t outer, Py_ssize_t S,
                        Py_ssize_t inner, int mode, float scale, int n_threads) noexcept nogil:
-    cdef Py_ssize_t chunks = 1 if inner == 1 else (inner + 7) // 8
-    cdef Py_ssize_t items = outer * chunks
-    cdef Py_ssize_t t
+    cdef _red_job r
+    r.x, r.y, r.S, r.inner, r.mode, r.scale = x, y, S, inner, mode, scale
+    r.outer = outer
+    r.chunks = 1 if inner == 1 else (inner + 7) // 8
+    # short rows (global pools: S = 49) go ~512 elements to an item, so the per-item costs
+    # (the pool's call, MAX's control-word switch) stay small
+    r.rows = 1 + 511 // S if inner == 1 else 1
     cdef int nt = n_threads
     if outer * S * inner < _SERIAL or nt < 1:
         nt = 1
-    if nt > items:
-        nt = <int>items
-    if nt <= 1:
-        for t in range(items):
-            _item(x, y, t, S, inner, chunks, mode, scale)
-        return
-    for t in prange(items, schedule='static', num_threads=nt):
-        _item(x, y, t, S, inner, chunks, mode, scale)
+    parallel_for(nt, (outer + r.rows - 1) // r.rows * r.chunks, _item, &r)
 
 
 def reduce_mid(const float[::1] x, float[::1] y, Py_ssize_t outer, Py_ssize_t S,

@@ -5,8 +5,8 @@
  * channels zero-padded up to CB*8.  1D/2D problems are 3D with size-1 dims.
  *
  * The Cython driver (dwconv_nchwc.pyx) walks (batch, channel block, output
- * depth, output row) items in a prange; each item is one output row computed
- * by a *row function* below:
+ * depth, output rows) items on fastcnn's thread pool (parallel_for); each
+ * output row is computed by a *row function* below:
  *
  *   - kernel rows (kz, ky) outside the input are skipped by clamping the tap
  *     range (no per-tap checks);
