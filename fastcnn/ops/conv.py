@@ -220,8 +220,8 @@ class Im2colGemm(ConvAlgorithm):
         matmul = np.matmul
         if _gemm is not None and g.dtype == np.float32 and w3 is not None and CgK > 0 \
                 and P > 0:
-            # our OpenMP SGEMM with the session's threads: numpy's BLAS would start its
-            # own thread pool next to OpenMP's spinning workers and oversubscribe the cores
+            # our SGEMM with the session's threads: numpy's BLAS would start its own
+            # thread pool next to fastcnn's and oversubscribe the cores
             sgemm = _gemm.sgemm
 
             def matmul(a, b, out):

@@ -499,8 +499,8 @@ class ConvTranspose(Op):
 
         writable = x.flags.writeable and (wt_const is None or wt_const.flags.writeable)
         if _gemm is not None and dtype == np.float32 and K * P > 0 and Cg > 0 and writable:
-            # our OpenMP SGEMM with the session's threads: numpy's BLAS would start its
-            # own thread pool next to OpenMP's spinning workers and oversubscribe the cores
+            # our SGEMM with the session's threads: numpy's BLAS would start its own
+            # thread pool next to fastcnn's and oversubscribe the cores
             sgemm = _gemm.sgemm
 
             def matmul(a, b, out):
