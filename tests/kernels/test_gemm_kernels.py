@@ -38,7 +38,10 @@ def ref_act(y, kind, p0, p1, slope, axis):
 PARAMS = {2: (-0.5, 0.7), 3: (0.1, 0), 4: (0.2, 0.5), 11: (0.8, 0)}
 
 SHAPES = [(1, 1, 1), (6, 16, 8), (7, 17, 5), (13, 40, 300), (64, 256, 64), (100, 33, 513), (5, 1000, 20),
-          (257, 3, 7)]
+          (257, 3, 7),
+          # 1-2 rows (batch-1 Linear): the 4-phase accumulators, K % 4 tails, several K
+          # chunks, column slabs outer, an N tail
+          (1, 1000, 1280), (2, 37, 517), (1, 16, 3), (2, 24, 258)]
 
 
 def check(got, exp):

@@ -65,12 +65,20 @@ static void fc_gemm_block(int isa, const fc_gemm_params *p, long i0, long i1, lo
     float btmp[FC_GEMM_KC * FC_GEMM_NR];
     float ctmp[FC_GEMM_MR * FC_GEMM_NR];
     float bcol_tmp[FC_GEMM_NR];
-    long k0, i, j, r, jj;
-    for (k0 = 0; k0 < p->K; k0 += FC_GEMM_KC) {
+    long k0, i, j, r, jj, jo, ko;
+    /* One row tile (batch-1 Linear / GEMV): column slabs outer, so each packed B slab
+     * streams from memory front to back; otherwise K chunks outer (a B chunk stays in
+     * L1 across the row tiles). */
+    int slabs_outer = i1 - i0 <= FC_GEMM_MR;
+    long n_k = (p->K + FC_GEMM_KC - 1) / FC_GEMM_KC, n_j = (j1 - j0 + FC_GEMM_NR - 1) / FC_GEMM_NR;
+    for (ko = 0; ko < (slabs_outer ? n_j : n_k); ko++)
+    for (jo = 0; jo < (slabs_outer ? n_k : n_j); jo++) {
+        k0 = (slabs_outer ? jo : ko) * FC_GEMM_KC;
+        j = j0 + (slabs_outer ? ko : jo) * FC_GEMM_NR;
         long kc = p->K - k0 < FC_GEMM_KC ? p->K - k0 : FC_GEMM_KC;
         int first = k0 == 0, last = k0 + kc == p->K;
         int mode = first ? p->accumulate : 1;
-        for (j = j0; j < j1; j += FC_GEMM_NR) {
+        {
             long nc = p->N - j < FC_GEMM_NR ? p->N - j : FC_GEMM_NR;
             const float *bp;
             long b_ks;

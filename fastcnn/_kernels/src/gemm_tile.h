@@ -25,14 +25,56 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fc_gemm_tile)(
         if (mode) { acc[r][0] = VLOAD(c + r * ldc); acc[r][1] = VLOAD(c + r * ldc + 8); }
         else { acc[r][0] = VZERO(); acc[r][1] = VZERO(); }
     }
-    _Pragma("GCC unroll 2")
-    for (k = 0; k < kc; k++) {
-        VT b0 = VLOAD(b + k * b_ks), b1 = VLOAD(b + k * b_ks + 8);
-        _Pragma("GCC unroll 6")
+    if (MR <= 2) {
+        /* 1-2 rows (a GEMV, a batch-1 Linear): 2-4 accumulator chains would wait on the
+         * FMA latency every k; four k phases in separate accumulators (summed at the
+         * end) keep 8-16 chains in flight */
+        VT e[2][3][2];
+        int q;
+        _Pragma("GCC unroll 2")
+        for (r = 0; r < MR; r++)
+            for (q = 0; q < 3; q++) { e[r][q][0] = VZERO(); e[r][q][1] = VZERO(); }
+        for (k = 0; k + 4 <= kc; k += 4) {
+            _Pragma("GCC unroll 4")
+            for (q = 0; q < 4; q++) {
+                VT b0 = VLOAD(b + (k + q) * b_ks), b1 = VLOAD(b + (k + q) * b_ks + 8);
+                _Pragma("GCC unroll 2")
+                for (r = 0; r < MR; r++) {
+                    VT av = VBCAST(a + r * a_rs + (k + q) * a_ks);
+                    if (q == 0) {
+                        acc[r][0] = VFMA(b0, av, acc[r][0]);
+                        acc[r][1] = VFMA(b1, av, acc[r][1]);
+                    } else {
+                        e[r][q - 1][0] = VFMA(b0, av, e[r][q - 1][0]);
+                        e[r][q - 1][1] = VFMA(b1, av, e[r][q - 1][1]);
+                    }
+                }
+            }
+        }
+        for (; k < kc; k++) {
+            VT b0 = VLOAD(b + k * b_ks), b1 = VLOAD(b + k * b_ks + 8);
+            _Pragma("GCC unroll 2")
+            for (r = 0; r < MR; r++) {
+                VT av = VBCAST(a + r * a_rs + k * a_ks);
+                acc[r][0] = VFMA(b0, av, acc[r][0]);
+                acc[r][1] = VFMA(b1, av, acc[r][1]);
+            }
+        }
+        _Pragma("GCC unroll 2")
         for (r = 0; r < MR; r++) {
-            VT av = VBCAST(a + r * a_rs + k * a_ks);
-            acc[r][0] = VFMA(b0, av, acc[r][0]);
-            acc[r][1] = VFMA(b1, av, acc[r][1]);
+            acc[r][0] = VADD(acc[r][0], VADD(VADD(e[r][0][0], e[r][1][0]), e[r][2][0]));
+            acc[r][1] = VADD(acc[r][1], VADD(VADD(e[r][0][1], e[r][1][1]), e[r][2][1]));
+        }
+    } else {
+        _Pragma("GCC unroll 2")
+        for (k = 0; k < kc; k++) {
+            VT b0 = VLOAD(b + k * b_ks), b1 = VLOAD(b + k * b_ks + 8);
+            _Pragma("GCC unroll 6")
+            for (r = 0; r < MR; r++) {
+                VT av = VBCAST(a + r * a_rs + k * a_ks);
+                acc[r][0] = VFMA(b0, av, acc[r][0]);
+                acc[r][1] = VFMA(b1, av, acc[r][1]);
+            }
         }
     }
     if (last) {
