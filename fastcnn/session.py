@@ -41,6 +41,22 @@ class NodeArg:
     dtype: np.dtype
 
 
+def _first_shapes(inputs) -> Optional[Dict[str, tuple]]:
+    """Shapes to plan at session creation: the declared ones when static; batch 1 when
+    only dim 0 is symbolic; None otherwise (planned at the first run)."""
+    out = {}
+    for a in inputs:
+        if a.shape is None:
+            return None
+        dims = list(a.shape)
+        if dims and not isinstance(dims[0], int):
+            dims[0] = 1
+        if not all(isinstance(d, int) for d in dims):
+            return None
+        out[a.name] = tuple(dims)
+    return out
+
+
 def _check_declared_inputs(graph) -> None:
     """Refuse graph inputs whose declared static shape is negative or absurdly large
     (the session plans static shapes at construction; counts in Python ints, no wrap)."""
@@ -88,10 +104,18 @@ class InferenceSession:
         self._out_index = {v.name: k for k, v in enumerate(self._outputs)}
         self._plans: "OrderedDict[tuple, Plan]" = OrderedDict()
         self._lock = threading.Lock()
-        static = all(a.shape is not None and all(isinstance(d, int) for d in a.shape)
-                     for a in self._inputs)
-        if static:
-            self._plan({a.name: tuple(a.shape) for a in self._inputs})
+        # Plan now (kernel choice, weight packing, arena) for the declared shapes, or for
+        # batch 1 when only the leading (batch) dims are symbolic, so the first run is as
+        # fast as the others; packed weights are shared by the plans of other batch sizes.
+        guess = _first_shapes(self._inputs)
+        if guess is not None:
+            try:
+                self._plan(guess)
+            except Exception:
+                if all(guess[a.name] == tuple(a.shape) for a in self._inputs):
+                    raise          # the model's own static shapes do not plan: an error
+                # a batch-1 guess the model does not accept: planned (and any error
+                # raised) at the first run with real shapes
 
     # -- metadata ---------------------------------------------------------------------
     def get_inputs(self) -> List[NodeArg]:

@@ -18,6 +18,8 @@ the fused epilogue y = act(conv + bias + Z):
 """
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from .conv import ConvAlgorithm, ConvProblem, register_algorithm
@@ -29,6 +31,25 @@ except ImportError:   # kernels not built: only the generic path exists
     _kc = _kd = None
 
 SMALL_C = 4          # first layers with at most this many input channels read plain NCHW
+
+
+# Packed weights shared by every plan of a session (one per input shape): keyed by the
+# weight array's identity and how it is packed, dropped when the array is freed.
+_PACKED: dict = {}
+
+
+def _packed(pack, w, *how):
+    key = (id(w), pack, how)
+    hit = _PACKED.get(key)
+    if hit is not None and hit[0]() is w:
+        return hit[1]
+    out = pack(w, *how)
+    try:
+        ref = weakref.ref(w, lambda _, k=key: _PACKED.pop(k, None))
+    except TypeError:      # not weak-referenceable: no sharing
+        return out
+    _PACKED[key] = (ref, out)
+    return out
 
 
 def _dhw(v, fill):
@@ -81,7 +102,7 @@ class NchwcDirect(_Blocked):
         if plain_input:
             self.name = "conv_nchwc_plain_in"
             self.in_layout = 0
-        self.packed = _kc.pack_conv_weights(p.weight, p.geom.group, not plain_input)
+        self.packed = _packed(_kc.pack_conv_weights, p.weight, p.geom.group, not plain_input)
 
     def bind(self, x, w, b, z, y, scratch):
         xb, yb, zb = self._views(x, y, z)
@@ -104,9 +125,9 @@ class NchwcDepthwise(_Blocked):
         self.grouped = grouped
         if grouped:
             self.name = "groupconv_nchwc"
-            self.packed = _kd.pack_grouped_weights(p.weight, g.group)
+            self.packed = _packed(_kd.pack_grouped_weights, p.weight, g.group)
         else:
-            self.packed = _kd.pack_dw_weights(p.weight, g.c_out // g.c_in)
+            self.packed = _packed(_kd.pack_dw_weights, p.weight, g.c_out // g.c_in)
 
     def bind(self, x, w, b, z, y, scratch):
         xb, yb, zb = self._views(x, y, z)

@@ -262,3 +262,56 @@ def test_raw_data_reader_matches_protobuf():
         assert fast[k].dtype == slow[k].dtype and fast[k].shape == slow[k].shape, k
         np.testing.assert_array_equal(fast[k], slow[k])
     np.testing.assert_array_equal(fast["w"], arrays["w"])
+
+
+def _conv_net(batch, rng, reshape_to=None):
+    """Conv -> Relu -> Conv with a symbolic (or fixed) batch; optional Reshape to a fixed
+    shape that only one batch size satisfies."""
+    w1 = (rng.standard_normal((16, 8, 3, 3)) * 0.2).astype(np.float32)
+    w2 = (rng.standard_normal((16, 16, 3, 3)) * 0.2).astype(np.float32)
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["a"], name="c1", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["a"], ["r"], name="relu"),
+             helper.make_node("Conv", ["r", "w2"], ["y" if reshape_to is None else "c"], name="c2",
+                              pads=[1, 1, 1, 1])]
+    inits = {"w1": w1, "w2": w2}
+    if reshape_to is not None:
+        nodes.append(helper.make_node("Reshape", ["c", "shape"], ["y"], name="reshape"))
+        inits["shape"] = np.array(reshape_to, np.int64)
+    return make_model(nodes, [("x", F, [batch, 8, 12, 12])], [("y", F, None)], inits)
+
+
+def _plain_conv_ref(m, x):
+    from onnx.reference import ReferenceEvaluator
+    return ReferenceEvaluator(m).run(None, {"x": x})[0]
+
+
+def test_symbolic_batch_planned_for_batch_1_at_creation(rng):
+    """Only the batch is symbolic: the session plans batch 1 at creation (packing and arena
+    there, not in the first run); another batch shares the packed weights."""
+    m = _conv_net("N", rng)
+    sess = fastcnn.InferenceSession(m, num_threads=1)
+    assert list(sess._plans) == [((1, 8, 12, 12),)]
+    for n in (1, 3):
+        x = rng.standard_normal((n, 8, 12, 12)).astype(np.float32)
+        np.testing.assert_allclose(sess.run(None, {"x": x})[0], _plain_conv_ref(m, x),
+                                   rtol=1e-4, atol=1e-4)
+    assert len(sess._plans) == 2
+    from fastcnn.ops.conv_fast import NchwcDirect
+
+    def packed(plan):
+        return [st.op.algorithm.packed for st in plan.steps
+                if isinstance(getattr(st.op, "algorithm", None), NchwcDirect)]
+    p1, p3 = (packed(p) for p in sess._plans.values())
+    assert p1 and len(p1) == len(p3) and all(a is b for a, b in zip(p1, p3))
+
+
+def test_batch_1_guess_that_does_not_plan_is_not_an_error(rng):
+    """A symbolic batch whose model only works for batch 2 (a fixed Reshape): creation
+    still succeeds, batch 2 runs, batch 1 fails at run time naming the node."""
+    m = _conv_net("N", rng, reshape_to=[2, 16, 12, 12])
+    sess = fastcnn.InferenceSession(m)
+    assert not sess._plans
+    x = rng.standard_normal((2, 8, 12, 12)).astype(np.float32)
+    np.testing.assert_allclose(sess.run(None, {"x": x})[0], _plain_conv_ref(m, x), rtol=1e-4, atol=1e-4)
+    with pytest.raises(fastcnn.FastCNNError, match="reshape"):
+        sess.run(None, {"x": x[:1]})
