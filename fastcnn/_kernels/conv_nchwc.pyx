@@ -41,7 +41,7 @@ Design:
 import numpy as np
 cimport numpy as cnp
 from libc.stdlib cimport malloc, free
-from fastcnn._kernels.threadpool cimport parallel_for, task_fn
+from fastcnn._kernels.threadpool cimport parallel_for
 from fastcnn._kernels.executor cimport make_c_call
 
 cnp.import_array()
@@ -103,48 +103,46 @@ cdef struct _reorder_job:
     const float *src
     float *dst
     long C, S, Cb, nch
+    bint to_blocked
 
 
 cdef long _REORDER_SCH = 2048   # pixels per item
 
 
-cdef void _to_blocked_item(void *ctx, long it) noexcept nogil:
+cdef void _reorder_item(void *ctx, long it) noexcept nogil:
+    """Pixels [s0, s1) of one channel block of one image."""
     cdef _reorder_job *j = <_reorder_job *> ctx
     cdef long ch = it % j.nch
     cdef long cb = (it // j.nch) % j.Cb
     cdef long n = it // (j.nch * j.Cb)
     cdef long s0 = ch * _REORDER_SCH
-    fc_to_blocked(_isa, j.src + (n * j.C + cb * BLOCK) * j.S, j.dst + ((n * j.Cb + cb) * j.S) * BLOCK,
-                  j.S, min(j.C - cb * BLOCK, BLOCK), s0, min(s0 + _REORDER_SCH, j.S))
-
-
-cdef void _from_blocked_item(void *ctx, long it) noexcept nogil:
-    cdef _reorder_job *j = <_reorder_job *> ctx
-    cdef long ch = it % j.nch
-    cdef long cb = (it // j.nch) % j.Cb
-    cdef long n = it // (j.nch * j.Cb)
-    cdef long s0 = ch * _REORDER_SCH
-    fc_from_blocked(_isa, j.src + ((n * j.Cb + cb) * j.S) * BLOCK, j.dst + (n * j.C + cb * BLOCK) * j.S,
-                    j.S, min(j.C - cb * BLOCK, BLOCK), s0, min(s0 + _REORDER_SCH, j.S))
+    cdef long s1 = min(s0 + _REORDER_SCH, j.S)
+    cdef long cc = min(j.C - cb * BLOCK, BLOCK)
+    cdef long plain = (n * j.C + cb * BLOCK) * j.S
+    cdef long blocked = ((n * j.Cb + cb) * j.S) * BLOCK
+    if j.to_blocked:
+        fc_to_blocked(_isa, j.src + plain, j.dst + blocked, j.S, cc, s0, s1)
+    else:
+        fc_from_blocked(_isa, j.src + blocked, j.dst + plain, j.S, cc, s0, s1)
 
 
 cdef void _reorder(const float *src, float *dst, long N, long C, long S, int n_threads,
-                   task_fn item) noexcept nogil:
+                   bint to_blocked) noexcept nogil:
     cdef _reorder_job j
-    j.src, j.dst, j.C, j.S = src, dst, C, S
+    j.src, j.dst, j.C, j.S, j.to_blocked = src, dst, C, S, to_blocked
     j.Cb = (C + BLOCK - 1) // BLOCK
     j.nch = (S + _REORDER_SCH - 1) // _REORDER_SCH
-    parallel_for(n_threads if N * C * S > 32768 else 1, N * j.Cb * j.nch, item, &j)
+    parallel_for(n_threads if N * C * S > 32768 else 1, N * j.Cb * j.nch, _reorder_item, &j)
 
 
 cdef void reorder_to_blocked_c(const float *x, float *xb, long N, long C, long S,
                                int n_threads) noexcept nogil:
-    _reorder(x, xb, N, C, S, n_threads, _to_blocked_item)
+    _reorder(x, xb, N, C, S, n_threads, True)
 
 
 cdef void reorder_from_blocked_c(const float *xb, float *x, long N, long C, long S,
                                  int n_threads) noexcept nogil:
-    _reorder(xb, x, N, C, S, n_threads, _from_blocked_item)
+    _reorder(xb, x, N, C, S, n_threads, False)
 
 
 def _f32c(a, name):
