@@ -21,6 +21,7 @@ import numpy as np
 cimport numpy as cnp
 from libc.stdlib cimport malloc, free
 from fastcnn._kernels.threadpool cimport parallel_for
+from fastcnn._kernels.executor cimport make_c_call
 
 cnp.import_array()
 
@@ -192,6 +193,46 @@ def sgemm_packed(a, packed_b, c, bias=None, int bias_axis=1, int act_kind=0, flo
     with nogil:
         sgemm_exec(&p, n_threads)
     return c
+
+
+cdef struct _gemm_step_args:
+    fc_gemm_params p
+    int n_threads
+
+
+cdef void _gemm_step(void *a) noexcept nogil:
+    cdef _gemm_step_args *g = <_gemm_step_args *> a
+    sgemm_exec(&g.p, g.n_threads)
+
+
+def sgemm_packed_call(a, packed_b, c, bias=None, int bias_axis=1, bint accumulate=False,
+                      int n_threads=1):
+    """sgemm_packed(a, packed_b, c, bias, bias_axis, accumulate=..., n_threads=...) as a
+    native executor step (the arrays are checked now and kept alive by the step)."""
+    cdef _gemm_step_args *g = <_gemm_step_args *> malloc(sizeof(_gemm_step_args))
+    if g == NULL:
+        raise MemoryError()
+    try:
+        _f32c(a, "a"); _f32c(packed_b, "packed_b")
+        _fill(&g.p, c, bias, bias_axis, 0, 0.0, 0.0, None, accumulate)
+        if a.ndim != 2 or a.shape[0] != g.p.M or packed_b.ndim != 3 or packed_b.shape[2] != NR \
+                or packed_b.shape[1] != a.shape[1] or packed_b.shape[0] != (g.p.N + NR - 1) // NR \
+                or a.shape[1] == 0:
+            raise ValueError("shape mismatch: a %r, packed_b %r, c %r" % (a.shape, packed_b.shape, c.shape))
+    except BaseException:
+        free(g)
+        raise
+    cdef const float[:, ::1] av = a
+    cdef const float[:, :, ::1] bv = packed_b
+    g.p.K = a.shape[1]
+    g.p.a = &av[0, 0] if a.size else NULL
+    g.p.lda = a.shape[1]
+    g.p.a_packed = 0
+    g.p.b = &bv[0, 0, 0]
+    g.p.ldb = 0
+    g.p.b_packed = 1
+    g.n_threads = n_threads
+    return make_c_call(_gemm_step, g, (a, packed_b, c, bias))
 
 
 def sgemm_packed_a(packed_a, b, c, bias=None, int bias_axis=0, int act_kind=0, float act_p0=0.0,

@@ -27,9 +27,12 @@ F32 = np.dtype(np.float32)
 
 def _packed_gemm_step(a, pb, y, bias, bias_axis, accumulate, c_full, n_threads):
     """y = a @ B (+ bias) (+ c_full) through the packed SGEMM, arguments pre-bound."""
-    sg = _G.sgemm_packed
     if c_full is None:
+        if hasattr(_G, "sgemm_packed_call"):       # native executor step
+            return _G.sgemm_packed_call(a, pb, y, bias, bias_axis, accumulate, n_threads)
+        sg = _G.sgemm_packed
         return lambda: sg(a, pb, y, bias, bias_axis, 0, 0.0, 0.0, None, accumulate, n_threads)
+    sg = _G.sgemm_packed
     copyto = np.copyto
 
     def run():

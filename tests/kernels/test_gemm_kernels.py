@@ -168,3 +168,19 @@ def test_sgemm_reads_read_only_operands():
     pa.flags.writeable = False
     c[...] = 0
     np.testing.assert_allclose(gm.sgemm_packed_a(pa, b, c), a @ b, rtol=1e-5, atol=1e-5)
+
+
+def test_packed_call_native_step():
+    """The executor step form of sgemm_packed (a Gemm node with constant B): same result,
+    shapes checked when the step is made."""
+    from fastcnn._kernels.executor import Program
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((3, 70)).astype(np.float32)
+    b = rng.standard_normal((70, 45)).astype(np.float32)
+    bias = rng.standard_normal(45).astype(np.float32)
+    c = np.full((3, 45), np.nan, np.float32)
+    step = gm.sgemm_packed_call(a, gm.pack_b(b), c, bias, 1, False, 2)
+    Program([step]).run()
+    check(c, a @ b + bias)
+    with pytest.raises(ValueError, match="shape mismatch"):
+        gm.sgemm_packed_call(a[:, :60].copy(), gm.pack_b(b), c, bias, 1, False, 1)
