@@ -386,13 +386,15 @@ class Progress:
 def measure(runners: Dict[str, Callable[[], object]], runs: Optional[int] = None,
             seconds: Optional[float] = None, warmup: int = 5, min_runs: int = 5,
             progress: Optional[Progress] = None, block: int = 3,
-            settle: float = 0.02) -> Dict[str, List[float]]:
+            settle: float = 0.06, rewarm: float = 0.005) -> Dict[str, List[float]]:
     """Warm each runner up, then time them alternately; {name: [seconds per run]}.
 
     With several runners they alternate in blocks: before each block the runner
     that is about to be timed waits `settle` seconds (so the other runtime's
-    spin-waiting worker threads go to sleep and free the cores), makes one untimed
-    call (to wake its own pool), then is timed `block` times.  Run-by-run
+    spin-waiting worker threads go to sleep and free the cores: onnxruntime's spin
+    for ~40 ms after a run by default, measured here), runs untimed for
+    `rewarm` seconds (at least once: wakes its own pool and brings the cores back to
+    speed), then is timed `block` times -- steady-state latency for both runtimes.  Run-by-run
     alternation would time each runtime against the other's spinning threads,
     which on a 2-core machine makes 2-thread runs collapse for both.
     Stops after `runs` timed runs each, or when `seconds` have passed (at least
@@ -421,7 +423,13 @@ def measure(runners: Dict[str, Callable[[], object]], runs: Optional[int] = None
                 n = min(n, runs - len(times[name]))
             if several and n > 0:
                 time.sleep(settle)
+                # untimed runs for a few ms: wake this runtime's threads and let the
+                # cores they land on come back to speed after the pause (a worker
+                # woken on a core that idled 20 ms runs its first ms slower)
+                t_warm = clock()
                 fn()
+                while clock() - t_warm < rewarm:
+                    fn()
             for _ in range(n):
                 t0 = clock()
                 fn()

@@ -149,11 +149,27 @@ def test_bad_arguments_exit_2(capsys):
 def test_measure_interleaves():
     order = []
     times = benchmark.measure({"a": lambda: order.append("a"), "b": lambda: order.append("b")},
-                              runs=4, warmup=1, block=2, settle=0.0)
+                              runs=4, warmup=1, block=2, settle=0.0, rewarm=0.0)
     assert order[:2] == ["a", "b"]                     # warm-up
     # blocks: one untimed wake-up call, then `block` timed calls; order flips each round
     assert order[2:] == ["a"] * 3 + ["b"] * 3 + ["b"] * 3 + ["a"] * 3
     assert len(times["a"]) == len(times["b"]) == 4
+
+
+def test_measure_rewarms_before_each_block():
+    """Before a timed block the runner runs untimed for `rewarm` seconds (at least once)."""
+    import time
+    calls = {"a": 0, "b": 0}
+
+    def slow(k):
+        def f():
+            calls[k] += 1
+            time.sleep(0.002)
+        return f
+    times = benchmark.measure({"a": slow("a"), "b": slow("b")}, runs=2, warmup=0, block=2,
+                              settle=0.0, rewarm=0.01)
+    assert len(times["a"]) == len(times["b"]) == 2
+    assert calls["a"] >= 2 + 4 and calls["b"] >= 2 + 4    # ~5 untimed calls per block
 
 
 def test_peak_unknown_or_positive():

@@ -50,6 +50,25 @@ static void fc_parallel_for(int nt, long n, fc_task_fn fn, void *ctx) {
 #include <sched.h>
 #include <time.h>
 
+#if defined(__linux__) && defined(_GNU_SOURCE)
+#define FC_POOL_AFFINITY 1
+/* The caller's CPU at the job's start; a worker that finds itself on it moves away.
+ * (Linux places a thread woken by the caller on the caller's CPU when it thinks they
+ * share data; with the caller spinning there both then crawl on one CPU while another
+ * idles -- seen as 2-thread runs 2x slower after a pause of some ms between runs.) */
+static void fc_pool_move_off(int cpu) {
+    cpu_set_t all, other;
+    if (sched_getaffinity(0, sizeof(all), &all) != 0 || !CPU_ISSET(cpu, &all) || CPU_COUNT(&all) < 2)
+        return;
+    other = all;
+    CPU_CLR(cpu, &other);
+    if (sched_setaffinity(0, sizeof(other), &other) == 0)   /* migrates now */
+        sched_setaffinity(0, sizeof(all), &all);             /* and may come back later */
+}
+#else
+#define FC_POOL_AFFINITY 0
+#endif
+
 #define FC_POOL_MAX 256
 
 static struct {
@@ -58,6 +77,7 @@ static struct {
     void *ctx;
     long n;
     int nt;
+    int caller_cpu;
     uint64_t word;          /* generation << 32 | next unclaimed item */
     long done;              /* items finished in this generation */
     int sleepers;
@@ -67,7 +87,7 @@ static struct {
     pthread_mutex_t run_mu; /* held by the thread whose job is running */
     pthread_mutex_t mu;     /* sleeping, thread creation */
     pthread_cond_t cv;
-} fc_pool = {0, 0, 0, 0, 0, 0, 0, 0, 0, 200000L,
+} fc_pool = {0, 0, 0, 0, -1, 0, 0, 0, 0, 0, 200000L,
              PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
 
 /* Index of the calling thread within the running job, in [0, nt): the caller is 0,
@@ -143,8 +163,14 @@ static void *fc_pool_worker(void *arg) {
         void *ctx = __atomic_load_n(&fc_pool.ctx, __ATOMIC_RELAXED);
         long n = __atomic_load_n(&fc_pool.n, __ATOMIC_RELAXED);
         int nt = __atomic_load_n(&fc_pool.nt, __ATOMIC_RELAXED);
-        if (w < nt - 1)
+        if (w < nt - 1) {
+#if FC_POOL_AFFINITY
+            int cc = __atomic_load_n(&fc_pool.caller_cpu, __ATOMIC_RELAXED);
+            if (cc >= 0 && sched_getcpu() == cc)
+                fc_pool_move_off(cc);
+#endif
             fc_pool_work(gen, fn, ctx, n, nt);
+        }
         spin_from = fc_pool_now_ns();
         spins = 0;
     }
@@ -206,6 +232,9 @@ static void fc_parallel_for(int nt, long n, fc_task_fn fn, void *ctx) {
     __atomic_store_n(&fc_pool.n, n, __ATOMIC_RELAXED);
     __atomic_store_n(&fc_pool.nt, nt, __ATOMIC_RELAXED);
     __atomic_store_n(&fc_pool.done, 0, __ATOMIC_RELAXED);
+#if FC_POOL_AFFINITY
+    __atomic_store_n(&fc_pool.caller_cpu, sched_getcpu(), __ATOMIC_RELAXED);
+#endif
     uint32_t gen = (uint32_t)(__atomic_load_n(&fc_pool.word, __ATOMIC_ACQUIRE) >> 32) + 1;
     __atomic_store_n(&fc_pool.word, (uint64_t)gen << 32, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&fc_pool.sleepers, __ATOMIC_SEQ_CST) > 0) {
@@ -220,7 +249,7 @@ static void fc_parallel_for(int nt, long n, fc_task_fn fn, void *ctx) {
     unsigned spins = 0;
     while (__atomic_load_n(&fc_pool.done, __ATOMIC_ACQUIRE) < n) {
         fc_pool_relax();
-        if ((++spins & 4095u) == 0)
+        if ((++spins & 63u) == 0)
             sched_yield();
     }
     fastcnn_ftz_leave(ftz);
