@@ -23,6 +23,11 @@ Design:
              problems under 2^17 lane-MACs run serial on the caller.
   tiles      AVX2 build: 8-pixel tiles (16 ymm); the AVX-512VL build of the
              same code (32 ymm registers) adds 16-pixel tiles.
+  plane      2D 3x3/5x5, stride 1/2, dilation 1 (src/dwconv_plane.h): the row
+             function copies the input rows of its range once into a ring of
+             zero-padded rows on its stack, so every pixel runs interior tiles
+             over the whole width (no edge code); the portable path and other
+             kernels use the tiles above.
   alignment  any float32 C-contiguous arrays work; 32-byte aligned buffers
              (64 for whole cache lines) are ~2x faster than numpy's 16-byte
              default, because every other 32-byte load then splits a line.
@@ -67,6 +72,7 @@ cdef extern from "dwconv_nchwc.h" nogil:
                                   const fastcnn_act_t*, long, int)
     fcdw_row_fn fcdw_pick_row(int isa, const fcdw_geom_t* g)
     fcdw_grow_fn fcdw_pick_grow(int isa, const fcdw_geom_t* g)
+    fcdw_row_fn fcdw_pick_plane(int isa, const fcdw_geom_t* g)
     int fcdw_tune_flags
 
 B = 8
@@ -104,6 +110,20 @@ def _set_tune_flags(int flags):
     """Developer A/B switch for benchmarks; 0 = default kernels."""
     global fcdw_tune_flags
     fcdw_tune_flags = flags
+
+
+def _uses_plane(in_dhw, out_dhw, kernel, strides, pads_begin, dilations):
+    """Whether a depthwise call of this geometry takes the padded-rows plane kernel
+    (src/dwconv_plane.h) at the current ISA; for tests."""
+    cdef fcdw_geom_t g
+    g.n, g.cb_in, g.cb_out = 1, 1, 1
+    g.id, g.ih, g.iw = _triple(in_dhw, "in_dhw")
+    g.od, g.oh, g.ow = _triple(out_dhw, "out_dhw")
+    g.kd, g.kh, g.kw = _triple(kernel, "kernel")
+    g.sd, g.sh, g.sw = _triple(strides, "strides")
+    g.pd, g.ph, g.pw = _triple(pads_begin, "pads_begin")
+    g.dd, g.dh, g.dw = _triple(dilations, "dilations")
+    return fcdw_pick_plane(_isa, &g) != NULL
 
 
 def get_isa():

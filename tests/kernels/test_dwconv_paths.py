@@ -187,3 +187,94 @@ def _pick(C, M, group):
     names = [n for n in names if n]
     assert len(names) == 1, names
     return names[0]
+
+
+# ------------------------------------------------------------ padded-rows plane kernel
+def _geo(in_hw, k, s, pb, pe, d=1, kd=1, sd=1, pd=0, idp=1):
+    i3 = (idp,) + tuple(in_hw)
+    k3, s3, pb3, pe3, d3 = (kd, k, k), (sd, s, s), (pd, pb, pb), (pd, pe, pe), (1, d, d)
+    o3 = tuple(out_size(i3[a], k3[a], s3[a], pb3[a], pe3[a], d3[a]) for a in range(3))
+    return i3, k3, s3, pb3, pe3, d3, o3
+
+
+PLANE_CASES = [
+    # in (h, w), k, s, pad begin, pad end
+    ((7, 7), 3, 1, 1, 1),        # MobileNetV2 7x7
+    ((1, 1), 3, 1, 1, 1),        # 1x1 map: the only pixel sees only padding around it
+    ((1, 1), 5, 1, 2, 2),
+    ((2, 3), 3, 2, 1, 1),
+    ((14, 14), 3, 1, 1, 1),      # 14 = one 14-pixel tile (AVX-512VL) / 8 + 6
+    ((13, 17), 3, 1, 1, 1),      # odd sizes
+    ((13, 17), 5, 1, 2, 2),
+    ((13, 17), 3, 2, 1, 1),
+    ((13, 17), 5, 2, 2, 2),
+    ((16, 16), 3, 2, 0, 1),      # TF 'same' stride 2: pad only at the end
+    ((9, 37), 3, 1, 1, 1),       # 16 + 16 + 5
+    ((6, 40), 5, 2, 2, 1),
+    ((8, 9), 3, 1, 3, 2),        # pads > k/2: whole padding rows / columns
+    ((5, 5), 5, 1, 4, 4),        # pad = k - 1
+    ((4, 12), 3, 1, 0, 0),       # no padding
+    ((11, 11), 5, 1, 0, 2),
+    ((3, 254), 3, 1, 1, 1),      # widest row that fits the stack ring (K3)
+]
+
+
+@pytest.mark.parametrize("in_hw,k,s,pb,pe", PLANE_CASES)
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_dw_plane_kernel(isa, in_hw, k, s, pb, pe, n_threads):
+    i3, k3, s3, pb3, pe3, d3, o3 = _geo(in_hw, k, s, pb, pe)
+    if isa != "portable":
+        assert dw._uses_plane(i3, o3, k3, s3, pb3, d3)
+    rng = np.random.default_rng(sum(in_hw) * 31 + k * 7 + s + pb + pe)
+    # 13 channels: a masked last block; 2 blocks x batch 2 with 2 threads: row chunks
+    run_case(rng, 2, 13, 13, 13, i3, k3, s3, pb3, pe3, d3, act=ACT_RELU, residual=True,
+             n_threads=n_threads)
+
+
+@pytest.mark.parametrize("act", [ACT_NONE, ACT_CLIP, ACT_LEAKY, ACT_HSWISH, ACT_PRELU, ACT_SILU])
+def test_dw_plane_epilogue(isa, act):
+    rng = np.random.default_rng(act + 50)
+    for k, s in [(3, 1), (5, 2)]:
+        i3, k3, s3, pb3, pe3, d3, o3 = _geo((7, 11), k, s, k // 2, k // 2)
+        run_case(rng, 1, 21, 21, 21, i3, k3, s3, pb3, pe3, d3, act=act, residual=(s == 1))
+        run_case(rng, 1, 8, 8, 8, i3, k3, s3, pb3, pe3, d3, act=act, use_bias=False,
+                 mask=False)
+
+
+def test_dw_plane_row_chunks_many_threads(isa):
+    """One plane cut into row chunks: each chunk starts its ring mid-plane."""
+    rng = np.random.default_rng(77)
+    for k, s in [(3, 1), (3, 2), (5, 1), (5, 2)]:
+        i3, k3, s3, pb3, pe3, d3, o3 = _geo((23, 19), k, s, k // 2, k // 2)
+        run_case(rng, 1, 8, 8, 8, i3, k3, s3, pb3, pe3, d3, n_threads=2)
+
+
+def test_dw_plane_3d_and_fallbacks(isa):
+    """3D with a 1-deep kernel takes the plane kernel per depth; 3D with depth taps or
+    depth pads, dilation, 1D, 7x7, stride 3, rows wider than the ring and stride 2 on
+    big planes take the tile rows."""
+    rng = np.random.default_rng(5)
+    i3, k3, s3, pb3, pe3, d3, o3 = _geo((9, 10), 3, 1, 1, 1, idp=4)
+    if isa != "portable":
+        assert dw._uses_plane(i3, o3, k3, s3, pb3, d3)
+    run_case(rng, 2, 11, 11, 11, i3, k3, s3, pb3, pe3, d3, residual=True, n_threads=2)
+    i3, k3, s3, pb3, pe3, d3, o3 = _geo((9, 10), 3, 2, 1, 1, sd=2, idp=5)
+    if isa != "portable":
+        assert dw._uses_plane(i3, o3, k3, s3, pb3, d3)
+    run_case(rng, 1, 8, 8, 8, i3, k3, s3, pb3, pe3, d3)
+    off = [
+        _geo((9, 10), 3, 1, 1, 1, kd=3, pd=1, idp=4),
+        _geo((9, 10), 3, 1, 1, 1, kd=1, pd=1, idp=4),
+        _geo((12, 12), 3, 1, 2, 2, d=2),
+        _geo((12, 12), 7, 1, 3, 3),
+        _geo((12, 12), 3, 3, 1, 1),
+        _geo((3, 255), 3, 1, 1, 1),
+        _geo((66, 66), 3, 2, 1, 1),
+    ]
+    for i3, k3, s3, pb3, pe3, d3, o3 in off:
+        assert not dw._uses_plane(i3, o3, k3, s3, pb3, d3)
+        run_case(rng, 1, 8, 8, 8, i3, k3, s3, pb3, pe3, d3, act=ACT_RELU)
+    assert not dw._uses_plane((1, 1, 50), (1, 1, 50), (1, 1, 3), (1, 1, 1), (0, 0, 1),
+                              (1, 1, 1))
+    run_case(rng, 1, 8, 8, 8, (1, 1, 50), (1, 1, 3), (1, 1, 1), (0, 0, 1), (0, 0, 1),
+             (1, 1, 1))

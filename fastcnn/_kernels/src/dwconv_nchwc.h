@@ -734,6 +734,8 @@ typedef void (*fcdw_grow_fn)(const float *, const float *, const fcdw_terms_t *,
                              const float *, float *, const fcdw_geom_t *, long, long, long,
                              const fastcnn_act_t *, long, int);
 
+#include "dwconv_plane.h"
+
 /* Pick the row function once per call.  isa: FASTCNN_ISA_* actually usable.
  * Constant (stride_w, kernel_w) variants load each input column once per
  * kernel row (register reuse); they need dilation_w == 1.  Dilated and other
@@ -743,6 +745,8 @@ static fcdw_row_fn fcdw_pick_row(int isa, const fcdw_geom_t *g) {
 #if FASTCNN_X86
 #define FCDW_PICK(NAME) return isa >= FASTCNN_ISA_AVX512 ? NAME##_512 : NAME
     if (isa >= FASTCNN_ISA_AVX2) {
+        fcdw_row_fn pf = fcdw_pick_plane(isa, g);
+        if (pf) return pf;
         const long kw = (g->dw == 1 && !(fcdw_tune_flags & 1)) ? g->kw : 0;
         if (g->sw == 1) {
             switch (kw) {
