@@ -12,7 +12,6 @@ cdef extern from "threadpool.h" nogil:
     void fc_parallel_for(int nt, long n, fc_task_fn fn, void *ctx)
     void fc_pool_init()
     int fc_pool_thread_index()
-    int fc_pool_grow(int want)
     ctypedef struct fc_pool_t:
         long spin_ns
         int n_workers

@@ -36,7 +36,6 @@ typedef void (*fc_task_fn)(void *ctx, long item);
 /* no pthreads: every job runs on the calling thread */
 static struct { long spin_ns; int n_workers; } fc_pool = {0, 0};
 static int fc_pool_thread_index(void) { return 0; }
-static int fc_pool_grow(int want) { (void)want; return 0; }
 static void fc_pool_init(void) {}
 static void fc_parallel_for(int nt, long n, fc_task_fn fn, void *ctx) {
     (void)nt;
@@ -82,12 +81,11 @@ static struct {
     long done;              /* items finished in this generation */
     int sleepers;
     int n_workers;
-    int shutdown;
     long spin_ns;
     pthread_mutex_t run_mu; /* held by the thread whose job is running */
     pthread_mutex_t mu;     /* sleeping, thread creation */
     pthread_cond_t cv;
-} fc_pool = {0, 0, 0, 0, -1, 0, 0, 0, 0, 0, 200000L,
+} fc_pool = {0, 0, 0, 0, -1, 0, 0, 0, 0, 200000L,
              PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
 
 /* Index of the calling thread within the running job, in [0, nt): the caller is 0,
@@ -140,8 +138,6 @@ static void *fc_pool_worker(void *arg) {
         uint64_t cur = __atomic_load_n(&fc_pool.word, __ATOMIC_ACQUIRE);
         uint32_t gen = (uint32_t)(cur >> 32);
         if (gen == seen) {
-            if (__atomic_load_n(&fc_pool.shutdown, __ATOMIC_ACQUIRE))
-                return NULL;
             fc_pool_relax();
             if ((++spins & 63u) != 0)
                 continue;
@@ -149,8 +145,7 @@ static void *fc_pool_worker(void *arg) {
                 continue;
             pthread_mutex_lock(&fc_pool.mu);
             __atomic_fetch_add(&fc_pool.sleepers, 1, __ATOMIC_SEQ_CST);
-            while ((uint32_t)(__atomic_load_n(&fc_pool.word, __ATOMIC_SEQ_CST) >> 32) == seen &&
-                   !__atomic_load_n(&fc_pool.shutdown, __ATOMIC_SEQ_CST))
+            while ((uint32_t)(__atomic_load_n(&fc_pool.word, __ATOMIC_SEQ_CST) >> 32) == seen)
                 pthread_cond_wait(&fc_pool.cv, &fc_pool.mu);
             __atomic_fetch_sub(&fc_pool.sleepers, 1, __ATOMIC_SEQ_CST);
             pthread_mutex_unlock(&fc_pool.mu);
@@ -174,6 +169,7 @@ static void *fc_pool_worker(void *arg) {
         spin_from = fc_pool_now_ns();
         spins = 0;
     }
+    return NULL;   /* not reached: workers live as long as the process */
 }
 
 /* Start workers until there are `want` (bounded by FC_POOL_MAX); returns how many exist. */
