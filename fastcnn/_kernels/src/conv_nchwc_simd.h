@@ -19,12 +19,15 @@
 #if defined(__GNUC__) || defined(__clang__)
 #define FC_ALWAYS_INLINE static inline __attribute__((always_inline))
 #define FC_RESTRICT __restrict__
+#define FC_PREFETCH_L2(ptr) __builtin_prefetch((ptr), 0, 2)
 #elif defined(_MSC_VER)
 #define FC_ALWAYS_INLINE static __forceinline
 #define FC_RESTRICT __restrict
+#define FC_PREFETCH_L2(ptr) ((void)(ptr))
 #else
 #define FC_ALWAYS_INLINE static inline
 #define FC_RESTRICT
+#define FC_PREFETCH_L2(ptr) ((void)(ptr))
 #endif
 
 /* ---- plain-C vector of 8 floats ---- */

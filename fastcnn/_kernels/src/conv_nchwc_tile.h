@@ -50,9 +50,11 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fc_conv_tile)(
     const long *FC_RESTRICT rowoff, const long *FC_RESTRICT rowk, long nrows, long kw0, long kw1,
     const long *FC_RESTRICT xo, const long *FC_RESTRICT yo, float *FC_RESTRICT yt,
     const float *FC_RESTRICT rt, long ys, int first, int last, const float *const *bptr,
-    const float *const *sptr, long oc0)
+    const float *const *sptr, long oc0, const char *pf, long *pf_n)
 {
     VT acc[FC_OCB_MAX][FC_P_MAX];
+    long pfi = 0;
+    const long pfn = *pf_n;
     long xq[FC_P_MAX];
     int o, q;
     const long s_in = p->id * p->ih * p->iw;
@@ -103,6 +105,14 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fc_conv_tile)(
         if (BLK) {
             for (kw = kw0; kw < kw1; kw++) {
                 for (cb = cb0; cb < cb1; cb++) {
+                    /* the next chunk's weights, four lines per block step (see fc_conv_rect) */
+                    if (pfi < pfn) {
+                        FC_PREFETCH_L2(pf + pfi * 64);
+                        FC_PREFETCH_L2(pf + pfi * 64 + 64);
+                        FC_PREFETCH_L2(pf + pfi * 64 + 128);
+                        FC_PREFETCH_L2(pf + pfi * 64 + 192);
+                        pfi += 4;
+                    }
                     FC_PRAGMA_X(GCC unroll FC_IC_UNROLL)
                     for (ic = 0; ic < 8; ic++) FC_TILE_IC_BODY(ic);
                     _Pragma("GCC unroll 8")
@@ -140,6 +150,7 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fc_conv_tile)(
         }
 #undef FC_TILE_IC_BODY
     }
+    *pf_n = pfi < pfn ? pfi : pfn;
     if (!last) {
         _Pragma("GCC unroll 8")
         for (o = 0; o < OCB; o++)
@@ -210,7 +221,7 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fc_conv_tile)(
 
 #define FC_TILE_CASE(OCB_, P_, BLK_)                                                              \
     FC_SUF(fc_conv_tile)(p, OCB_, P_, BLK_, xg, wt, wocb, cb0, cb1, rowoff, rowk, nrows, kw0, kw1, \
-                         xo, yo, yt, rt, ys, first, last, bptr, sptr, oc0)
+                         xo, yo, yt, rt, ys, first, last, bptr, sptr, oc0, pf, pf_n)
 
 #define FC_TILE_P_SWITCH(OCB_, BLK_)                                       \
     switch (P) {                                                           \
@@ -236,7 +247,7 @@ static FC_TGT void FC_SUF(fc_conv_tile_blk)(
     const fc_conv_params *p, int OCB, int P, const float *xg, const float *wt, long wocb,
     long cb0, long cb1, const long *rowoff, const long *rowk, long nrows, long kw0, long kw1,
     const long *xo, const long *yo, float *yt, const float *rt, long ys, int first, int last,
-    const float *const *bptr, const float *const *sptr, long oc0)
+    const float *const *bptr, const float *const *sptr, long oc0, const char *pf, long *pf_n)
 {
     FC_TILE_OCB_SWITCH(1)
 }
@@ -245,7 +256,7 @@ static FC_TGT void FC_SUF(fc_conv_tile_plain)(
     const fc_conv_params *p, int OCB, int P, const float *xg, const float *wt, long wocb,
     long cb0, long cb1, const long *rowoff, const long *rowk, long nrows, long kw0, long kw1,
     const long *xo, const long *yo, float *yt, const float *rt, long ys, int first, int last,
-    const float *const *bptr, const float *const *sptr, long oc0)
+    const float *const *bptr, const float *const *sptr, long oc0, const char *pf, long *pf_n)
 {
     FC_TILE_OCB_SWITCH(0)
 }
@@ -304,7 +315,8 @@ static FC_TGT void FC_SUF(fc_conv_rect)(const fc_conv_params *p, long n, long oc
     const float *rt = p->res ? p->res + (n * p->Mb + ocb0) * s_out * 8 : 0;
     const long oc0 = ocb0 * 8;
     const long KH = p->kh, KW = p->kw, xcs = p->sw * unit;
-    long o, cb0, r, c, nrr = 0, ncr = 0;
+    const long wcb = p->K * p->icb * 8;   /* floats per input-channel block of one oc block */
+    long o, cb0, r, c, nrr = 0, ncr = 0, ntl = 0;
 
     if (p->blocked) xg = p->x + (n * p->cb_total + g * p->cbg) * s_in * 8;
     else xg = p->x + n * p->icb * s_in;
@@ -370,10 +382,46 @@ static FC_TGT void FC_SUF(fc_conv_rect)(const fc_conv_params *p, long n, long oc
         }
     }
 
+    /* tiles per chunk pass (the same for every chunk) */
+    {
+        long ir, jc, ra = r0;
+        for (ir = 0; ir < nrr; ir++) {
+            long ca = c0;
+            for (jc = 0; jc < ncr; jc++) {
+                ntl += ((rrun[ir][0] - ra) * (crun[jc][0] - ca) + FC_P_MAX - 1) / FC_P_MAX;
+                ca = crun[jc][0];
+            }
+            ra = rrun[ir][0];
+        }
+    }
+
     for (cb0 = 0; cb0 < p->cbg; cb0 += p->cb_chunk) {
         const long cb1 = cb0 + p->cb_chunk < p->cbg ? cb0 + p->cb_chunk : p->cbg;
         const int first = cb0 == 0, last = cb1 == p->cbg;
         long ir, ra = r0;
+        /* The weights of the next chunk (after the last chunk: the first chunk of the
+         * next oc tile, which follows in memory and is usually this thread's next work
+         * item) are prefetched into L2 while this chunk's tiles run from L2, spread over
+         * the first 3/4 of the tiles.  Without it the first tile of every chunk waits on
+         * DRAM: a ResNet's 45 MB of weights do not stay in L3 from run to run, and the
+         * 512-channel 7x7 layers (9.4 MB each) ran 25% slower than with hot weights. */
+        const float *pfb[FC_OCB_MAX];
+        long pf_nreg = 0, pf_lines = 0, pf_cur = 0, pf_per = 0;
+        if (!last) {
+            const long nxt = (cb1 + p->cb_chunk < p->cbg ? cb1 + p->cb_chunk : p->cbg) - cb1;
+            for (o = 0; o < nocb; o++) pfb[o] = wt + o * wocb + cb1 * wcb;
+            pf_nreg = nocb;
+            pf_lines = (nxt * wcb * 4 + 63) / 64;
+        } else {
+            for (o = 0; o < nocb && ocb0 + nocb + o < p->Mb; o++)
+                pfb[o] = wt + (nocb + o) * wocb;
+            pf_nreg = o;
+            pf_lines = ((p->cb_chunk < p->cbg ? p->cb_chunk : p->cbg) * wcb * 4 + 63) / 64;
+        }
+        if (pf_nreg > 0) {
+            const long spread = ntl > 1 ? (3 * ntl + 3) / 4 : 1;
+            pf_per = (pf_nreg * pf_lines + spread - 1) / spread;
+        }
         for (ir = 0; ir < nrr; ir++) {
             const long rb = rrun[ir][0];
             const long kd0 = rrun[ir][1], kd1 = rrun[ir][2], kh0 = rrun[ir][3], kh1 = rrun[ir][4];
@@ -400,14 +448,23 @@ static FC_TGT void FC_SUF(fc_conv_rect)(const fc_conv_params *p, long n, long oc
                         np++;
                         if (++cc == cz) { cc = ca; rr++; }
                     }
+                    /* this tile's share of the prefetch, within one region */
+                    const char *pf = 0;
+                    long pf_n = 0;
+                    if (pf_cur < pf_nreg * pf_lines) {
+                        const long rg = pf_cur / pf_lines, ln = pf_cur - rg * pf_lines;
+                        pf = (const char *)pfb[rg] + ln * 64;
+                        pf_n = pf_lines - ln < pf_per ? pf_lines - ln : pf_per;
+                    }
                     if (p->blocked)
                         FC_SUF(fc_conv_tile_blk)(p, (int)nocb, np, xg, wt, wocb, cb0, cb1, rowoff,
                                                  rowk, nrows, kw0, kw1, xo, yo, yt, rt, ys, first,
-                                                 last, bptr, sptr, oc0);
+                                                 last, bptr, sptr, oc0, pf, &pf_n);
                     else
                         FC_SUF(fc_conv_tile_plain)(p, (int)nocb, np, xg, wt, wocb, cb0, cb1, rowoff,
                                                    rowk, nrows, kw0, kw1, xo, yo, yt, rt, ys, first,
-                                                   last, bptr, sptr, oc0);
+                                                   last, bptr, sptr, oc0, pf, &pf_n);
+                    pf_cur += pf_n;
                 }
                 ca = cz;
             }
