@@ -301,7 +301,7 @@ def machine_info(threads: Sequence[int]) -> dict:
     peaks = {str(t): peak_gflops(t) for t in threads}
     return {"cpu": cpu_description(), "peak_gflops": peaks,
             "python": platform.python_version(), "numpy": np.__version__,
-            "onnxruntime": _ort_version()}
+            "onnxruntime": _ort_version(), "openvino": _ov_version()}
 
 
 def _ort_version():
@@ -310,6 +310,30 @@ def _ort_version():
         return onnxruntime.__version__
     except Exception:
         return None
+
+
+def _ov_version():
+    try:
+        import openvino
+        return openvino.__version__
+    except Exception:
+        return None
+
+
+#: runtimes `--compare` accepts, fastcnn's peers
+PEERS = ("onnxruntime", "openvino")
+
+
+def parse_compare(compare) -> List[str]:
+    """'onnxruntime', 'openvino' or 'onnxruntime,openvino' (or a list) -> list of peers."""
+    if not compare:
+        return []
+    items = compare.split(",") if isinstance(compare, str) else list(compare)
+    peers = [c.strip() for c in items if c.strip()]
+    for c in peers:
+        if c not in PEERS:
+            raise ValueError(f"--compare supports {', '.join(PEERS)}, not {c!r}")
+    return list(dict.fromkeys(peers))
 
 
 # ---------------------------------------------------------------------------------------
@@ -352,6 +376,26 @@ def fastcnn_runner(model, threads: int, feeds) -> Callable[[], object]:
 def ort_runner(model, threads: int, feeds) -> Callable[[], object]:
     sess = ort_session(model, threads)
     return lambda: sess.run(None, feeds)
+
+
+def openvino_runner(model, threads: int, feeds) -> Callable[[], object]:
+    """OpenVINO's CPU plugin on the same ONNX model: `threads` inference threads, one
+    stream, latency hint, and f32 inference precision (on CPUs with bf16 support its
+    default is bf16, which would not compute the ONNX model's float32 results)."""
+    import openvino as ov
+    core = ov.Core()
+    data = model.SerializeToString() if hasattr(model, "SerializeToString") else model
+    compiled = core.compile_model(core.read_model(model=data, weights=b""), "CPU", {
+        "INFERENCE_NUM_THREADS": int(threads), "NUM_STREAMS": 1,
+        "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"})
+    req = compiled.create_infer_request()
+    names = [i.get_any_name() for i in compiled.inputs]
+    vals = [feeds[n] for n in names]
+
+    def run():
+        req.infer(vals)
+        return req.get_output_tensor(0).data
+    return run
 
 
 class Progress:
@@ -581,16 +625,16 @@ def bench_model(model, threads: Sequence[int] = (1,), batches: Sequence[int] = (
     batches = [int(b) for b in batches]
     out = {"model": name, "machine": machine_info(threads), "inputs": {}, "gflop": {},
            "results": [], "ratios": [], "profile": [], "errors": []}
-    use_ort = compare == "onnxruntime"
-    if compare not in (None, "onnxruntime"):
-        raise ValueError(f"--compare supports onnxruntime only, not {compare}")
-    if use_ort:
+    peers = []
+    for peer in parse_compare(compare):
         try:
-            import onnxruntime  # noqa: F401
+            __import__(peer)
+            peers.append(peer)
         except ImportError:
-            print("fastcnn bench: onnxruntime is not installed; --compare skipped",
+            print(f"fastcnn bench: {peer} is not installed; --compare {peer} skipped",
                   file=sys.stderr)
-            use_ort = False
+    use_ort = "onnxruntime" in peers
+    use_ov = "openvino" in peers
     fc_sessions, ort_sessions = {}, {}
     n_cfg = len(threads) * len(batches)
     est = (seconds if seconds is not None else 1.0) * n_cfg
@@ -610,7 +654,7 @@ def bench_model(model, threads: Sequence[int] = (1,), batches: Sequence[int] = (
                     fc_sessions[t] = e
             sess = fc_sessions[t]
             if isinstance(sess, Exception):
-                if not use_ort:
+                if not peers:
                     raise sess
                 out["errors"].append({"runtime": "fastcnn", "threads": t, "batch": b,
                                       "error": f"{type(sess).__name__}: {sess}"})
@@ -626,11 +670,19 @@ def bench_model(model, threads: Sequence[int] = (1,), batches: Sequence[int] = (
                     raise ValueError(f"onnxruntime cannot run this model with inputs "
                                      f"{ {k: list(v) for k, v in shp.items()} }: {e}") from e
                 runners["onnxruntime"] = (lambda s=o: s.run(None, feeds))
+            if use_ov:
+                try:
+                    fn = openvino_runner(model, t, feeds)
+                    fn()
+                except Exception as e:
+                    raise ValueError(f"openvino cannot run this model with inputs "
+                                     f"{ {k: list(v) for k, v in shp.items()} }: {e}") from e
+                runners["openvino"] = fn
             if "fastcnn" in runners:
                 try:
                     runners["fastcnn"]()
                 except Exception as e:
-                    if not use_ort:
+                    if not peers:
                         raise
                     out["errors"].append({"runtime": "fastcnn", "threads": t, "batch": b,
                                           "error": f"{type(e).__name__}: {e}"})
@@ -649,9 +701,10 @@ def bench_model(model, threads: Sequence[int] = (1,), batches: Sequence[int] = (
                     r["times_ms"] = [x * 1e3 for x in ts]
                 res[rt] = r
                 out["results"].append(r)
-            if "fastcnn" in res and "onnxruntime" in res:
-                out["ratios"].append({"threads": t, "batch": b, "fastcnn_over_onnxruntime":
-                                      res["fastcnn"]["p50_ms"] / res["onnxruntime"]["p50_ms"]})
+            if "fastcnn" in res and any(pr in res for pr in peers):
+                out["ratios"].append({"threads": t, "batch": b, **{
+                    f"fastcnn_over_{pr}": res["fastcnn"]["p50_ms"] / res[pr]["p50_ms"]
+                    for pr in peers if pr in res}})
             if profile and "fastcnn" in res:
                 n_prof = len(times["fastcnn"]) if runs is not None else \
                     max(5, min(50, len(times["fastcnn"])))
@@ -696,15 +749,16 @@ def format_report(res: dict, top: int = 15) -> str:
     hdr = (f"{'runtime':12s} {'thr':>3s} {'batch':>5s} {'p50 ms':>9s} {'p90 ms':>9s} "
            f"{'p99 ms':>9s} {'img/s':>9s} {'GFLOP/s':>8s} {'%peak':>6s} {'runs':>5s}")
     lines += [hdr, "-" * len(hdr)]
-    ratio = {(r["threads"], r["batch"]): r["fastcnn_over_onnxruntime"] for r in res["ratios"]}
+    ratio = {(r["threads"], r["batch"]): r for r in res["ratios"]}
     for r in res["results"]:
         lines.append(f"{r['runtime']:12s} {r['threads']:3d} {r['batch']:5d} {r['p50_ms']:9.3f} "
                      f"{r['p90_ms']:9.3f} {r['p99_ms']:9.3f} {_f(r['throughput'], '9.1f')} "
                      f"{_f(r['gflops'], '8.2f')} {_f(r['peak_pct'], '6.1f')} {r['runs']:5d}")
         k = (r["threads"], r["batch"])
-        if r["runtime"] == "onnxruntime" and k in ratio:
-            lines.append(f"{'':12s} ratio fastcnn/onnxruntime (p50): {ratio[k]:.3f}x"
-                         f"{'  (faster)' if ratio[k] < 1 else ''}")
+        q = ratio.get(k, {}).get(f"fastcnn_over_{r['runtime']}")
+        if q is not None:
+            lines.append(f"{'':12s} ratio fastcnn/{r['runtime']} (p50): {q:.3f}x"
+                         f"{'  (faster)' if q < 1 else ''}")
     for e in res["errors"]:
         lines.append(f"fastcnn could not run (threads {e['threads']}, batch {e['batch']}): "
                      f"{e['error'].splitlines()[0]}")

@@ -36,7 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     g = b.add_mutually_exclusive_group()
     g.add_argument("--runs", type=int, default=None)
     g.add_argument("--time", type=float, default=None, help="seconds per configuration")
-    b.add_argument("--compare", choices=["onnxruntime"], default=None)
+    b.add_argument("--compare", default=None, metavar="RUNTIMES",
+                   help="onnxruntime, openvino, or both: onnxruntime,openvino")
     b.add_argument("--profile", action="store_true")
     b.add_argument("--json", action="store_true")
     b.add_argument("--plot", metavar="OUT.png")

@@ -206,3 +206,31 @@ def test_fused_label():
                                   ["layer1.0.conv1.conv", "layer1.0.conv1.bn", "Relu_3"]) == \
         "layer1.0.conv1.conv+bn+Relu_3"
     assert benchmark._fused_label("conv", []) == "conv"
+
+
+def test_parse_compare():
+    assert benchmark.parse_compare(None) == []
+    assert benchmark.parse_compare("onnxruntime") == ["onnxruntime"]
+    assert benchmark.parse_compare("openvino, onnxruntime,openvino") == ["openvino", "onnxruntime"]
+    with pytest.raises(ValueError, match="not 'tvm'"):
+        benchmark.parse_compare("onnxruntime,tvm")
+
+
+def test_unknown_compare_is_a_clear_error(capsys, tiny_path):
+    assert main(["bench", tiny_path, "--runs", "1", "--compare", "tvm"]) != 0
+    assert "not 'tvm'" in capsys.readouterr().err
+
+
+def test_compare_openvino(capsys, tiny_path):
+    """Both peers in one run: one result per runtime and a ratio against each."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("openvino")
+    res = _bench_json(capsys, [tiny_path, "--runs", "3", "--warmup", "1", "--threads", "1",
+                               "--compare", "onnxruntime,openvino"])
+    assert sorted(r["runtime"] for r in res["results"]) == ["fastcnn", "onnxruntime", "openvino"]
+    (ratio,) = res["ratios"]
+    fc = next(r for r in res["results"] if r["runtime"] == "fastcnn")
+    ov = next(r for r in res["results"] if r["runtime"] == "openvino")
+    assert ratio["fastcnn_over_openvino"] == pytest.approx(fc["p50_ms"] / ov["p50_ms"])
+    assert ratio["fastcnn_over_onnxruntime"] > 0
+    assert res["machine"]["openvino"]
