@@ -9,7 +9,8 @@ length n_out, output coordinate o maps to the input coordinate x(o) of the
     pytorch_half_pixel    (o + 0.5)/s - 0.5, or -0.5 when s·n_in == 1
     align_corners         o·(n_in - 1)/(s·n_in - 1), or 0 when s·n_in == 1
     asymmetric            o/s
-    tf_half_pixel_for_nearest  (o + 0.5)/s
+    tf_half_pixel_for_nn  (o + 0.5)/s   (tf2onnx's nearest resize; ONNX spells it so in
+                          opsets 11-18; the misspelling tf_half_pixel_for_nearest is accepted)
     tf_crop_and_resize    roi_start·(n_in-1) + o·(roi_end-roi_start)·(n_in-1)/(s·n_in-1);
                           outside [0, n_in-1] the output is `extrapolation_value`
 
@@ -54,7 +55,8 @@ except ImportError:  # no compiled kernels: numpy
 
 F32 = np.dtype(np.float32)
 CTMS = ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric",
-        "tf_half_pixel_for_nearest", "tf_crop_and_resize", "half_pixel_symmetric")
+        "tf_half_pixel_for_nn", "tf_half_pixel_for_nearest", "tf_crop_and_resize",
+        "half_pixel_symmetric")
 NEAREST_MODES = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
 
 
@@ -69,7 +71,7 @@ def source_coords(ctm, n_in, n_out, scale, roi=None):
         x = np.zeros(n_out) if width == 1 else y * (n_in - 1) / (width - 1)
     elif ctm == "asymmetric":
         x = y / scale
-    elif ctm == "tf_half_pixel_for_nearest":
+    elif ctm in ("tf_half_pixel_for_nn", "tf_half_pixel_for_nearest"):
         x = (y + 0.5) / scale
     elif ctm == "tf_crop_and_resize":
         r0, r1 = roi      # numpy scalars of roi's dtype: the reference's float32 rounding

@@ -155,12 +155,14 @@ def test_resize_negative_axes():
     np.testing.assert_array_equal(a[0], b[0])
 
 
+@pytest.mark.parametrize("ctm", ["tf_half_pixel_for_nn", "tf_half_pixel_for_nearest"])
 @pytest.mark.parametrize("opset", [11, 13])
-def test_resize_tf_half_pixel_for_nearest(opset):
-    """No oracle implements it any more (onnxruntime dropped it): x = (o + 0.5)/s, rounded."""
+def test_resize_tf_half_pixel_for_nearest(opset, ctm):
+    """x = (o + 0.5)/s, rounded.  ONNX (and tf2onnx) spell the mode tf_half_pixel_for_nn;
+    fastcnn once accepted only the misspelling tf_half_pixel_for_nearest and refused every
+    tf2onnx nearest resize (onnxruntime agrees: tests/test_exporter_tf_paddle.py)."""
     m, feeds = one_node("Resize", resize_inputs(BIG, None, f32(1, 1, 2, 1.5)),
-                        {"mode": "nearest", "coordinate_transformation_mode":
-                         "tf_half_pixel_for_nearest"}, opset)
+                        {"mode": "nearest", "coordinate_transformation_mode": ctm}, opset)
     for nt in (1, 2):
         got = run_fastcnn(m, feeds, nt)[0]
         iy = np.minimum(np.floor((np.arange(80) + 0.5) / 2 + 0.5 - 1e-9), 39).astype(int)
