@@ -5,6 +5,10 @@ anything not listed here must pass in tests/test_onnx_node_cases.py.
 """
 
 SKIPS = {
+    'test_if': ("a data-dependent If condition (a graph input): fastcnn resolves If when the "
+                "plan is made, which covers the exporters' shape checks; raises UnsupportedOpError"),
+    'test_if_seq': 'sequence types are out of scope',
+    'test_if_opt': 'optional types are out of scope',
     'test_attention_4d_causal_bf16_expanded': 'bfloat16 is out of scope',
     'test_attention_4d_padded_kv_bf16_expanded': 'bfloat16 is out of scope',
     'test_attention_4d_causal_padded_kv_bf16_expanded': 'bfloat16 is out of scope',
@@ -13,6 +17,11 @@ SKIPS = {
     'test_averagepool_2d_ceil_last_window_starts_on_pad': (
         "owned by conv/pool work: AssertionError: output 'y' differs in 2 of 3 elements (e.g. "
         "0.151056 vs expected 0.1511): the ceil_mode window that starts on the padding"),
+    'test_maxunpool_export_with_output_shape': (
+        "the case's expected output places the indices as coordinates of the default 4x4 "
+        "output inside the larger 5x5 one; onnxruntime, PyTorch's max_unpool2d and paddle's "
+        "MaxUnPool2D (and fastcnn) read them as flat offsets into the requested output_shape "
+        "(tests/ops/test_ops_pool.py::test_maxunpool checks against onnxruntime)"),
     'test_batchnorm_example_training_mode': 'BatchNormalization training_mode=1 (batch statistics) is out of scope: inference only',
     'test_batchnorm_epsilon_training_mode': 'BatchNormalization training_mode=1 (batch statistics) is out of scope: inference only',
     'test_cast_FLOAT_to_BFLOAT16': 'bfloat16 is out of scope',

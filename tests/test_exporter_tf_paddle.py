@@ -723,3 +723,41 @@ def test_graph_outputs_that_are_inputs_constants_or_duplicates():
         np.testing.assert_array_equal(u, v)
     got[0][...] = 7                                         # outputs are the caller's
     assert not np.shares_memory(got[0], x) and (x != 7).all()
+
+
+@pytest.mark.parametrize("opset", [11, 13])
+def test_more_export_idioms(opset):
+    """TF MobileNetV3 hard-swish (x * Relu6(x + 3) / 6 with Mul(1/6)); Squeeze with no axes;
+    paddle's int32 shape plumbing (Shape -> Cast int32 -> Slice/Concat -> Cast int64 ->
+    Reshape); tf2onnx's Conv2DBackpropInput (ConvTranspose then Slice); DepthToSpace on
+    NHWC via Transposes; ArgMax -> Cast int32 as a segmentation output; Max/Min as relu6."""
+    g = G()
+    c = g.op("Conv", ["x", g.w(8, 3, 3, 3)], pads=[1, 1, 1, 1])
+    r6 = g.op("Clip", [g.op("Add", [c, g.c(np.float32(3))]), g.c(np.float32(0)), g.c(np.float32(6))])
+    hs = g.op("Mul", [c, g.op("Mul", [r6, g.c(np.float32(1 / 6))])])
+    mm = g.op("Min", [g.op("Max", [hs, g.c(np.float32(0))]), g.c(np.float32(6))])
+    gap = g.op("ReduceMean", [mm], axes=[2, 3], keepdims=1)
+    sq = g.op("Squeeze", [gap], **(dict(axes=[2, 3]) if opset < 13 else {}))  # [N, 8] (N > 1)
+    shp = g.op("Cast", [g.op("Shape", [mm])], to=T.INT32)
+    nc = g.op("Slice", [shp, g.c(np.array([0], np.int32)), g.c(np.array([2], np.int32))])
+    tgt = g.op("Cast", [g.op("Concat", [nc, g.c(np.array([-1], np.int32))], axis=0)], to=T.INT64)
+    flat = g.op("Reshape", [mm, tgt])
+    ct = g.op("ConvTranspose", [mm, g.w(8, 4, 3, 3)], strides=[2, 2])
+    ct = g.op("Slice", [ct, g.c(np.array([0, 0], np.int64)), g.c(np.array([-1, -1], np.int64)),
+                        g.c(np.array([2, 3], np.int64))])
+    nhwc = g.op("Transpose", [ct], perm=[0, 2, 3, 1])
+    d2s = g.op("Transpose", [g.op("DepthToSpace", [g.op("Transpose", [nhwc], perm=[0, 3, 1, 2])],
+                                  blocksize=2, mode="DCR")], perm=[0, 2, 3, 1])
+    am = g.op("Cast", [g.op("ArgMax", [c], axis=1, keepdims=0)], to=T.INT32)
+    m = g.model({"x": (["N", 3, 6, 5], T.FLOAT)}, [sq, flat, d2s, am], opset, out_types={am: T.INT32})
+    rng = np.random.default_rng(22)
+    check(m, [{"x": f32(rng, 2, 3, 6, 5)}, {"x": f32(rng, 3, 3, 6, 5)}])
+
+
+def test_maxpool_indices():
+    g = G()
+    y, i = g.op("MaxPool", ["x"], 2, kernel_shape=[2, 2], strides=[2, 2])
+    y2, i2 = g.op("MaxPool", ["x"], 2, kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1],
+                  storage_order=0)
+    m = g.model({"x": ([2, 3, 6, 7], T.FLOAT)}, [y, i, y2, i2], 13, out_types={i: T.INT64, i2: T.INT64})
+    check(m, [{"x": f32(np.random.default_rng(23), 2, 3, 6, 7)}])

@@ -352,3 +352,54 @@ def test_pool_native_step_matches_def_kernel():
         k.pool_call(x, np.empty((5, 4, 4, 4)), None, *geo, 1)
     with pytest.raises(ValueError):
         k.pool_call(x, np.empty((6, 4, 4, 4)), np.empty((6, 4, 4, 4), np.int64), *geo, 1)
+
+
+@pytest.mark.parametrize("x_shape,k,s,pads,with_shape", [
+    ((2, 3, 6, 8), 2, 2, [0, 0, 0, 0], False),
+    ((2, 3, 7, 9), 2, 2, [0, 0, 0, 0], True),      # odd input: output_shape restores 7x9
+    ((1, 4, 9, 9), 3, 2, [1, 1, 1, 1], True),
+    ((1, 2, 5, 6), 3, 3, [1, 0, 1, 0], True),
+    ((1, 2, 6, 6), 3, 3, [0, 0, 0, 0], False),
+    ((2, 2, 10), 2, 2, [0, 0], True),               # 1D
+])
+@pytest.mark.parametrize("opset", [11, 13])
+def test_maxunpool(x_shape, k, s, pads, with_shape, opset):
+    """SegNet / paddle MaxUnPool2D: MaxPool(Indices) -> MaxUnpool, optionally with
+    output_shape = Shape(x); against onnxruntime (flat offsets into the whole output)."""
+    d = len(x_shape) - 2
+    attrs = dict(kernel_shape=[k] * d, strides=[s] * d, pads=pads)
+    nodes = [helper.make_node("MaxPool", ["X"], ["P", "I"], **attrs),
+             helper.make_node("Relu", ["P"], ["R"])]
+    unpool_in = ["R", "I"]
+    if with_shape:
+        nodes.append(helper.make_node("Shape", ["X"], ["S"]))
+        unpool_in.append("S")
+    nodes.append(helper.make_node("MaxUnpool", unpool_in, ["Y"], name="unpool0", **attrs))
+    m = make_model(nodes, [("X", F, ["N", x_shape[1]] + list(x_shape[2:]))], [("Y", F, None)],
+                   opset=opset)
+    x = np.random.default_rng(1).standard_normal(x_shape).astype(np.float32)
+    want = run_ort(m, x)[0]
+    got = run_fastcnn(m, x)[0]
+    assert got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+    if with_shape:
+        assert got.shape == x.shape
+
+
+def test_maxunpool_errors():
+    x = np.ones((1, 1, 2, 2), np.float32)
+    bad_i = helper.make_node("MaxUnpool", ["X", "I"], ["Y"], name="unpool0", kernel_shape=[2, 2],
+                             strides=[2, 2])
+    m = make_model([bad_i], [("X", F, [1, 1, 2, 2])], [("Y", F, None)],
+                   {"I": np.array([[[[0, 1], [2, 99]]]], np.int64)}, opset=11)
+    with pytest.raises(InvalidGraphError, match="unpool0.*index 99"):
+        fastcnn.InferenceSession(m).run(None, {"X": x})
+    m = make_model([bad_i], [("X", F, [1, 1, 2, 2])], [("Y", F, None)],
+                   {"I": np.zeros((1, 1, 3, 3), np.int64)}, opset=11)
+    with pytest.raises(InvalidGraphError, match="unpool0.*I has shape"):
+        fastcnn.InferenceSession(m).run(None, {"X": x})
+    no_k = helper.make_node("MaxUnpool", ["X", "I"], ["Y"], name="unpool0")
+    m = make_model([no_k], [("X", F, [1, 1, 2, 2]), ("I", I64, [1, 1, 2, 2])], [("Y", F, None)],
+                   opset=11)
+    with pytest.raises(InvalidGraphError, match="unpool0.*kernel_shape"):
+        fastcnn.InferenceSession(m)
