@@ -19,6 +19,7 @@ unknown), the names of nodes folded to constants, and [(node, message)].
 """
 from __future__ import annotations
 
+from collections import deque
 from typing import Dict, List, Optional, Set, Tuple
 
 import numpy as np
@@ -40,7 +41,17 @@ def infer_infos(graph, input_shapes: Dict[str, Tuple[int, ...]]):
         infos[v.name] = TensorInfo(tuple(int(d) for d in input_shapes[v.name]), v.dtype)
     folded: Set[str] = set()
     notes: List[Tuple[object, str]] = []
-    for node in graph.nodes:
+    pending = deque(graph.nodes)
+    while pending:
+        node = pending.popleft()
+        if node.op_type == "If" and node.domain == "" and infos.get(node.inputs[0]) is not None \
+                and infos[node.inputs[0]].is_const:
+            # like the planner: a condition known from the shapes selects the branch
+            nodes, inits = lookup("If", graph.opset(""))(node, graph.opset("")).inline(
+                infos[node.inputs[0]])
+            infos.update({k: TensorInfo.of(v) for k, v in inits.items()})
+            pending.extendleft(reversed(nodes))
+            continue
         ins = [infos.get(i) if i else None for i in node.inputs]
         if any(i and infos.get(i) is None for i in node.inputs):
             for o in node.outputs:

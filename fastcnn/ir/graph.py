@@ -50,6 +50,8 @@ class Graph:
     opsets: Dict[str, int]
     name: str = "graph"
     value_info: Dict[str, ValueInfo] = field(default_factory=dict)
+    #: a subgraph (If's branch): the values of enclosing scopes it reads
+    captures: List[str] = field(default_factory=list)
 
     def opset(self, domain: str = "") -> int:
         return self.opsets.get(domain, self.opsets.get("ai.onnx", 0) if domain == "" else 0)

@@ -255,8 +255,8 @@ def _attr_value(a: AttributeProto, base_dir):
         return [s.decode("utf-8", "replace") for s in a.strings]
     if a.type == T.TENSORS:
         return [tensor_to_array(t, base_dir) for t in a.tensors]
-    if a.type in (T.GRAPH, T.GRAPHS):
-        return a  # kept opaque; no CNN op we support takes a subgraph
+    if a.type == T.GRAPHS:
+        return a  # kept opaque; no op we support takes a list of graphs
     if a.type == T.UNDEFINED and a.HasField("i"):
         return int(a.i)
     raise InvalidGraphError(f"attribute '{a.name}' has unsupported type {a.type}")
@@ -317,6 +317,78 @@ def _check_arity(n, name: str, domain: str, opsets) -> None:
                                 f"{n.op_type}-{s.since_version} has at most {s.max_output}")
 
 
+MAX_SUBGRAPH_DEPTH = 32
+
+
+def _import_nodes(g, base_dir, opsets, inits, depth) -> list:
+    """The nodes of GraphProto `g`; its Constant nodes go to `inits`.  A node with graph
+    attributes (If's branches) gets each as a `Graph` and, appended to its inputs, the
+    outer values the subgraphs read (their captures, in `attrs['fastcnn_captures']`):
+    liveness, toposort and the passes then see those reads like any other."""
+    nodes = []
+    used_names = set()
+    for k, n in enumerate(g.node):
+        attrs = {}
+        subgraphs = []
+        for a in n.attribute:
+            if a.ref_attr_name:
+                raise InvalidGraphError(f"node '{n.name}' uses a reference attribute (functions are not supported)")
+            if a.type == AttributeProto.GRAPH:
+                if depth >= MAX_SUBGRAPH_DEPTH:
+                    raise InvalidGraphError(f"{n.op_type} node '{n.name}': subgraphs nested "
+                                            f"more than {MAX_SUBGRAPH_DEPTH} deep")
+                attrs[a.name] = _import_subgraph(a.g, base_dir, opsets, depth + 1)
+                subgraphs.append(attrs[a.name])
+            else:
+                attrs[a.name] = _attr_value(a, base_dir)
+        name = n.name or f"{n.op_type}_{k}"
+        while name in used_names:
+            name = f"{name}_{k}"
+        used_names.add(name)
+        domain = "" if n.domain in ("", "ai.onnx") else n.domain
+        _check_arity(n, name, domain, opsets)
+        node = Node(n.op_type, name, list(n.input), list(n.output), attrs, domain)
+        if subgraphs:
+            captures = []
+            for sg in subgraphs:
+                captures += [c for c in sg.captures if c not in captures]
+            attrs["fastcnn_captures"] = captures
+            node.inputs += captures
+        if node.op_type == "Constant" and domain == "":
+            if len(node.outputs) != 1:
+                raise InvalidGraphError(f"Constant node '{name}' must have one output")
+            inits[node.outputs[0]] = _constant_value(node)
+            continue
+        nodes.append(node)
+    return nodes
+
+
+def _import_subgraph(g, base_dir, opsets, depth) -> Graph:
+    """A subgraph (If's then/else branch) as a `Graph` whose `captures` lists the values
+    of enclosing scopes it reads, in order of first use."""
+    inits = {}
+    for t in g.initializer:
+        if not t.name:
+            raise InvalidGraphError(f"an initializer of subgraph '{g.name}' has no name")
+        inits[t.name] = tensor_to_array(t, base_dir)
+    for st in g.sparse_initializer:
+        raise InvalidGraphError(f"sparse initializer '{st.values.name}' is not supported")
+    nodes = _import_nodes(g, base_dir, opsets, inits, depth)
+    inputs = [_value_info(v) for v in g.input if v.name not in inits]
+    outputs = [_value_info(v) for v in g.output]
+    local = set(inits) | {v.name for v in inputs} | {o for n in nodes for o in n.outputs if o}
+    captures = []
+    for name in [i for n in nodes for i in n.inputs] + [v.name for v in outputs]:
+        if name and name not in local and name not in captures:
+            captures.append(name)
+    sub = Graph(nodes, inputs + [ValueInfo(c, np.dtype(np.float32), None) for c in captures],
+                outputs, inits, opsets, g.name or "subgraph")
+    sub.toposort()          # captures count as available while sorting
+    sub.inputs = inputs
+    sub.captures = captures
+    return sub
+
+
 def import_model(model) -> Graph:
     """Load an ONNX model (path, bytes or ModelProto) into a `Graph`."""
     proto, base_dir, raws = read_model(model)
@@ -345,27 +417,7 @@ def import_model(model) -> Graph:
     for st in g.sparse_initializer:
         raise InvalidGraphError(f"sparse initializer '{st.values.name}' is not supported")
 
-    nodes = []
-    used_names = set()
-    for k, n in enumerate(g.node):
-        attrs = {}
-        for a in n.attribute:
-            if a.ref_attr_name:
-                raise InvalidGraphError(f"node '{n.name}' uses a reference attribute (functions are not supported)")
-            attrs[a.name] = _attr_value(a, base_dir)
-        name = n.name or f"{n.op_type}_{k}"
-        while name in used_names:
-            name = f"{name}_{k}"
-        used_names.add(name)
-        domain = "" if n.domain in ("", "ai.onnx") else n.domain
-        _check_arity(n, name, domain, opsets)
-        node = Node(n.op_type, name, list(n.input), list(n.output), attrs, domain)
-        if node.op_type == "Constant" and domain == "":
-            if len(node.outputs) != 1:
-                raise InvalidGraphError(f"Constant node '{name}' must have one output")
-            inits[node.outputs[0]] = _constant_value(node)
-            continue
-        nodes.append(node)
+    nodes = _import_nodes(g, base_dir, opsets, inits, depth=0)
 
     init_names = set(inits)
     inputs = [_value_info(v) for v in g.input if v.name not in init_names]
