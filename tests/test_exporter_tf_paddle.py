@@ -761,3 +761,31 @@ def test_maxpool_indices():
                   storage_order=0)
     m = g.model({"x": ([2, 3, 6, 7], T.FLOAT)}, [y, i, y2, i2], 13, out_types={i: T.INT64, i2: T.INT64})
     check(m, [{"x": f32(np.random.default_rng(23), 2, 3, 6, 7)}])
+
+
+@pytest.mark.parametrize("opset", [11, 13])
+def test_tf_dilated_conv1d_and_deconv(opset):
+    """Atrous conv as Conv(dilations=2, auto_pad=SAME_UPPER); Keras Conv1D as
+    Unsqueeze -> Conv [1, k] -> Squeeze; Conv2DTranspose as ConvTranspose with the
+    output_shape attribute and with auto_pad SAME_UPPER."""
+    g = G()
+    a = g.op("Conv", ["x", g.w(4, 3, 3, 3)], dilations=[2, 2], pads=[2, 2, 2, 2])
+    ax = dict(axes=[2]) if opset < 13 else {}
+    axin = [] if opset < 13 else [g.c(np.array([2], np.int64))]
+    seq = g.op("Reshape", ["x", g.c(np.array([0, 3, -1], np.int64))])          # [N, 3, L]
+    c1 = g.op("Conv", [g.op("Unsqueeze", [seq] + axin, **ax), g.w(5, 3, 1, 5)],
+              kernel_shape=[1, 5], auto_pad="SAME_UPPER", strides=[1, 2])
+    c1 = g.op("Squeeze", [c1] + axin, **ax)
+    d1 = g.op("ConvTranspose", [a, g.w(4, 2, 3, 3)], strides=[2, 2], output_shape=[15, 17])
+    d2 = g.op("ConvTranspose", [a, g.w(4, 2, 4, 4)], strides=[2, 2], auto_pad="SAME_UPPER")
+    m = g.model({"x": ([2, 3, 8, 9], T.FLOAT)}, [a, c1, d1, d2], opset)
+    x = f32(np.random.default_rng(24), 2, 3, 8, 9)
+    check(m, [{"x": x}])
+    # onnxruntime refuses dilations with SAME_*: check that one against the spec
+    g = G()
+    y = g.op("Conv", ["x", g.w(4, 3, 3, 2)], dilations=[2, 3], auto_pad="SAME_UPPER", strides=[1, 2])
+    m = g.model({"x": ([2, 3, 8, 9], T.FLOAT)}, [y], opset)
+    want = ReferenceEvaluator(m).run(None, {"x": x})[0]
+    for nt in (1, 2):
+        got = fastcnn.InferenceSession(m, num_threads=nt).run(None, {"x": x})[0]
+        np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)

@@ -254,3 +254,36 @@ def test_transcendental_activations_fused_into_blocked_convs(nt):
         None, {"x": x})[0]
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
     compare(m, {"x": x})
+
+
+def test_cancel_transposes_lets_bn_fold():
+    """tf2onnx's Conv -> Transpose(0,2,3,1) -> Transpose(0,3,1,2) -> BatchNormalization -> Relu:
+    the pair cancels, BN folds, Relu fuses; a non-cancelling pair composes into one
+    Transpose; a pair ending in a graph output keeps that output (identity perm)."""
+    from fastcnn.passes import cancel_transposes
+    inits = {"w": w(4, 3, 3, 3), **bn_params("bn", 4)}
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Transpose", ["c"], ["t1"], perm=[0, 2, 3, 1]),
+             helper.make_node("Transpose", ["t1"], ["t2"], perm=[0, 3, 1, 2]),
+             bn("bn", "t2", "b"),
+             helper.make_node("Relu", ["b"], ["y"]),
+             helper.make_node("Transpose", ["x"], ["u1"], perm=[0, 2, 3, 1]),
+             helper.make_node("Transpose", ["u1"], ["u2"], perm=[0, 2, 1, 3]),   # composed: (0,3,2,1)
+             helper.make_node("Transpose", ["x"], ["v1"], perm=[0, 3, 1, 2]),
+             helper.make_node("Transpose", ["v1"], ["v2"], perm=[0, 2, 3, 1])]
+    m = make_model(nodes, [("x", F, [2, 3, 5, 6])],
+                   [("y", F, None), ("u2", F, None), ("v2", F, None)], inits)
+    x = RNG.standard_normal((2, 3, 5, 6)).astype(np.float32)
+    want = ort.InferenceSession(m.SerializeToString()).run(None, {"x": x})
+    g = import_model(m)
+    assert cancel_transposes.run(g)
+    perms = [n.attrs["perm"] for n in g.nodes if n.op_type == "Transpose"]
+    assert perms == [[0, 3, 2, 1], [0, 1, 2, 3]]
+    sess = fastcnn.InferenceSession(m, num_threads=2)
+    ops = [n.op_type for n in sess.optimized_graph().nodes]
+    assert "BatchNormalization" not in ops and ops.count("Transpose") == 2, ops
+    for got, ref in zip(sess.run(None, {"x": x}), want):
+        np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
+    none = fastcnn.InferenceSession(m, graph_optimization_level="none").run(None, {"x": x})
+    for got, ref in zip(none, want):
+        np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
