@@ -4,7 +4,10 @@ LayerNormalization, GroupNormalization, MeanVarianceNormalization.
 BatchNormalization with constant statistics becomes a per-channel affine
 y = x * s[c] + t[c],  s = scale / sqrt(var + eps),  t = B - mean * s,
 precomputed at prepare time and run by the `affine_channel` kernel (float32).
-Normally the BN-folding pass removes BN after a Conv; this is the standalone form.
+Normally the BN-folding pass removes BN after a Conv; this is the standalone form
+(DenseNet's BN-ReLU-Conv, a BN after a Concat).  The activation that follows it may be
+fused (passes/fuse_activation.py: attributes `fastcnn_activation`/`_params`, as for
+Conv): y = act(x * s[c] + t[c]) in the same pass over the data.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import numpy as np
 from .activation import F32, _k, keep_alive
 from .base import Op, TensorInfo, optional
 from .attrs import flag_attr, float_attr, int_attr, ints_attr
+from .conv_util import parse_epilogue
 from .registry import register
 from .tensor_ops import norm_axis
 
@@ -29,9 +33,16 @@ def _eps(op, default=1e-5):
 @register("BatchNormalization", since_version=1)
 class BatchNormalization(Op):
     inplace = {0: 0}
+    #: activations the affine kernel applies in the same pass (scalar parameters only)
+    fused_activations = frozenset({"Relu", "Clip", "LeakyRelu", "HardSigmoid", "HardSwish",
+                                   "Sigmoid", "Tanh", "Silu", "Mish", "Elu"})
 
     def setup(self):
         self.eps = _eps(self)
+        self.epilogue = parse_epilogue(self)
+        if self.epilogue.residual or self.epilogue.name not in self.fused_activations | {""}:
+            raise self.error(f"fastcnn_activation {self.epilogue.name!r} cannot be fused into "
+                             "BatchNormalization")
         if self.opset >= 14 and flag_attr(self, "training_mode", 0):
             raise self.error("training_mode=1 is not supported (fastcnn runs inference only)")
         if self.opset < 7:
@@ -99,16 +110,22 @@ class BatchNormalization(Op):
         x, y = xs[0], ys[0]
         if self._affine is not None:
             n, c, inner, lanes = self._affine
+            ep = self.epilogue
             _k.affine_channel(np.ascontiguousarray(x).reshape(-1), self._s, self._t,
-                              y.reshape(-1), n, c, inner, 0, 0.0, 0.0, self.n_threads, lanes)
-        elif self._s is not None:
-            shp = self._param_shape(x.ndim, self._s)
-            y[...] = x * self._s.reshape(shp) + self._t.reshape(shp)
+                              y.reshape(-1), n, c, inner, ep.kind, ep.p0, ep.p1, self.n_threads,
+                              lanes)
         else:
-            sc, b, m, v = xs[1:5]
-            shp = self._param_shape(x.ndim, sc)
-            s = sc / np.sqrt(v + x.dtype.type(self.eps))
-            y[...] = (x - m.reshape(shp)) * s.reshape(shp) + b.reshape(shp)
+            if self._s is not None:
+                shp = self._param_shape(x.ndim, self._s)
+                y[...] = x * self._s.reshape(shp) + self._t.reshape(shp)
+            else:
+                sc, b, m, v = xs[1:5]
+                shp = self._param_shape(x.ndim, sc)
+                s = sc / np.sqrt(v + x.dtype.type(self.eps))
+                y[...] = (x - m.reshape(shp)) * s.reshape(shp) + b.reshape(shp)
+            if y.size:
+                with np.errstate(all="ignore"):
+                    self.epilogue.apply_numpy(y)
         for k, o in enumerate(ys[1:3]):
             if o is not None:
                 o[...] = xs[3 + k]
@@ -117,9 +134,10 @@ class BatchNormalization(Op):
         if self._affine is not None and len([o for o in ys if o is not None]) == 1:
             n, c, inner, lanes = self._affine
             x, y = xs[0], ys[0]
+            ep = self.epilogue
             return keep_alive(functools.partial(
                 _k.affine_channel_p, x.ctypes.data, self._s.ctypes.data, self._t.ctypes.data,
-                y.ctypes.data, n, c, inner, lanes, 0, 0.0, 0.0, self.n_threads),
+                y.ctypes.data, n, c, inner, lanes, ep.kind, ep.p0, ep.p1, self.n_threads),
                 x, y, self._s, self._t)
         return super().bind(xs, ys, scratch)
 

@@ -9,6 +9,13 @@ slope, and the patterns exporters write for SiLU ("Silu") (x·Sigmoid(x)), HardS
 op lists in `Conv.fused_activations` (computed in registers by its epilogue) are
 fused (`ConvTranspose.fused_activations` for ConvTranspose, whose output channels are
 W.shape[1]·group); the others are left to the vectorized elementwise kernels.
+
+A BatchNormalization that stayed (nothing to fold it into: DenseNet's BN-ReLU-Conv, a BN
+after a Concat) takes the activation that follows it the same way,
+
+    act(BN(x))  →  BN(x) with fastcnn_activation=act   (y = act(x·s[c] + t[c]), one pass)
+
+for the scalar-parameter activations in `BatchNormalization.fused_activations`.
 """
 from __future__ import annotations
 
@@ -16,6 +23,7 @@ import math
 
 from ..ops.conv import Conv
 from ..ops.conv_transpose import ConvTranspose
+from ..ops.norm import BatchNormalization
 from ._util import const, single_consumer
 from .fold_affine import per_channel
 
@@ -93,14 +101,18 @@ def _pattern(graph, conv, consumers):
 
 def run(graph) -> bool:
     changed = False
-    ops = {"Conv": Conv, "ConvTranspose": ConvTranspose}
-    for conv in [n for n in graph.nodes if n.op_type in ops]:
+    ops = {"Conv": Conv, "ConvTranspose": ConvTranspose, "BatchNormalization": BatchNormalization}
+    for conv in [n for n in graph.nodes if n.op_type in ops and n.domain == ""]:
         if "fastcnn_activation" in conv.attrs:
             continue
+        if conv.op_type == "BatchNormalization" and (len([o for o in conv.outputs if o]) != 1
+                                                      or conv.outputs[0] == ""):
+            continue            # the running mean/var outputs of an old training-mode BN
         consumers = graph.consumers()
         found = None
         act = single_consumer(graph, conv.outputs[0], consumers)
-        if act is not None and act.op_type in SIMPLE and act.inputs[0] == conv.outputs[0]:
+        if act is not None and act.op_type in SIMPLE and act.inputs[0] == conv.outputs[0] \
+                and act.op_type in ops[conv.op_type].fused_activations:
             p = _params(graph, conv, act)
             if p is not None:
                 found = (p[0], p[1], [act], act)

@@ -449,6 +449,27 @@ def test_kernel_affine_channel_lanes(n_threads):
 
 
 @needs_kernel
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("inplace", [False, True])
+@pytest.mark.parametrize("act", ["NONE", "RELU", "CLIP", "SIGMOID"])
+def test_kernel_affine_channel_lanes8_acts_in_place(act, inplace, n_threads):
+    """The 8-lane loops (a standalone BN in NCHWc with its activation fused), out of place
+    and in place (out is x: the planner runs BN in place), with NaN and infinities."""
+    x = rand(2, 3, 17, 8, seed=41)
+    x[0, 0, :4, 0] = [np.nan, np.inf, -np.inf, 0.0]
+    sc, bi = rand(3, 8, seed=42), rand(3, 8, seed=43)
+    y = x * sc[:, None] + bi[:, None]
+    want = {"NONE": y, "RELU": np.where(y > 0, y, 0), "CLIP": np.clip(y, -0.3, 0.4),
+            "SIGMOID": 1 / (1 + np.exp(-y))}[act]
+    src = x.copy()
+    out = src if inplace else np.empty_like(x)
+    with np.errstate(all="ignore"):
+        K.affine_channel(src.reshape(-1), sc.reshape(-1), bi.reshape(-1), out.reshape(-1), 2, 3,
+                         17 * 8, K.ACT[act], -0.3, 0.4, n_threads, 8)
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-6)
+
+
+@needs_kernel
 def test_kernel_checked_entry_points_reject_bad_geometry():
     x = np.zeros(10, np.float32)
     with pytest.raises(ValueError):

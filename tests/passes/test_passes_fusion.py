@@ -287,3 +287,48 @@ def test_cancel_transposes_lets_bn_fold():
     none = fastcnn.InferenceSession(m, graph_optimization_level="none").run(None, {"x": x})
     for got, ref in zip(none, want):
         np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
+
+
+BN_ACTS = [("Relu", {}, []), ("Clip", {}, ["lo", "hi"]), ("LeakyRelu", {"alpha": 0.2}, []),
+           ("HardSigmoid", {"alpha": 0.3, "beta": 0.4}, []), ("Elu", {"alpha": 0.7}, []),
+           ("Sigmoid", {}, []), ("Silu", {}, []), ("HardSwish", {}, [])]
+
+
+@pytest.mark.parametrize("nt", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("act,attrs,extra", BN_ACTS, ids=[a[0] for a in BN_ACTS])
+def test_activation_fuses_into_standalone_bn(act, attrs, extra, dtype, nt):
+    """DenseNet's BN-ReLU after a Concat: the BN stays (nothing to fold it into) and takes
+    the activation into its affine pass; blocked (a conv before and after) and plain."""
+    c = 11                       # not a multiple of the block: padding lanes stay finite
+    inits = {"w1": w(5, 3, 3, 3), "w2": w(4, c, 1, 1), **bn_params("bn", c)}
+    inits.update({"lo": np.array(-0.2, np.float32), "hi": np.array(0.6, np.float32)})
+    if act == "Silu":
+        tail = [helper.make_node("Sigmoid", ["t"], ["sg"]),
+                helper.make_node("Mul", ["t", "sg"], ["a"])]
+    else:
+        tail = [helper.make_node(act, ["t"] + extra, ["a"], **attrs)]
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["c1"], pads=[1, 1, 1, 1]),
+             helper.make_node("Concat", ["c1", "x", "x"], ["cat"], axis=1),
+             bn("bn", "cat", "t"), *tail,
+             helper.make_node("Conv", ["a", "w2"], ["y"]),
+             helper.make_node("Identity", ["a"], ["y2"])]
+    m = make_model(nodes, [("x", F, [2, 3, 7, 6])], [("y", F, None), ("y2", F, None)], inits,
+                   opset=14)
+    x = w(2, 3, 7, 6)
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    ref = ort.InferenceSession(m.SerializeToString(), so).run(None, {"x": x})
+    if dtype == np.float64:      # the numpy path, against onnxruntime's float32 run
+        from onnx import TensorProto, numpy_helper
+        for t in m.graph.initializer:
+            a = numpy_helper.to_array(t)
+            if a.dtype == np.float32:
+                t.CopyFrom(numpy_helper.from_array(a.astype(np.float64), t.name))
+        for v in list(m.graph.input) + list(m.graph.output):
+            v.type.tensor_type.elem_type = TensorProto.DOUBLE
+    ops = optimized_ops(m)
+    assert "BatchNormalization" in ops and act not in ops and "Mul" not in ops, ops
+    got = fastcnn.InferenceSession(m, num_threads=nt).run(None, {"x": x.astype(dtype)})
+    for a, b in zip(got, ref):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
