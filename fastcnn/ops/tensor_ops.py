@@ -10,12 +10,21 @@ anything is allocated.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import onnx
 
 from .attrs import flag_attr, float_attr, int_attr, ints_attr
 from .base import Op, TensorInfo, broadcast_shape, optional
 from .registry import register
+
+try:
+    from .._kernels.layout import copy_pieces_call as _copy_pieces_call
+except ImportError:   # no compiled kernels: numpy copies
+    _copy_pieces_call = None
+
+MAX_NATIVE_PIECES = 1 << 16   # a Concat of more rows than this copies with numpy
 
 #: refuse shape-plumbing outputs above this many elements (before allocating)
 MAX_BUILD_ELEMENTS = 1 << 31
@@ -110,6 +119,27 @@ class Concat(Op):
 
     def bind(self, xs, ys, scratch=()):
         ins = [x for x in xs if x is not None]
+        y = ys[0]
+        native = _copy_pieces_call is not None and y.flags.c_contiguous and \
+            all(isinstance(x, np.ndarray) and x.flags.c_contiguous and x.dtype == y.dtype
+                for x in ins)
+        outer = math.prod(y.shape[:self.ax])
+        if native and outer * len(ins) <= MAX_NATIVE_PIECES:
+            # a native step (no Python between the neighbouring kernels): each input is
+            # `outer` rows of its inner block, copied into the output's rows at its offset
+            # (blocked buffers: the same axis of their physical shape)
+            isz = y.dtype.itemsize
+            row_out = math.prod(y.shape[self.ax:]) * isz
+            per = math.prod(y.shape[self.ax + 1:]) * isz
+            pieces, off = [], 0
+            for x in ins:
+                row_in = math.prod(x.shape[self.ax:]) * isz
+                if row_in:
+                    for r in range(outer):
+                        pieces.append((y.ctypes.data + r * row_out + off * per,
+                                       x.ctypes.data + r * row_in, row_in))
+                off += x.shape[self.ax]
+            return _copy_pieces_call(pieces, self.n_threads, (y, *ins))
         # copy each input into its slice of the output (views computed once; blocked
         # buffers are sliced along the same axis of their physical shape)
         dsts, off = [], 0

@@ -127,6 +127,47 @@ def test_concat(axis):
     check("Concat", [xs[0], C(xs[1]), xs[2]], {"axis": axis}, 13)
 
 
+@pytest.mark.parametrize("nt", [1, 2])
+@pytest.mark.parametrize("axis", [0, 1, 2, 3, -1])
+def test_concat_native_copy_step(axis, nt):
+    """Concat runs as one native executor step (byte pieces copied on the pool, long ones
+    cut in 128 KiB pieces): plain, and channel-blocked between two convs; batch 2, so
+    along axes > 0 each input is several rows of the output."""
+    from onnx.reference import ReferenceEvaluator
+    from conftest import make_model
+    rng = np.random.default_rng(0)
+    xs = [rng.standard_normal((2, 16, 40, 72)).astype(np.float32),
+          rng.standard_normal((2, 8, 40, 72)).astype(np.float32)]
+    shp = {0: (3, 16, 40, 72), 1: (2, 8, 40, 72), 2: (2, 16, 9, 72), 3: (2, 16, 40, 5),
+           -1: (2, 16, 40, 5)}[axis]
+    xs[1] = rng.standard_normal(shp).astype(np.float32)
+    w = rng.standard_normal((16, 16, 1, 1)).astype(np.float32)
+    w2 = rng.standard_normal((4, xs[0].shape[1] + (shp[1] if axis == 1 else 0), 1, 1)).astype(
+        np.float32)
+    for blocked in (False, True):
+        if blocked:          # conv -> Concat -> conv: the Concat runs on NCHWc buffers
+            nodes = [helper.make_node("Conv", ["a", "w"], ["ca"]),
+                     helper.make_node("Concat", ["ca", "b"], ["cat"], axis=axis),
+                     helper.make_node("Conv", ["cat", "w2"], ["y"])]
+            inits = {"w": w, "w2": w2}
+        else:
+            nodes = [helper.make_node("Concat", ["a", "b"], ["y"], axis=axis)]
+            inits = {}
+        m = make_model(nodes, [("a", TensorProto.FLOAT, list(xs[0].shape)),
+                               ("b", TensorProto.FLOAT, list(xs[1].shape))],
+                       [("y", TensorProto.FLOAT, None)], inits)
+        sess = fastcnn.InferenceSession(m, num_threads=nt)
+        feeds = {"a": xs[0], "b": xs[1]}
+        (want,) = ReferenceEvaluator(m).run(None, feeds)
+        for _ in range(2):       # twice: a direct (freshly bound) output is rebound right
+            (got,) = sess.run(None, feeds)
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+        plan = sess._plan({"a": xs[0].shape, "b": xs[1].shape})
+        assert "Concat" in [st.node.op_type for st in plan.steps]
+        program = plan._pool[0].program
+        assert program.n_native() == len(program), "a step runs in Python"
+
+
 def test_concat_int_and_errors():
     check("Concat", [i64(1, 2), i64(3), C(i64(4, 5))], {"axis": 0}, 13)
     expect_error("Concat", [X, rand(2, 3, 4, 6)], {"axis": 1}, 13, cls=ShapeError)
