@@ -9,10 +9,6 @@ SKIPS = {
                 "plan is made, which covers the exporters' shape checks; raises UnsupportedOpError"),
     'test_if_seq': 'sequence types are out of scope',
     'test_if_opt': 'optional types are out of scope',
-    'test_if': ("a data-dependent If condition (a graph input): fastcnn resolves If when the "
-                "plan is made, which covers the exporters' shape checks; raises UnsupportedOpError"),
-    'test_if_seq': 'sequence types are out of scope',
-    'test_if_opt': 'optional types are out of scope',
     'test_attention_4d_causal_bf16_expanded': 'bfloat16 is out of scope',
     'test_attention_4d_padded_kv_bf16_expanded': 'bfloat16 is out of scope',
     'test_attention_4d_causal_padded_kv_bf16_expanded': 'bfloat16 is out of scope',
