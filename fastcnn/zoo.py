@@ -24,6 +24,7 @@ dimension is the symbolic "N".
 | tiny               | x 1×3×24×24          | y 1×10          | 88,858     | 0.003         |
 | resnext_block      | x 1×256×56×56        | y 1×512×28×28   | 420,352    | 1.291         |
 | deeplab_atrous     | x 1×256×33×33        | y 1×21×264×264  | 1,125,085  | 2.412         |
+| keras_nhwc_net     | x 1×224×224×3 (NHWC) | y 1×1000        | 306,344    | 0.218         |
 
 Opset 13, except mobilenet_v3_small (HardSwish) and unet_decoder at 17.  Params as
 torchvision counts them (BN running statistics excluded); GFLOP counts Conv, ConvTranspose,
@@ -504,6 +505,55 @@ def deeplab_atrous(num_classes: int = 21, seed: int = 10) -> onnx.ModelProto:
                    doc=deeplab_atrous.__doc__)
 
 
+def keras_nhwc_net(num_classes: int = 1000, seed: int = 11) -> onnx.ModelProto:
+    """A Keras MobileNetV2 slice as tf2onnx exports it when its optimizer leaves the layout
+    alone: NHWC input 1×224×224×3, every conv wrapped as Transpose(0,3,1,2) -> Conv (no
+    bias) -> Transpose(0,2,3,1), BatchNormalization as Mul + Add by [C] constants on the
+    NHWC tensor, ReLU6 as Clip(0, 6), ZeroPadding2D before the stride-2 convs as an NHWC
+    Pad, residual Adds in NHWC; 16 convs (stem, 5 inverted-residual blocks, 1×1 head),
+    GlobalAveragePooling2D as ReduceMean over axes 1, 2, Dense as MatMul + Add, Softmax."""
+    b = _Builder(seed)
+    zero, six = b._scalar(0.0), b._scalar(6.0)
+
+    def conv(x, cin, cout, k, s=1, group=1, act=True, name=None):
+        t = b.node("Transpose", [x], f"{name}.to_nchw", perm=[0, 3, 1, 2])
+        pads = [0, 0, 0, 0] if s == 2 else [k // 2] * 4       # stride 2: padded in NHWC
+        c = b.conv(t, cin, cout, k, s, pads=pads, group=group, name=name)
+        y = b.node("Transpose", [c], f"{name}.to_nhwc", perm=[0, 2, 3, 1])
+        scale = b.rng.uniform(0.8, 1.5, cout).astype(np.float32)
+        shift = b.rng.normal(0, 0.1, cout).astype(np.float32)
+        y = b.node("Mul", [y, b.const(scale, f"{name}.bn.scale")], f"{name}.bn.mul")
+        y = b.node("Add", [y, b.const(shift, f"{name}.bn.shift")], f"{name}.bn.add")
+        return b.node("Clip", [y, zero, six], f"{name}.relu6") if act else y
+
+    def pad(x, name):      # ZeroPadding2D(((0, 1), (0, 1))) on NHWC
+        return b.node("Pad", [x, b.const(np.array([0, 0, 0, 0, 0, 1, 1, 0], np.int64))],
+                      name, mode="constant")
+
+    x = conv(pad("x", "stem.pad"), 3, 32, 3, 2, name="stem")                  # 112×112×32
+    x = conv(x, 32, 32, 3, group=32, name="b0.dw")
+    x = conv(x, 32, 16, 1, act=False, name="b0.project")
+    cin = 16
+    for i, (cout, s) in enumerate(((24, 2), (24, 1), (32, 2), (32, 1)), start=1):
+        mid = cin * 6
+        h = conv(x, cin, mid, 1, name=f"b{i}.expand")
+        if s == 2:
+            h = pad(h, f"b{i}.pad")
+        h = conv(h, mid, mid, 3, s, group=mid, name=f"b{i}.dw")
+        h = conv(h, mid, cout, 1, act=False, name=f"b{i}.project")
+        x = b.node("Add", [x, h], f"b{i}.add") if s == 1 and cin == cout else h
+        cin = cout
+    x = conv(x, cin, 256, 1, name="head")                                       # 28×28×256
+    x = b.node("ReduceMean", [x], "gap", axes=[1, 2], keepdims=0)
+    w = b.rng.normal(0, 0.08, (256, num_classes)).astype(np.float32)   # a peaked softmax
+    x = b.node("MatMul", [x, b.const(w, "logits.weight")], "logits.matmul")
+    x = b.node("Add", [x, b.const(b.rng.normal(0, 0.05, num_classes).astype(np.float32),
+                                  "logits.bias")], "logits.add")
+    _rename_output(b, b.node("Softmax", [x], "softmax", axis=-1), "y")
+    return b.model("keras_nhwc_net", [_in("x", 224, 224, 3)], [_out("y", num_classes)],
+                   doc=keras_nhwc_net.__doc__)
+
+
 # ---------------------------------------------------------------------------------------
 # Single-layer models (per-layer benchmarks and op tests)
 # ---------------------------------------------------------------------------------------
@@ -548,6 +598,7 @@ MODELS: Dict[str, Callable[[], onnx.ModelProto]] = {
     "tiny": tiny,
     "resnext_block": resnext_block,
     "deeplab_atrous": deeplab_atrous,
+    "keras_nhwc_net": keras_nhwc_net,
 }
 
 #: default input shapes at batch 1: {model: {input name: shape}}
@@ -563,6 +614,7 @@ INPUT_SHAPES: Dict[str, Dict[str, Tuple[int, ...]]] = {
     "tiny": {"x": (1, 3, 24, 24)},
     "resnext_block": {"x": (1, 256, 56, 56)},
     "deeplab_atrous": {"x": (1, 256, 33, 33)},
+    "keras_nhwc_net": {"x": (1, 224, 224, 3)},
 }
 
 #: documented output shapes at batch 1: {model: {output name: shape}}
@@ -578,6 +630,7 @@ OUTPUT_SHAPES: Dict[str, Dict[str, Tuple[int, ...]]] = {
     "tiny": {"y": (1, 10)},
     "resnext_block": {"y": (1, 512, 28, 28)},
     "deeplab_atrous": {"y": (1, 21, 264, 264)},
+    "keras_nhwc_net": {"y": (1, 1000)},
 }
 
 #: trainable parameter counts as torchvision counts them (BN running stats excluded)

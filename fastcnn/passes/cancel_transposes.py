@@ -7,7 +7,10 @@ leaves such pairs around every NHWC op it could not push through (Conv -> Transp
 -> Transpose(0,3,1,2) -> BatchNormalization); cancelling them lets fold_batchnorm,
 fold_affine and the epilogue fusions see the Conv's real consumers.  The first Transpose
 stays as long as something else reads it (remove_unused drops it otherwise).  A second
-Transpose whose output is a graph output keeps its node and name, with the composed perm.
+Transpose whose output is a graph output keeps its name: an identity pair there hands the
+name to the node that computes x (when x is a node's output, not itself a graph output:
+push_transposes leaves such pairs at the end of NHWC models), otherwise it stays a
+Transpose with the composed perm.
 """
 from __future__ import annotations
 
@@ -35,9 +38,17 @@ def run(graph) -> bool:
             continue             # absent perms (rank unknown here) or invalid: op checks them
         q = [p1[i] for i in p2]
         src = t1.inputs[0]
-        if q == list(range(len(q))) and t2.outputs[0] not in outputs:
+        ident = q == list(range(len(q)))
+        maker = graph.producers().get(src) if ident else None
+        if ident and t2.outputs[0] not in outputs:
             rename_value(graph, t2.outputs[0], src)
             graph.nodes.remove(t2)
+        elif maker is not None and src not in outputs and src not in graph.initializers and \
+                not any("fastcnn_captures" in n.attrs for n in graph.nodes if src in n.inputs):
+            out = t2.outputs[0]             # a graph output: x's producer writes it instead
+            graph.nodes.remove(t2)
+            maker.outputs[maker.outputs.index(src)] = out
+            rename_value(graph, src, out)
         else:
             t2.inputs[0] = src
             t2.attrs["perm"] = q
