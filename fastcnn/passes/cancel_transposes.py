@@ -22,37 +22,60 @@ def _perm(node):
     return list(p) if isinstance(p, (list, tuple)) and p else None
 
 
+def _captured(readers) -> bool:
+    """Whether an If reads the value as a capture (its branches name it: never rename)."""
+    return any("fastcnn_captures" in n.attrs for n in readers)
+
+
+def _rename(consumers, old, new):
+    """Every reader of `old` reads `new` (the reader map follows)."""
+    readers = consumers.pop(old, [])
+    for n in {id(r): r for r in readers}.values():
+        n.inputs = [new if i == old else i for i in n.inputs]
+    consumers.setdefault(new, []).extend(readers)
+
+
 def run(graph) -> bool:
     changed = False
     outputs = set(graph.output_names())
+    producers = graph.producers()
+    consumers = graph.consumers()
+    removed = set()
     for t2 in [n for n in graph.nodes if n.op_type == "Transpose"]:
-        if t2 not in graph.nodes or not t2.inputs:
+        if not t2.inputs:
             continue
-        t1 = graph.producers().get(t2.inputs[0])
+        t1 = producers.get(t2.inputs[0])
         if t1 is None or t1.op_type != "Transpose" or t1.domain not in ("", "ai.onnx") \
-                or t2.domain not in ("", "ai.onnx"):
+                or t2.domain not in ("", "ai.onnx") or not t1.inputs:
             continue
         p1, p2 = _perm(t1), _perm(t2)
         if p1 is None or p2 is None or len(p1) != len(p2) or \
                 sorted(p1) != list(range(len(p1))) or sorted(p2) != list(range(len(p2))):
             continue             # absent perms (rank unknown here) or invalid: op checks them
         q = [p1[i] for i in p2]
-        src = t1.inputs[0]
+        src, out = t1.inputs[0], t2.outputs[0]
         ident = q == list(range(len(q)))
-        maker = graph.producers().get(src) if ident else None
-        if ident and t2.outputs[0] not in outputs:
-            rename_value(graph, t2.outputs[0], src)
-            graph.nodes.remove(t2)
+        maker = producers.get(src) if ident else None
+        if ident and out not in outputs and not _captured(consumers.get(out, [])):
+            _rename(consumers, out, src)
+            removed.add(id(t2))
+            del producers[out]
         elif maker is not None and src not in outputs and src not in graph.initializers and \
-                not any("fastcnn_captures" in n.attrs for n in graph.nodes if src in n.inputs):
-            out = t2.outputs[0]             # a graph output: x's producer writes it instead
-            graph.nodes.remove(t2)
+                not _captured(consumers.get(src, [])):
+            # a graph output: x's producer writes it instead
+            removed.add(id(t2))
             maker.outputs[maker.outputs.index(src)] = out
-            rename_value(graph, src, out)
+            producers[out] = maker
+            del producers[src]
+            _rename(consumers, src, out)
         else:
+            readers = consumers.get(t2.inputs[0], [])
+            readers[:] = [r for r in readers if r is not t2]
             t2.inputs[0] = src
+            consumers.setdefault(src, []).append(t2)
             t2.attrs["perm"] = q
         changed = True
     if changed:
+        graph.nodes = [n for n in graph.nodes if id(n) not in removed]
         graph.remove_unused()
     return changed

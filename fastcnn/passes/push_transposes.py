@@ -37,6 +37,8 @@ output is a graph output writes a fresh value and the new Transpose writes the o
 """
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 
 from ..ir.graph import Node
@@ -303,14 +305,48 @@ def _pad(graph, node, perm, rw, opset):
 
 
 class _State:
-    def __init__(self, graph):
+    """The graph's producer / reader maps and used names, kept up to date by `_apply`
+    (rebuilding them after every push made the pass quadratic); new Transposes wait in
+    `after` until the sweep ends and `commit` puts them behind their nodes."""
+
+    def __init__(self, graph, node_names):
         self.graph = graph
         self.outputs = set(graph.output_names())
-        self.refresh()
+        self.producers = graph.producers()
+        self.consumers = graph.consumers()
+        self.names = set(graph.initializers) | {v.name for v in graph.inputs} | \
+            set(self.producers) | set(self.consumers)
+        self.node_names = node_names
+        self.after = {}
 
-    def refresh(self):
-        self.producers = self.graph.producers()
-        self.consumers = self.graph.consumers()
+    def fresh(self, base, names):
+        name, k = base, 0
+        while name in names:
+            k += 1
+            name = f"{base}_{k}"
+        names.add(name)
+        return name
+
+    def reroute(self, node, k, new):
+        """node.inputs[k] = new, with the reader map updated."""
+        old = node.inputs[k]
+        readers = self.consumers.get(old, [])
+        for j, r in enumerate(readers):
+            if r is node:
+                del readers[j]
+                break
+        node.inputs[k] = new
+        self.consumers.setdefault(new, []).append(node)
+
+    def commit(self):
+        if not self.after:
+            return
+        nodes = []
+        for n in self.graph.nodes:
+            nodes.append(n)
+            nodes.extend(self.after.get(id(n), ()))
+        self.graph.nodes = nodes
+        self.after = {}
 
     def readers(self, value):
         """(Transpose readers, other readers), each node once."""
@@ -376,34 +412,33 @@ class _State:
         return len(dead)
 
 
-def _apply(graph, state, rw, node_names):
+def _apply(graph, state, rw):
     node = rw.node
     for k, v in rw.inputs.items():
         if isinstance(v, np.ndarray):
-            base = node.inputs[k] + ("_nchw" if v.ndim > 1 else "_perm")
-            v = graph.fresh_name(base)
-            graph.initializers[v] = rw.inputs[k]
-        node.inputs[k] = v
+            name = state.fresh(node.inputs[k] + ("_nchw" if v.ndim > 1 else "_perm"), state.names)
+            graph.initializers[name] = v
+            v = name
+        state.reroute(node, k, v)
     node.attrs.update(rw.attrs)
     if rw.out_perm is None:
         return None
     out = node.outputs[0]
-    inner = graph.fresh_name(out + "_pre_transpose")
+    inner = state.fresh(out + "_pre_transpose", state.names)
     node.outputs[0] = inner
-    name, k = f"{node.name}/transpose", 0
-    while name in node_names:
-        k += 1
-        name = f"{node.name}/transpose_{k}"
-    node_names.add(name)
-    t = Node("Transpose", name, [inner], [out], {"perm": list(rw.out_perm)})
-    at = next(k for k, n in enumerate(graph.nodes) if n is node)
-    graph.nodes.insert(at + 1, t)
+    t = Node("Transpose", state.fresh(f"{node.name}/transpose", state.node_names),
+             [inner], [out], {"perm": list(rw.out_perm)})
+    state.producers[inner] = node
+    state.producers[out] = t
+    state.consumers[inner] = [t]
+    # (the node may sit behind the Transpose it replaces a reader of: keep the order valid)
+    state.after.setdefault(id(node), []).append(t)
     return t
 
 
-def _push(graph, state, t, node_names):
+def _push(graph, state, t):
     """Push Transpose `t` past its readers when that does not add Transposes; return the
-    new Transposes (empty if nothing moved)."""
+    new Transposes (None for a pushed node that needs none; empty if nothing moved)."""
     perm = _perm(t)
     if perm is None or _identity(perm) or not t.inputs or not t.inputs[0]:
         return []
@@ -440,11 +475,10 @@ def _push(graph, state, t, node_names):
         return []
     new = []
     for o in choice:
-        nt = _apply(graph, state, rws[id(o)], node_names)
+        nt = _apply(graph, state, rws[id(o)])
         if nt is not None:
             new.append(nt)
-    state.refresh()
-    return new
+    return new or [None]
 
 
 def run(graph) -> bool:
@@ -452,16 +486,16 @@ def run(graph) -> bool:
     node_names = {n.name for n in graph.nodes}
     budget = 4 * len(graph.nodes) + 64        # pushes; each moves a Transpose forward
     while budget > 0:
-        state = _State(graph)
-        work = [n for n in graph.nodes if n.op_type == "Transpose"]
+        state = _State(graph, node_names)
+        work = deque(n for n in graph.nodes if n.op_type == "Transpose")
         moved = False
         while work and budget > 0:
-            t = work.pop(0)
-            new = _push(graph, state, t, node_names)
+            new = _push(graph, state, work.popleft())
             if new:
                 budget -= 1
                 moved = changed = True
-                work.extend(new)
+                work.extend(t for t in new if t is not None)
+        state.commit()
         if not moved:
             break
         cancel_transposes.run(graph)          # the pairs that met; drops the dead Transposes
