@@ -7,14 +7,15 @@ from __future__ import annotations
 
 from typing import Callable, List, Tuple
 
-from . import (cancel_transposes, fold_affine, fold_batchnorm, fuse_activation, fuse_pixel_shuffle,
-               fuse_residual, push_transposes)
+from . import (cancel_transposes, fold_affine, fold_batchnorm, fold_pad, fuse_activation,
+               fuse_pixel_shuffle, fuse_residual, push_transposes)
 
 # (name, level, run), in order.  "basic": exact rewrites of the graph's algebra;
 # "all": also fusions into kernel epilogues.
 DEFAULT_PIPELINE: List[Tuple[str, str, Callable]] = [
     ("push_transposes", "basic", push_transposes.run),
     ("cancel_transposes", "basic", cancel_transposes.run),
+    ("fold_pad", "basic", fold_pad.run),
     ("fold_batchnorm", "basic", fold_batchnorm.run),
     ("fold_affine", "basic", fold_affine.run),
     ("fuse_pixel_shuffle", "basic", fuse_pixel_shuffle.run),

@@ -398,7 +398,8 @@ def test_pad_in_nhwc(opset):
     y = b.conv(h, 4, 2)
     m = b.model([("x", F, [1, 6, 6, 3])], [y], opset=opset)
     check(m, {"x": x_nhwc(1, 6, 6, 3)})
-    g = fastcnn.InferenceSession(m, graph_optimization_level="basic").optimized_graph()
+    g = import_model(m)
+    assert push_transposes.run(g)
     assert [n.op_type for n in g.nodes] == ["Transpose", "Conv", "Pad", "Conv", "Transpose"]
     pad = g.nodes[2]
     if opset < 11:
@@ -407,6 +408,10 @@ def test_pad_in_nhwc(opset):
         assert list(g.initializers[pad.inputs[1]]) == [0, 0, 0, 0, 0, 0, 1, 1]
     else:
         assert list(g.initializers[pad.inputs[3]]) == [2, 3]
+    # ... and then fold_pad hands the (0, 1) padding to the second conv
+    g = nodes_of(m, "basic")
+    assert [n.op_type for n in g] == ["Transpose", "Conv", "Conv", "Transpose"]
+    assert g[2].attrs["pads"] == [1, 1, 2, 2]
 
 
 @pytest.mark.parametrize("keepdims", [0, 1])
@@ -511,13 +516,14 @@ def test_bad_graphs_raise_clear_errors():
 
 def test_keras_nhwc_net_plan():
     """zoo.keras_nhwc_net (tf2onnx MobileNetV2 slice, 32 Transposes): one Transpose left
-    (after the input Pad), every BN Mul/Add folded, every ReLU6 fused, the residual Adds
-    fused, GAP a ReduceMean over NCHW H, W with no Transpose behind it."""
+    (the input's), every BN Mul/Add folded, every ReLU6 fused, the residual Adds fused,
+    the ZeroPadding2D Pads folded into the convs (fold_pad), GAP a ReduceMean over NCHW
+    H, W with no Transpose behind it."""
     m = zoo.get("keras_nhwc_net")
     assert ops_of(m, "none").count("Transpose") == 32
     g = nodes_of(m, "all")
     ops = [n.op_type for n in g]
-    assert ops.count("Transpose") == 1 and ops.count("Conv") == 16, ops
+    assert ops == ["Transpose"] + ["Conv"] * 16 + ["ReduceMean", "MatMul", "Add", "Softmax"], ops
     assert ops.count("Mul") == 0 and ops.count("Add") == 1 and "Clip" not in ops, ops
     assert sum(1 for n in g if n.attrs.get("fastcnn_residual")) == 2
     red = next(n for n in g if n.op_type == "ReduceMean")
