@@ -314,7 +314,7 @@ static FC_TGT void FC_SUF(fc_conv_rect)(const fc_conv_params *p, long n, long oc
     float *yt = p->y + (n * p->Mb + ocb0) * s_out * 8;
     const float *rt = p->res ? p->res + (n * p->Mb + ocb0) * s_out * 8 : 0;
     const long oc0 = ocb0 * 8;
-    const long KH = p->kh, KW = p->kw, xcs = p->sw * unit;
+    const long KH = p->kh, KW = p->kw, xcs = p->sw * unit, ow_ = p->ow;
     const long wcb = p->K * p->icb * 8;   /* floats per input-channel block of one oc block */
     long o, cb0, r, c, nrr = 0, ncr = 0, ntl = 0;
 
@@ -406,7 +406,7 @@ static FC_TGT void FC_SUF(fc_conv_rect)(const fc_conv_params *p, long n, long oc
          * DRAM: a ResNet's 45 MB of weights do not stay in L3 from run to run, and the
          * 512-channel 7x7 layers (9.4 MB each) ran 25% slower than with hot weights. */
         const float *pfb[FC_OCB_MAX];
-        long pf_nreg = 0, pf_lines = 0, pf_cur = 0, pf_per = 0;
+        long pf_nreg = 0, pf_lines = 0, pf_rg = 0, pf_ln = 0, pf_per = 0;
         if (!last) {
             const long nxt = (cb1 + p->cb_chunk < p->cbg ? cb1 + p->cb_chunk : p->cbg) - cb1;
             for (o = 0; o < nocb; o++) pfb[o] = wt + o * wocb + cb1 * wcb;
@@ -438,23 +438,32 @@ static FC_TGT void FC_SUF(fc_conv_rect)(const fc_conv_params *p, long n, long oc
                 const long cz = crun[jc][0], kw0 = crun[jc][1], kw1 = crun[jc][2];
                 const long npix = (rb - ra) * (cz - ca);
                 const long ntile = (npix + FC_P_MAX - 1) / FC_P_MAX;
-                long t, i = 0, rr = ra, cc = ca;
+                /* balanced: the first npix % ntile tiles take one pixel more.  Offsets and
+                 * the prefetch position advance incrementally -- with few input channels
+                 * (a 16 -> 64 pointwise conv) the divisions and reloads of p->ow here were
+                 * a tenth of the time */
+                const long tq = ntile ? npix / ntile : 0, tr = ntile ? npix % ntile : 0;
+                long t, rr = ra, cc = ca;
+                long xr = xrow[ra - r0], yr = ra * ow_ * 8;
                 for (t = 0; t < ntile; t++) {
-                    const long iend = (t + 1) * npix / ntile;
-                    int np = 0;
-                    for (; i < iend; i++) {
-                        xo[np] = xrow[rr - r0] + cc * xcs;
-                        yo[np] = (rr * p->ow + cc) * 8;
-                        np++;
-                        if (++cc == cz) { cc = ca; rr++; }
+                    const int np = (int)(tq + (t < tr));
+                    int k;
+                    for (k = 0; k < np; k++) {
+                        xo[k] = xr + cc * xcs;
+                        yo[k] = yr + cc * 8;
+                        if (++cc == cz) {
+                            cc = ca;
+                            rr++;
+                            yr += ow_ * 8;
+                            if (rr < rb) xr = xrow[rr - r0];
+                        }
                     }
                     /* this tile's share of the prefetch, within one region */
                     const char *pf = 0;
                     long pf_n = 0;
-                    if (pf_cur < pf_nreg * pf_lines) {
-                        const long rg = pf_cur / pf_lines, ln = pf_cur - rg * pf_lines;
-                        pf = (const char *)pfb[rg] + ln * 64;
-                        pf_n = pf_lines - ln < pf_per ? pf_lines - ln : pf_per;
+                    if (pf_rg < pf_nreg) {
+                        pf = (const char *)pfb[pf_rg] + pf_ln * 64;
+                        pf_n = pf_lines - pf_ln < pf_per ? pf_lines - pf_ln : pf_per;
                     }
                     if (p->blocked)
                         FC_SUF(fc_conv_tile_blk)(p, (int)nocb, np, xg, wt, wocb, cb0, cb1, rowoff,
@@ -464,7 +473,8 @@ static FC_TGT void FC_SUF(fc_conv_rect)(const fc_conv_params *p, long n, long oc
                         FC_SUF(fc_conv_tile_plain)(p, (int)nocb, np, xg, wt, wocb, cb0, cb1, rowoff,
                                                    rowk, nrows, kw0, kw1, xo, yo, yt, rt, ys, first,
                                                    last, bptr, sptr, oc0, pf, &pf_n);
-                    pf_cur += pf_n;
+                    pf_ln += pf_n;
+                    if (pf_ln >= pf_lines) { pf_rg++; pf_ln = 0; }
                 }
                 ca = cz;
             }
