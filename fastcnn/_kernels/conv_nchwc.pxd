@@ -12,6 +12,8 @@ cdef extern from "conv_nchwc.h" nogil:
         const float *res      # IN  [N, Mb, S_out, 8] or NULL
         float *y              # OUT [N, Mb, S_out, 8]
         long M, Mb, mbg, cbg, cb_total, icb
+        int lanes             # 8, or 16: w packed in pairs of oc blocks [G*mbg2, cbg, K, 8, 16]
+        long mbg2
         int blocked
         long id, ih, iw, od, oh, ow, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw
         long K, cb_chunk

@@ -29,7 +29,10 @@ Design:
            outside the image are never visited (no zero padding, no P=1 tiles
            except at corners).
   tile     avx2: 2 oc-blocks x 6 pixels (12 ymm accumulators, FMA with broadcast);
-           avx512 (AVX-512VL, still 8-wide ymm, 32 registers): 4 x 6;
+           avx512 (AVX-512VL, still 8-wide ymm, 32 registers): 4 x 6; with blocked
+           input the weights are packed in pairs of oc blocks ([.., 8, 16], lanes 16)
+           and one zmm holds two blocks of a pixel: 8 blocks x 6 pixels, twice the
+           work per tile for the same per-tile costs (1x1 16->64 at 55x55: 93 -> ?? us);
            portable plain C: 2 x 4.  Inner loops: kernel row, kw, input
            channel block, 8 channels (unrolled); the FMA is pinned to its
            in-place 231 form (see conv_nchwc_tile.h).
@@ -200,7 +203,19 @@ def aligned_empty(shape, long align=64):
     return raw[skip:skip + n].reshape(shape)
 
 
-def pack_conv_weights(w, long group=1, bint blocked_input=True):
+def pack_lanes(bint blocked_input=True, long M=64, long group=1):
+    """Lanes pack_conv_weights uses by default under the dispatched ISA for M output
+    channels in `group` groups: 16 (pairs of oc blocks, for the zmm tile) on AVX-512
+    with blocked input and an even number >= 4 of oc blocks per group, else 8.  (Two
+    blocks would make a tile of one zmm column, 6 FMA chains: a 1x1 64->16 ran 26%
+    slower than 2 ymm columns; an odd count would compute a zero half-pair.)"""
+    cdef long mbg = (M + BLOCK - 1) // BLOCK // group if group > 0 else 0
+    if blocked_input and _isa == FASTCNN_ISA_AVX512 and mbg >= 4 and mbg % 2 == 0:
+        return 16
+    return 8
+
+
+def pack_conv_weights(w, long group=1, bint blocked_input=True, int lanes=0):
     """Pack ONNX conv weights w[M, C/group, *kernel] (float32; 1..3 spatial dims)
     into w_packed[Mb, cbg, K, icb, 8] for conv_nchwc:
       Mb  = ceil(M/8) output-channel blocks (all groups, zero padded),
@@ -208,7 +223,16 @@ def pack_conv_weights(w, long group=1, bint blocked_input=True):
       K   = prod(kernel), icb = 8 (blocked input).
     blocked_input=False (group must be 1) packs for the plain NCHW-input variant:
       cbg = 1, icb = C (no channel padding) -- for small-C first layers.
-    Grouped convs need C/group and M/group multiples of 8 (blocked input)."""
+    Grouped convs need C/group and M/group multiples of 8 (blocked input).
+    lanes=16 (default on AVX-512 with blocked input, see pack_lanes) packs pairs of oc
+    blocks of each group together: [G * ceil(Mb/G / 2), cbg, K, 8, 16], the upper
+    half of a group's last pair zero when its block count is odd."""
+    if lanes == 0:
+        lanes = pack_lanes(blocked_input, w.shape[0], group)
+    if lanes not in (8, 16) or (lanes == 16 and not blocked_input):
+        raise ValueError("lanes must be 8, or 16 with blocked input")
+    if lanes == 16 and _hw_isa < FASTCNN_ISA_AVX512:
+        raise ValueError("lanes=16 needs AVX-512")
     w = np.ascontiguousarray(w, dtype=np.float32)
     cdef long M = w.shape[0], Cg = w.shape[1]
     cdef long K = w.size // (M * Cg) if M * Cg > 0 else 1
@@ -229,21 +253,42 @@ def pack_conv_weights(w, long group=1, bint blocked_input=True):
         out[:, 0] = wp.reshape(Mb, BLOCK, Cg, K).transpose(0, 3, 2, 1)
         return out
     cbg = (Cg + BLOCK - 1) // BLOCK
-    # [M, Cg, K] -> [Mb, cbg, K, 8ic, 8oc], zero padded: one pass written in order (the
-    # numpy pad + 5-D transpose took ~80 ms of a ResNet-18 session's first run)
-    out = aligned_empty((Mb, cbg, K, BLOCK, BLOCK))
     cdef float[:, :, ::1] src = w3
-    cdef float[:, :, :, :, ::1] dst = out
+    cdef float[:, :, :, :, ::1] dst
     cdef long mb, cb, k, ic, oc, m, c, n_mb = Mb, n_cb = cbg
+    cdef long mbg = Mb // group, mbg2 = (Mb // group + 1) // 2, pr, g, h, n_pr
+    if lanes == 8:
+        # [M, Cg, K] -> [Mb, cbg, K, 8ic, 8oc], zero padded: one pass written in order (the
+        # numpy pad + 5-D transpose took ~80 ms of a ResNet-18 session's first run)
+        out = aligned_empty((Mb, cbg, K, BLOCK, BLOCK))
+        dst = out
+        with nogil:
+            for mb in range(n_mb):
+                for cb in range(n_cb):
+                    for k in range(K):
+                        for ic in range(BLOCK):
+                            c = cb * BLOCK + ic
+                            for oc in range(BLOCK):
+                                m = mb * BLOCK + oc
+                                dst[mb, cb, k, ic, oc] = src[m, c, k] if m < M and c < Cg else 0.0
+        return out
+    # pairs: [G * mbg2, cbg, K, 8ic, 16oc]; oc lane h*8+l of pair pr of group g is
+    # channel (g*mbg + 2*pr' + h)*8 + l (pr' = pr within the group), zero past the group
+    n_pr = group * mbg2
+    out = aligned_empty((n_pr, cbg, K, BLOCK, 2 * BLOCK))
+    dst = out
     with nogil:
-        for mb in range(n_mb):
+        for pr in range(n_pr):
+            g = pr // mbg2
             for cb in range(n_cb):
                 for k in range(K):
                     for ic in range(BLOCK):
                         c = cb * BLOCK + ic
-                        for oc in range(BLOCK):
-                            m = mb * BLOCK + oc
-                            dst[mb, cb, k, ic, oc] = src[m, c, k] if m < M and c < Cg else 0.0
+                        for oc in range(2 * BLOCK):
+                            h = 2 * (pr - g * mbg2) + oc // BLOCK    # block within the group
+                            m = (g * mbg + h) * BLOCK + oc % BLOCK
+                            dst[pr, cb, k, ic, oc] = src[m, c, k] \
+                                if h < mbg and m < M and c < Cg else 0.0
     return out
 
 
@@ -253,7 +298,7 @@ cdef void conv_nchwc_exec(fc_conv_params *p, long N, int n_threads) noexcept nog
     """Run the prepared conv for N images.
     Work item = (n, g, oc-tile, rectangle of R output rows x a column segment)."""
     cdef int isa = _isa
-    cdef long ocbm = fc_conv_ocb_max(isa)
+    cdef long ocbm = 8 if p.lanes == 16 else fc_conv_ocb_max(isa)
     cdef long G = p.Mb // p.mbg
     cdef long n_oct = (p.mbg + ocbm - 1) // ocbm
     cdef long rows = p.od * p.oh
@@ -298,6 +343,8 @@ cdef void conv_nchwc_exec(fc_conv_params *p, long N, int n_threads) noexcept nog
     job.isa = isa
     job.flat = flat
     job.ocbm, job.G, job.n_oct, job.nseg, job.nrect, job.R, job.rows = ocbm, G, n_oct, nseg, nrect, R, rows
+    job.unit = 2 if p.lanes == 16 else 1
+    job.units = (p.mbg + job.unit - 1) // job.unit
     parallel_for(nt, items, _conv_item, &job)
 
 
@@ -305,7 +352,7 @@ cdef struct _conv_job:
     fc_conv_params *p
     int isa
     bint flat
-    long ocbm, G, n_oct, nseg, nrect, R, rows
+    long ocbm, G, n_oct, nseg, nrect, R, rows, unit, units
 
 
 cdef void _conv_item(void *ctx, long it) noexcept nogil:
@@ -331,10 +378,14 @@ cdef void _conv_item(void *ctx, long it) noexcept nogil:
         rest = rest // j.n_oct
         g = rest % j.G
         n = rest // j.G
-    ocb0 = g * p.mbg + t * j.ocbm
-    nocb = p.mbg - t * j.ocbm
-    if nocb > j.ocbm:
-        nocb = j.ocbm
+    # balanced oc tiles (5 blocks: 3 + 2, not 4 + 1: a one-block tile has only 6 FMA
+    # chains), cut on pairs of blocks with 16 lanes
+    ocb0 = (t * j.units // j.n_oct) * j.unit
+    nocb = ((t + 1) * j.units // j.n_oct) * j.unit
+    if nocb > p.mbg:
+        nocb = p.mbg
+    nocb -= ocb0
+    ocb0 += g * p.mbg
     r0 = rc * j.R
     r1 = r0 + j.R
     if r1 > j.rows:
@@ -410,9 +461,21 @@ cdef object _fill_conv_params(fc_conv_params *p, xb, packed_w, bias, out_b, in_d
     (to keep alive), or None when the batch is empty."""
     cdef long N, Mb, cbg, K, icb, S_in, S_out
     _f32c(xb, "xb"); _f32c(packed_w, "packed_w"); _f32c(out_b, "out_b")
-    if packed_w.ndim != 5 or packed_w.shape[4] != BLOCK:
+    if packed_w.ndim != 5 or packed_w.shape[4] not in (BLOCK, 2 * BLOCK):
         raise ValueError("packed_w must come from pack_conv_weights")
+    cdef int lanes = packed_w.shape[4]
     Mb, cbg, K, icb = packed_w.shape[0], packed_w.shape[1], packed_w.shape[2], packed_w.shape[3]
+    if lanes == 2 * BLOCK:
+        # pairs of blocks: the block count comes from out_b
+        if out_b.ndim != 4 or out_b.shape[3] != BLOCK:
+            raise ValueError("out_b must be [N, Mb, S_out, 8]")
+        if group < 1 or out_b.shape[1] % group or \
+                packed_w.shape[0] != group * ((out_b.shape[1] // group + 1) // 2):
+            raise ValueError("16-lane packed_w does not match out_b's %d channel blocks and "
+                             "group %d" % (out_b.shape[1], group))
+        if _hw_isa < FASTCNN_ISA_AVX512 or xb.ndim != 4:
+            raise ValueError("16-lane packed_w needs AVX-512 and blocked input")
+        Mb = out_b.shape[1]
     if group < 1 or Mb % group:
         raise ValueError("bad group")
     in_dhw = [int(v) for v in in_dhw]; out_dhw = [int(v) for v in out_dhw]
@@ -489,6 +552,8 @@ cdef object _fill_conv_params(fc_conv_params *p, xb, packed_w, bias, out_b, in_d
     p[0].M = M
     p[0].Mb = Mb
     p[0].mbg = Mb // group
+    p[0].lanes = lanes
+    p[0].mbg2 = (Mb // group + 1) // 2
     p[0].cbg = cbg
     p[0].icb = icb
     p[0].id, p[0].ih, p[0].iw = in_dhw
@@ -505,7 +570,8 @@ cdef object _fill_conv_params(fc_conv_params *p, xb, packed_w, bias, out_b, in_d
     if K == 1 and strides == [1, 1, 1] and pads_begin == [0, 0, 0] and in_dhw == out_dhw:
         p[0].id = p[0].ih = p[0].od = p[0].oh = 1
         p[0].iw = p[0].ow = S_in
-    p[0].cb_chunk = _chunk_for(fc_conv_ocb_max(_isa), K, icb, cbg, _CHUNK_BYTES[0])
+    p[0].cb_chunk = _chunk_for(8 if lanes == 16 else fc_conv_ocb_max(_isa), K, icb, cbg,
+                               _CHUNK_BYTES[0])
     return (xb, packed_w, bias, out_b, slope, residual)
 
 
@@ -517,7 +583,7 @@ def conv_nchwc(xb, packed_w, bias, out_b, in_dhw, out_dhw, kernel, strides, pads
     xb        float32 [N, Cb, S_in, 8]  blocked input (Cb = group * cbg), or
               float32 [N, C, S_in]      plain NCHW input (weights packed with
                                         blocked_input=False, group 1)
-    packed_w  from pack_conv_weights: [Mb, cbg, K, icb, 8]
+    packed_w  from pack_conv_weights: [Mb, cbg, K, icb, 8], or 16-lane pairs (AVX-512)
     bias      float32 [M] or None
     out_b     float32 [N, Mb, S_out, 8] (written; padding lanes >= M set to 0)
     in_dhw, out_dhw, kernel, strides, pads_begin, dilations: 3 ints each (D, H, W);

@@ -102,7 +102,9 @@ class NchwcDirect(_Blocked):
         if plain_input:
             self.name = "conv_nchwc_plain_in"
             self.in_layout = 0
-        self.packed = _packed(_kc.pack_conv_weights, p.weight, p.geom.group, not plain_input)
+        blocked, group = not plain_input, p.geom.group
+        lanes = _kc.pack_lanes(blocked, p.geom.c_out, group)    # per ISA: part of the cache key
+        self.packed = _packed(_kc.pack_conv_weights, p.weight, group, blocked, lanes)
 
     def bind(self, x, w, b, z, y, scratch):
         xb, yb, zb = self._views(x, y, z)

@@ -180,19 +180,43 @@ def test_simd_block_and_isa():
 def test_pack_layout():
     rng = np.random.default_rng(2)
     w = rng.standard_normal((10, 5, 3, 3)).astype(np.float32)
-    wp = cn.pack_conv_weights(w, 1)
+    wp = cn.pack_conv_weights(w, 1, lanes=8)
     assert wp.shape == (2, 1, 9, 8, 8)
     # wp[mb, cb, k, ic, oc] = w[mb*8+oc, cb*8+ic, k]
     assert wp[1, 0, 4, 3, 1] == w[9, 3, 1, 1]
     assert wp[1, 0, 4, 6, 1] == 0 and wp[1, 0, 4, 3, 2] == 0
     wq = cn.pack_conv_weights(w, 1, blocked_input=False)
     assert wq.shape == (2, 1, 9, 5, 8) and wq[1, 0, 4, 3, 1] == w[9, 3, 1, 1]
+    with pytest.raises(ValueError, match="lanes"):
+        cn.pack_conv_weights(w, 1, blocked_input=False, lanes=16)
+
+
+@pytest.mark.skipif(cn.isa_name() != "avx512", reason="16-lane packing needs AVX-512")
+def test_pack_layout_16_lanes():
+    """Pairs of oc blocks of one group: w16[pair, cb, k, ic, h*8 + l] is channel
+    (g*mbg + 2*pair' + h)*8 + l; a group's odd last block leaves the pair's upper half 0."""
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((48, 8, 1, 3)).astype(np.float32)   # group 2: 3 blocks each
+    wp = cn.pack_conv_weights(w, 2, lanes=16)
+    assert wp.shape == (4, 1, 3, 8, 16)
+    assert cn.pack_lanes(True) == 16 and cn.pack_lanes(False) == 8
+    assert wp[0, 0, 2, 5, 11] == w[11, 5, 0, 2]           # group 0, block 1, lane 3
+    assert wp[1, 0, 1, 7, 4] == w[20, 7, 0, 1]            # group 0, block 2
+    assert np.all(wp[1, :, :, :, 8:] == 0)                # group 0 has no block 3
+    assert wp[2, 0, 0, 0, 9] == w[24 + 9, 0, 0, 0]        # group 1 starts a new pair
+    assert wp[3, 0, 0, 2, 6] == w[24 + 16 + 6, 2, 0, 0] and np.all(wp[3, :, :, :, 8:] == 0)
 
 
 # ----------------------------------------------------------------------------- conv
 
 CASES_2D = [
     # C, M, H, W, k, stride, pads_begin, pads_end, dilation, group
+    # (16 lanes: 9 and 10 blocks = a full 8-block tile + a half / full pair; 3 blocks per
+    # group = a group's last pair half; 7 blocks = 3 pairs + a half in one tile)
+    (16, 72, 7, 7, (3, 3), (1, 1), (1, 1), (1, 1), (1, 1), 1),
+    (24, 80, 5, 9, (1, 1), (1, 1), (0, 0), (0, 0), (1, 1), 1),
+    (16, 48, 6, 6, (3, 3), (1, 1), (1, 1), (1, 1), (1, 1), 2),
+    (8, 56, 9, 4, (3, 1), (2, 1), (1, 0), (1, 0), (1, 1), 1),
     (8, 8, 6, 7, (3, 3), (1, 1), (1, 1), (1, 1), (1, 1), 1),
     (5, 11, 9, 10, (3, 3), (1, 1), (1, 1), (1, 1), (1, 1), 1),
     (16, 24, 11, 13, (3, 3), (2, 2), (1, 1), (1, 1), (1, 1), 1),
@@ -399,4 +423,36 @@ def test_conv_random(data):
                             n_threads=nt, plain=plain, rng=rng)
     finally:
         cn.set_isa(prev)
+    check(got, exp)
+
+
+@pytest.mark.skipif(cn.isa_name() != "avx512", reason="16-lane packing needs AVX-512")
+@pytest.mark.parametrize("case", [
+    # C, M, H, W, k, stride, pad, group, act, residual: odd block counts (a zero upper
+    # half in the last pair of a group), one pair, several oc tiles, chunked channels
+    (16, 72, 7, 7, (3, 3), (1, 1), 1, 1, 1, True),
+    (16, 48, 6, 6, (3, 3), (1, 1), 1, 2, 10, False),
+    (24, 20, 5, 9, (1, 1), (1, 1), 0, 1, 3, True),
+    (8, 16, 9, 4, (3, 1), (2, 1), 1, 1, 0, False),
+    (40, 136, 6, 5, (3, 3), (1, 2), 1, 1, 5, True),
+])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_conv_forced_16_lanes(case, n_threads, monkeypatch):
+    """The pair-packed zmm tile on shapes the automatic choice leaves to 8 lanes."""
+    C, M, H, W, k, s, pad, g, act, res = case
+    real = cn.pack_conv_weights
+    monkeypatch.setattr(cn, "pack_conv_weights",
+                        lambda w, group=1, blocked_input=True: real(w, group, blocked_input, 16))
+    prev = cn._set_chunk_bytes(4096)      # several input-channel chunks: accumulate into y
+    try:
+        rng = np.random.default_rng(C * M)
+        x = rng.standard_normal((2, C, H, W)).astype(np.float32)
+        w = rng.standard_normal((M, C // g) + k).astype(np.float32) * 0.2
+        bias = rng.standard_normal(M).astype(np.float32)
+        p = (pad,) * 2 if k[0] > 1 else (0, 0)
+        pw = (pad if k[1] > 1 else 0,) * 2
+        got, exp = run_conv(x, w, bias, s, (p[0], pw[0]), (p[1], pw[1]), (1, 1), g, act=act,
+                            residual=res, n_threads=n_threads, rng=rng)
+    finally:
+        cn._set_chunk_bytes(prev)
     check(got, exp)

@@ -18,7 +18,9 @@
  *   avx2     : AVX2+FMA, 16 ymm -> tile 2 oc-blocks x 6 pixels (12 accumulators;
  *              measured a bit faster than 3x4 on Zen 4)
  *   avx512   : same 8-wide ymm code with AVX-512VL's 32 registers ->
- *              tile 4 oc-blocks x 6 pixels (24 accumulators)
+ *              tile 4 oc-blocks x 6 pixels (24 accumulators); and, for weights
+ *              packed in pairs of oc blocks (lanes 16, blocked input), zmm registers
+ *              holding two blocks -> tile 8 oc-blocks x 6 pixels
  */
 #ifndef FASTCNN_CONV_NCHWC_H
 #define FASTCNN_CONV_NCHWC_H
@@ -78,8 +80,23 @@
 #undef FC_AVX
 #undef FC_OCB_MAX
 #undef FC_P_MAX
+
+/* avx512, 16 lanes: 4 zmm columns (8 oc blocks) x 6 pixels, weights packed in pairs */
+#define FC_SUF(name) name##_avx512w16
+#define FC_TGT FASTCNN_TARGET_AVX512
+#define FC_AVX 1
+#define FC_LANES 16
+#define FC_OCB_MAX 4
+#define FC_P_MAX 6
+#include "conv_nchwc_tile.h"
+#undef FC_SUF
+#undef FC_TGT
+#undef FC_AVX
+#undef FC_OCB_MAX
+#undef FC_P_MAX
 #endif
 
+/* Output-channel blocks per work unit: the register tile's columns (x 2 with 16 lanes). */
 static inline int fc_conv_ocb_max(int isa) {
     return isa == FASTCNN_ISA_AVX512 ? 4 : (isa == FASTCNN_ISA_AVX2 ? FC_AVX2_OCB : 2);
 }
@@ -90,6 +107,7 @@ static inline int fc_conv_ocb_max(int isa) {
 static inline void fc_conv_rect(int isa, const fc_conv_params *p, long n, long ocb0, long nocb,
                                 long r0, long r1, long c0, long c1) {
 #if FASTCNN_X86
+    if (p->lanes == 16) { fc_conv_rect_avx512w16(p, n, ocb0, nocb, r0, r1, c0, c1); return; }
     if (isa == FASTCNN_ISA_AVX512) { fc_conv_rect_avx512(p, n, ocb0, nocb, r0, r1, c0, c1); return; }
     if (isa == FASTCNN_ISA_AVX2) { fc_conv_rect_avx2(p, n, ocb0, nocb, r0, r1, c0, c1); return; }
 #endif

@@ -6,13 +6,15 @@
 
 typedef struct {
     const float *x;        /* blocked: [N, Cb, S_in, 8]; plain: [N, C, S_in] */
-    const float *w;        /* packed [Mb, cbg, K, icb, 8] */
+    const float *w;        /* packed [Mb, cbg, K, icb, 8] (or in pairs, see lanes) */
     const float *bias;     /* [M] or NULL */
     const float *res;      /* residual [N, Mb, S_out, 8] or NULL */
     float *y;              /* [N, Mb, S_out, 8] */
     long M;                /* real output channels (lanes >= M are zeroed) */
     long Mb;               /* output channel blocks (all groups) */
     long mbg;              /* output channel blocks per group */
+    int lanes;             /* 8; or 16: w packed in pairs of oc blocks, [G*mbg2, cbg, K, 8, 16] */
+    long mbg2;             /* pairs per group, ceil(mbg / 2) (16 lanes) */
     long cbg;              /* input channel blocks per group (plain input: 1) */
     long cb_total;         /* input channel blocks in x (blocked) */
     long icb;              /* input channels per block in the weights: 8, or C (plain) */

@@ -3,7 +3,11 @@
  *   FC_SUF(name)  name suffixing (e.g. name##_avx2)
  *   FC_TGT        function target attribute
  *   FC_AVX        1: __m256 intrinsics, 0: plain C (fc_v8)
- *   FC_OCB_MAX    output-channel blocks in the register tile
+ *   FC_OCB_MAX    register columns of the tile (output-channel blocks, or pairs of them)
+ *   FC_LANES      8, or 16 (AVX-512 only): one zmm register holds two adjacent output-
+ *                 channel blocks of a pixel (planes 2o and 2o+1 of the tile) and the weights
+ *                 are packed in pairs, [pairs, cbg, K, 8, 16] -- twice the work per tile
+ *                 for the same per-tile costs (setup, epilogue, pipeline fill)
  *   FC_P_MAX      output pixels in the register tile
  *
  * Register tile: acc[OCB][P] 8-float vectors.  Per input channel: OCB weight
@@ -26,6 +30,26 @@
  * tiles (7 columns: tiles of 5..6 across rows, not 6 + 1).
  */
 #include "fc_vec_begin.h"
+#ifndef FC_LANES
+#define FC_LANES 8
+#endif
+/* Register column o of a tile at pixel offset off, in output-like buffer B (y or the
+ * residual): one block plane, or (16 lanes) planes 2o and 2o+1, the upper one only when
+ * it exists (HI: the tile's last column may hold one block). */
+#if FC_LANES == 16
+#define YLOAD(B, o, off, HI)                                                              \
+    ((HI) ? _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps((B) + 2 * (o) * ys + (off))), \
+                               _mm256_loadu_ps((B) + (2 * (o) + 1) * ys + (off)), 1)                \
+          : _mm512_castps256_ps512(_mm256_loadu_ps((B) + 2 * (o) * ys + (off))))
+#define YSTORE(B, o, off, HI, v)                                                          \
+    do {                                                                                  \
+        _mm256_storeu_ps((B) + 2 * (o) * ys + (off), _mm512_castps512_ps256(v));         \
+        if (HI) _mm256_storeu_ps((B) + (2 * (o) + 1) * ys + (off), _mm512_extractf32x8_ps((v), 1)); \
+    } while (0)
+#else
+#define YLOAD(B, o, off, HI) VLOAD((B) + (o) * ys + (off))
+#define YSTORE(B, o, off, HI, v) VSTORE((B) + (o) * ys + (off), (v))
+#endif
 
 /* acc += a * b on a register accumulator.  With AVX the FMA is one inline asm
  * instruction in its 231 form: GCC 12 otherwise picks the 132/213 forms that
@@ -50,9 +74,11 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fc_conv_tile)(
     const long *FC_RESTRICT rowoff, const long *FC_RESTRICT rowk, long nrows, long kw0, long kw1,
     const long *FC_RESTRICT xo, const long *FC_RESTRICT yo, float *FC_RESTRICT yt,
     const float *FC_RESTRICT rt, long ys, int first, int last, const float *const *bptr,
-    const float *const *sptr, long oc0, const char *pf, long *pf_n)
+    const float *const *sptr, long oc0, const char *pf, long *pf_n, int nblk)
 {
     VT acc[FC_OCB_MAX][FC_P_MAX];
+    /* (16 lanes) whether the upper half of column o is a real block */
+#define HI_OK(o) (FC_LANES == 8 || (o) < OCB - 1 || nblk == 2 * OCB)
     long pfi = 0;
     const long pfn = *pf_n;
     long xq[FC_P_MAX];
@@ -61,7 +87,7 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fc_conv_tile)(
     const long icn = BLK ? 8 : p->icb;
     const long ics = BLK ? 1 : s_in;
     const long kstep = BLK ? p->dw * 8 : p->dw;
-    const long wk = icn * 8;          /* floats per kernel tap in the weights */
+    const long wk = icn * FC_LANES;   /* floats per kernel tap in the weights */
     const long wcb = p->K * wk;       /* floats per input-channel block */
     const long cstride = s_in * 8;    /* floats per input channel block (blocked) */
     long cb, r, kw, ic;
@@ -77,7 +103,7 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fc_conv_tile)(
         _Pragma("GCC unroll 8")
         for (o = 0; o < OCB; o++)
             _Pragma("GCC unroll 8")
-            for (q = 0; q < P; q++) acc[o][q] = VLOAD(yt + o * ys + yo[q]);
+            for (q = 0; q < P; q++) acc[o][q] = YLOAD(yt, o, yo[q], HI_OK(o));
     }
     /* taps outer, input-channel blocks inner: moving to the next block or tap
      * is one add per pointer (the setup is paid once per kernel row) */
@@ -94,7 +120,7 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fc_conv_tile)(
         do {                                                                      \
             VT wv[FC_OCB_MAX];                                                    \
             _Pragma("GCC unroll 8")                                               \
-            for (o = 0; o < OCB; o++) wv[o] = VLOAD(ws[o] + (IC) * 8);            \
+            for (o = 0; o < OCB; o++) wv[o] = VLOAD(ws[o] + (IC) * FC_LANES);     \
             _Pragma("GCC unroll 8")                                               \
             for (q = 0; q < P; q++) {                                             \
                 VT b = VBCAST(xs[q] + (IC) * ics);                                \
@@ -155,7 +181,7 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fc_conv_tile)(
         _Pragma("GCC unroll 8")
         for (o = 0; o < OCB; o++)
             _Pragma("GCC unroll 8")
-            for (q = 0; q < P; q++) VSTORE(yt + o * ys + yo[q], acc[o][q]);
+            for (q = 0; q < P; q++) YSTORE(yt, o, yo[q], HI_OK(o), acc[o][q]);
         return;
     }
     /* epilogue: one switch per tile, the activation inlined in each case */
@@ -167,9 +193,9 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fc_conv_tile)(
             _Pragma("GCC unroll 8")                                                   \
             for (q = 0; q < P; q++) {                                                 \
                 VT v = VADD(acc[o][q], bv);                                           \
-                if (rt) v = VADD(v, VLOAD(rt + o * ys + yo[q]));                      \
+                if (rt) v = VADD(v, YLOAD(rt, o, yo[q], HI_OK(o)));                   \
                 STMT;                                                                 \
-                VSTORE(yt + o * ys + yo[q], v);                                       \
+                YSTORE(yt, o, yo[q], HI_OK(o), v);                                    \
             }                                                                         \
         }                                                                             \
     } while (0)
@@ -206,9 +232,8 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fc_conv_tile)(
     }
 #undef FC_EPI_LOOP
     /* transcendental kinds: applied by fc_conv_rect over whole row spans (fc_act_span) */
-    if ((oc0 + OCB * 8) > p->M) {   /* zero the padding lanes of a partial block */
-        _Pragma("GCC unroll 8")
-        for (o = 0; o < OCB; o++)
+    if ((oc0 + nblk * 8) > p->M) {   /* zero the padding lanes of a partial block */
+        for (o = 0; o < nblk; o++)
             _Pragma("GCC unroll 8")
             for (q = 0; q < P; q++) {
                 float *yy = yt + o * ys + yo[q];
@@ -217,11 +242,12 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fc_conv_tile)(
                     if (oc0 + o * 8 + l >= p->M) yy[l] = 0.f;
             }
     }
+#undef HI_OK
 }
 
 #define FC_TILE_CASE(OCB_, P_, BLK_)                                                              \
     FC_SUF(fc_conv_tile)(p, OCB_, P_, BLK_, xg, wt, wocb, cb0, cb1, rowoff, rowk, nrows, kw0, kw1, \
-                         xo, yo, yt, rt, ys, first, last, bptr, sptr, oc0, pf, pf_n)
+                         xo, yo, yt, rt, ys, first, last, bptr, sptr, oc0, pf, pf_n, nblk)
 
 #define FC_TILE_P_SWITCH(OCB_, BLK_)                                       \
     switch (P) {                                                           \
@@ -247,19 +273,23 @@ static FC_TGT void FC_SUF(fc_conv_tile_blk)(
     const fc_conv_params *p, int OCB, int P, const float *xg, const float *wt, long wocb,
     long cb0, long cb1, const long *rowoff, const long *rowk, long nrows, long kw0, long kw1,
     const long *xo, const long *yo, float *yt, const float *rt, long ys, int first, int last,
-    const float *const *bptr, const float *const *sptr, long oc0, const char *pf, long *pf_n)
+    const float *const *bptr, const float *const *sptr, long oc0, const char *pf, long *pf_n,
+    int nblk)
 {
     FC_TILE_OCB_SWITCH(1)
 }
 
+#if FC_LANES == 8
 static FC_TGT void FC_SUF(fc_conv_tile_plain)(
     const fc_conv_params *p, int OCB, int P, const float *xg, const float *wt, long wocb,
     long cb0, long cb1, const long *rowoff, const long *rowk, long nrows, long kw0, long kw1,
     const long *xo, const long *yo, float *yt, const float *rt, long ys, int first, int last,
-    const float *const *bptr, const float *const *sptr, long oc0, const char *pf, long *pf_n)
+    const float *const *bptr, const float *const *sptr, long oc0, const char *pf, long *pf_n,
+    int nblk)
 {
     FC_TILE_OCB_SWITCH(0)
 }
+#endif
 
 /* Valid tap range [*k0, *k1) of a kernel dim (size k, dilation d) for an
  * output whose tap 0 sits at input index i0 of an input of size n. */
@@ -290,8 +320,8 @@ static FC_TGT __attribute__((noinline)) void FC_SUF(fc_act_span)(float *y, long 
 }
 
 /* One work unit: output rows [r0, r1) (flattened od*oh + oh) x columns
- * [c0, c1) for output-channel blocks [ocb0, ocb0+nocb) (nocb <= FC_OCB_MAX,
- * all in one group) of image n.  r1 - r0 <= FC_RECT_ROWS, c1 - c0 <= FC_RECT_COLS.
+ * [c0, c1) for output-channel blocks [ocb0, ocb0+nocb) (nocb <= FC_OCB_MAX * FC_LANES / 8,
+ * all in one group; with 16 lanes ocb0 is even within its group) of image n.  r1 - r0 <= FC_RECT_ROWS, c1 - c0 <= FC_RECT_COLS.
  * The row runs, column runs and per-row offsets are computed once here (they
  * need divisions); the input-channel chunk passes only walk them. */
 static FC_TGT void FC_SUF(fc_conv_rect)(const fc_conv_params *p, long n, long ocb0, long nocb,
@@ -302,40 +332,45 @@ static FC_TGT void FC_SUF(fc_conv_rect)(const fc_conv_params *p, long n, long oc
     long rrun[FC_RECT_ROWS][5];         /* row runs: end row, kd0, kd1, kh0, kh1 */
     long crun[FC_RECT_COLS][3];         /* column runs: end column, kw0, kw1 */
     long xrow[FC_RECT_ROWS];            /* input offset of tap (0,0,0) at column 0, per row */
-    float btmp[FC_OCB_MAX][8], stmp[FC_OCB_MAX][8];
+    float btmp[FC_OCB_MAX][FC_LANES], stmp[FC_OCB_MAX][FC_LANES];
     const float *bptr[FC_OCB_MAX], *sptr[FC_OCB_MAX];
     const long s_in = p->id * p->ih * p->iw, s_out = p->od * p->oh * p->ow;
     const long g = ocb0 / p->mbg;
     const long unit = p->blocked ? 8 : 1;
     const float *xg;
-    const float *wt = p->w + ocb0 * (p->cbg * p->K * p->icb * 8);
-    const long wocb = p->cbg * p->K * p->icb * 8;
+    /* register columns, the weights of one, and where this tile's start */
+    const long nreg = (nocb * 8 + FC_LANES - 1) / FC_LANES;
+    const long wocb = p->cbg * p->K * p->icb * FC_LANES;
+    const long reg0 = FC_LANES == 8 ? ocb0 : g * p->mbg2 + (ocb0 - g * p->mbg) / 2;
+    const long nreg_all = FC_LANES == 8 ? p->Mb : (p->Mb / p->mbg) * p->mbg2;
+    const float *wt = p->w + reg0 * wocb;
     const long ys = s_out * 8;
     float *yt = p->y + (n * p->Mb + ocb0) * s_out * 8;
     const float *rt = p->res ? p->res + (n * p->Mb + ocb0) * s_out * 8 : 0;
     const long oc0 = ocb0 * 8;
     const long KH = p->kh, KW = p->kw, xcs = p->sw * unit, ow_ = p->ow;
-    const long wcb = p->K * p->icb * 8;   /* floats per input-channel block of one oc block */
+    const long wcb = p->K * p->icb * FC_LANES;   /* floats per input-channel block of a column */
     long o, cb0, r, c, nrr = 0, ncr = 0, ntl = 0;
 
     if (p->blocked) xg = p->x + (n * p->cb_total + g * p->cbg) * s_in * 8;
     else xg = p->x + n * p->icb * s_in;
 
-    for (o = 0; o < nocb; o++) {
-        long cc = oc0 + o * 8, l;
+    for (o = 0; o < nreg; o++) {
+        long cc = oc0 + o * FC_LANES, l;
         bptr[o] = 0;
         sptr[o] = 0;
         if (p->bias) {
-            if (cc + 8 <= p->M) bptr[o] = p->bias + cc;
+            if (cc + FC_LANES <= p->M) bptr[o] = p->bias + cc;
             else {
-                for (l = 0; l < 8; l++) btmp[o][l] = (cc + l < p->M) ? p->bias[cc + l] : 0.f;
+                for (l = 0; l < FC_LANES; l++) btmp[o][l] = (cc + l < p->M) ? p->bias[cc + l] : 0.f;
                 bptr[o] = btmp[o];
             }
         }
         if (p->act.kind == FASTCNN_ACT_PRELU && p->act.slope) {
-            if (cc + 8 <= p->M) sptr[o] = p->act.slope + cc;
+            if (cc + FC_LANES <= p->M) sptr[o] = p->act.slope + cc;
             else {
-                for (l = 0; l < 8; l++) stmp[o][l] = (cc + l < p->M) ? p->act.slope[cc + l] : 0.f;
+                for (l = 0; l < FC_LANES; l++)
+                    stmp[o][l] = (cc + l < p->M) ? p->act.slope[cc + l] : 0.f;
                 sptr[o] = stmp[o];
             }
         }
@@ -409,12 +444,12 @@ static FC_TGT void FC_SUF(fc_conv_rect)(const fc_conv_params *p, long n, long oc
         long pf_nreg = 0, pf_lines = 0, pf_rg = 0, pf_ln = 0, pf_per = 0;
         if (!last) {
             const long nxt = (cb1 + p->cb_chunk < p->cbg ? cb1 + p->cb_chunk : p->cbg) - cb1;
-            for (o = 0; o < nocb; o++) pfb[o] = wt + o * wocb + cb1 * wcb;
-            pf_nreg = nocb;
+            for (o = 0; o < nreg; o++) pfb[o] = wt + o * wocb + cb1 * wcb;
+            pf_nreg = nreg;
             pf_lines = (nxt * wcb * 4 + 63) / 64;
         } else {
-            for (o = 0; o < nocb && ocb0 + nocb + o < p->Mb; o++)
-                pfb[o] = wt + (nocb + o) * wocb;
+            for (o = 0; o < nreg && reg0 + nreg + o < nreg_all; o++)
+                pfb[o] = wt + (nreg + o) * wocb;
             pf_nreg = o;
             pf_lines = ((p->cb_chunk < p->cbg ? p->cb_chunk : p->cbg) * wcb * 4 + 63) / 64;
         }
@@ -465,14 +500,16 @@ static FC_TGT void FC_SUF(fc_conv_rect)(const fc_conv_params *p, long n, long oc
                         pf = (const char *)pfb[pf_rg] + pf_ln * 64;
                         pf_n = pf_lines - pf_ln < pf_per ? pf_lines - pf_ln : pf_per;
                     }
-                    if (p->blocked)
-                        FC_SUF(fc_conv_tile_blk)(p, (int)nocb, np, xg, wt, wocb, cb0, cb1, rowoff,
-                                                 rowk, nrows, kw0, kw1, xo, yo, yt, rt, ys, first,
-                                                 last, bptr, sptr, oc0, pf, &pf_n);
-                    else
-                        FC_SUF(fc_conv_tile_plain)(p, (int)nocb, np, xg, wt, wocb, cb0, cb1, rowoff,
+#if FC_LANES == 8
+                    if (!p->blocked)
+                        FC_SUF(fc_conv_tile_plain)(p, (int)nreg, np, xg, wt, wocb, cb0, cb1, rowoff,
                                                    rowk, nrows, kw0, kw1, xo, yo, yt, rt, ys, first,
-                                                   last, bptr, sptr, oc0, pf, &pf_n);
+                                                   last, bptr, sptr, oc0, pf, &pf_n, (int)nocb);
+                    else
+#endif
+                        FC_SUF(fc_conv_tile_blk)(p, (int)nreg, np, xg, wt, wocb, cb0, cb1, rowoff,
+                                                 rowk, nrows, kw0, kw1, xo, yo, yt, rt, ys, first,
+                                                 last, bptr, sptr, oc0, pf, &pf_n, (int)nocb);
                     pf_ln += pf_n;
                     if (pf_ln >= pf_lines) { pf_rg++; pf_ln = 0; }
                 }
@@ -500,6 +537,9 @@ static FC_TGT void FC_SUF(fc_conv_rect)(const fc_conv_params *p, long n, long oc
 }
 
 #include "fc_vec_end.h"
+#undef YLOAD
+#undef YSTORE
+#undef FC_LANES
 #undef VFMA_ACC
 #undef FC_TILE_CASE
 #undef FC_TILE_P_SWITCH
