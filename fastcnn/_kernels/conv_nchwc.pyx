@@ -206,11 +206,11 @@ def aligned_empty(shape, long align=64):
 def pack_lanes(bint blocked_input=True, long M=64, long group=1):
     """Lanes pack_conv_weights uses by default under the dispatched ISA for M output
     channels in `group` groups: 16 (pairs of oc blocks, for the zmm tile) on AVX-512
-    with blocked input and an even number >= 4 of oc blocks per group, else 8.  (Two
+    and an even number >= 4 of oc blocks per group, else 8.  (Two
     blocks would make a tile of one zmm column, 6 FMA chains: a 1x1 64->16 ran 26%
     slower than 2 ymm columns; an odd count would compute a zero half-pair.)"""
     cdef long mbg = (M + BLOCK - 1) // BLOCK // group if group > 0 else 0
-    if blocked_input and _isa == FASTCNN_ISA_AVX512 and mbg >= 4 and mbg % 2 == 0:
+    if _isa == FASTCNN_ISA_AVX512 and mbg >= 4 and mbg % 2 == 0 and (blocked_input or group == 1):
         return 16
     return 8
 
@@ -229,8 +229,8 @@ def pack_conv_weights(w, long group=1, bint blocked_input=True, int lanes=0):
     half of a group's last pair zero when its block count is odd."""
     if lanes == 0:
         lanes = pack_lanes(blocked_input, w.shape[0], group)
-    if lanes not in (8, 16) or (lanes == 16 and not blocked_input):
-        raise ValueError("lanes must be 8, or 16 with blocked input")
+    if lanes not in (8, 16):
+        raise ValueError("lanes must be 8 or 16")
     if lanes == 16 and _hw_isa < FASTCNN_ISA_AVX512:
         raise ValueError("lanes=16 needs AVX-512")
     w = np.ascontiguousarray(w, dtype=np.float32)
@@ -246,11 +246,12 @@ def pack_conv_weights(w, long group=1, bint blocked_input=True, int lanes=0):
     if not blocked_input:
         if group != 1:
             raise ValueError("plain-input packing needs group == 1")
-        wp = np.zeros((Mb * BLOCK, Cg, K), np.float32)
+        nb = Mb if lanes == 8 else (Mb + 1) // 2     # blocks, or pairs of them
+        wp = np.zeros((nb * lanes, Cg, K), np.float32)
         wp[:M] = w3
-        # [Mb, 8, C, K] -> [Mb, 1, K, C, 8]
-        out = aligned_empty((Mb, 1, K, Cg, BLOCK))
-        out[:, 0] = wp.reshape(Mb, BLOCK, Cg, K).transpose(0, 3, 2, 1)
+        # [nb, lanes, C, K] -> [nb, 1, K, C, lanes]
+        out = aligned_empty((nb, 1, K, Cg, lanes))
+        out[:, 0] = wp.reshape(nb, lanes, Cg, K).transpose(0, 3, 2, 1)
         return out
     cbg = (Cg + BLOCK - 1) // BLOCK
     cdef float[:, :, ::1] src = w3
@@ -473,8 +474,8 @@ cdef object _fill_conv_params(fc_conv_params *p, xb, packed_w, bias, out_b, in_d
                 packed_w.shape[0] != group * ((out_b.shape[1] // group + 1) // 2):
             raise ValueError("16-lane packed_w does not match out_b's %d channel blocks and "
                              "group %d" % (out_b.shape[1], group))
-        if _hw_isa < FASTCNN_ISA_AVX512 or xb.ndim != 4:
-            raise ValueError("16-lane packed_w needs AVX-512 and blocked input")
+        if _hw_isa < FASTCNN_ISA_AVX512:
+            raise ValueError("16-lane packed_w needs AVX-512")
         Mb = out_b.shape[1]
     if group < 1 or Mb % group:
         raise ValueError("bad group")

@@ -188,7 +188,7 @@ def test_pack_layout():
     wq = cn.pack_conv_weights(w, 1, blocked_input=False)
     assert wq.shape == (2, 1, 9, 5, 8) and wq[1, 0, 4, 3, 1] == w[9, 3, 1, 1]
     with pytest.raises(ValueError, match="lanes"):
-        cn.pack_conv_weights(w, 1, blocked_input=False, lanes=16)
+        cn.pack_conv_weights(w, 1, lanes=4)
 
 
 @pytest.mark.skipif(cn.isa_name() != "avx512", reason="16-lane packing needs AVX-512")
@@ -199,12 +199,16 @@ def test_pack_layout_16_lanes():
     w = rng.standard_normal((48, 8, 1, 3)).astype(np.float32)   # group 2: 3 blocks each
     wp = cn.pack_conv_weights(w, 2, lanes=16)
     assert wp.shape == (4, 1, 3, 8, 16)
-    assert cn.pack_lanes(True) == 16 and cn.pack_lanes(False) == 8
+    assert cn.pack_lanes(True) == cn.pack_lanes(False, 32) == 16
+    assert cn.pack_lanes(True, 24) == cn.pack_lanes(True, 16) == cn.pack_lanes(True, 64, 4) == 8
     assert wp[0, 0, 2, 5, 11] == w[11, 5, 0, 2]           # group 0, block 1, lane 3
     assert wp[1, 0, 1, 7, 4] == w[20, 7, 0, 1]            # group 0, block 2
     assert np.all(wp[1, :, :, :, 8:] == 0)                # group 0 has no block 3
     assert wp[2, 0, 0, 0, 9] == w[24 + 9, 0, 0, 0]        # group 1 starts a new pair
     assert wp[3, 0, 0, 2, 6] == w[24 + 16 + 6, 2, 0, 0] and np.all(wp[3, :, :, :, 8:] == 0)
+    wq = cn.pack_conv_weights(w[:40], 1, blocked_input=False, lanes=16)   # plain input, 5 blocks
+    assert wq.shape == (3, 1, 3, 8, 16) and wq[1, 0, 2, 4, 13] == w[29, 4, 0, 2]
+    assert np.all(wq[2, :, :, :, 8:] == 0)
 
 
 # ----------------------------------------------------------------------------- conv
@@ -437,7 +441,8 @@ def test_conv_random(data):
     (40, 136, 6, 5, (3, 3), (1, 2), 1, 1, 5, True),
 ])
 @pytest.mark.parametrize("n_threads", [1, 2])
-def test_conv_forced_16_lanes(case, n_threads, monkeypatch):
+@pytest.mark.parametrize("plain", [False, True])
+def test_conv_forced_16_lanes(case, n_threads, plain, monkeypatch):
     """The pair-packed zmm tile on shapes the automatic choice leaves to 8 lanes."""
     C, M, H, W, k, s, pad, g, act, res = case
     real = cn.pack_conv_weights
@@ -451,8 +456,10 @@ def test_conv_forced_16_lanes(case, n_threads, monkeypatch):
         bias = rng.standard_normal(M).astype(np.float32)
         p = (pad,) * 2 if k[0] > 1 else (0, 0)
         pw = (pad if k[1] > 1 else 0,) * 2
+        if plain and g > 1:
+            pytest.skip("plain input is group 1")
         got, exp = run_conv(x, w, bias, s, (p[0], pw[0]), (p[1], pw[1]), (1, 1), g, act=act,
-                            residual=res, n_threads=n_threads, rng=rng)
+                            residual=res, n_threads=n_threads, plain=plain, rng=rng)
     finally:
         cn._set_chunk_bytes(prev)
     check(got, exp)

@@ -279,7 +279,6 @@ static FC_TGT void FC_SUF(fc_conv_tile_blk)(
     FC_TILE_OCB_SWITCH(1)
 }
 
-#if FC_LANES == 8
 static FC_TGT void FC_SUF(fc_conv_tile_plain)(
     const fc_conv_params *p, int OCB, int P, const float *xg, const float *wt, long wocb,
     long cb0, long cb1, const long *rowoff, const long *rowk, long nrows, long kw0, long kw1,
@@ -289,7 +288,6 @@ static FC_TGT void FC_SUF(fc_conv_tile_plain)(
 {
     FC_TILE_OCB_SWITCH(0)
 }
-#endif
 
 /* Valid tap range [*k0, *k1) of a kernel dim (size k, dilation d) for an
  * output whose tap 0 sits at input index i0 of an input of size n. */
@@ -500,13 +498,11 @@ static FC_TGT void FC_SUF(fc_conv_rect)(const fc_conv_params *p, long n, long oc
                         pf = (const char *)pfb[pf_rg] + pf_ln * 64;
                         pf_n = pf_lines - pf_ln < pf_per ? pf_lines - pf_ln : pf_per;
                     }
-#if FC_LANES == 8
                     if (!p->blocked)
                         FC_SUF(fc_conv_tile_plain)(p, (int)nreg, np, xg, wt, wocb, cb0, cb1, rowoff,
                                                    rowk, nrows, kw0, kw1, xo, yo, yt, rt, ys, first,
                                                    last, bptr, sptr, oc0, pf, &pf_n, (int)nocb);
                     else
-#endif
                         FC_SUF(fc_conv_tile_blk)(p, (int)nreg, np, xg, wt, wocb, cb0, cb1, rowoff,
                                                  rowk, nrows, kw0, kw1, xo, yo, yt, rt, ys, first,
                                                  last, bptr, sptr, oc0, pf, &pf_n, (int)nocb);
