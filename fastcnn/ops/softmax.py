@@ -3,8 +3,15 @@
 opset < 13: the input is coerced to 2-D [prod(shape[:axis]), prod(shape[axis:])]
 and normalized over the second dimension (default axis 1).
 opset >= 13: normalized over the single axis `axis` (default -1).
+
+Either way the input is an [outer, S, inner] view normalized over S (before 13:
+inner = 1).  float32 Softmax / LogSoftmax run as one native executor step
+(`_kernels.softmax`: vectorized exp, max subtracted first); other dtypes, Hardmax and
+builds without the kernels use numpy.
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -13,9 +20,17 @@ from .base import Op, TensorInfo
 from .registry import register
 from .tensor_ops import norm_axis
 
+try:
+    from .._kernels import softmax as _ks
+except ImportError:   # no compiled kernels: numpy
+    _ks = None
+
+F32 = np.dtype(np.float32)
+
 
 class _SoftmaxBase(Op):
     inplace = {0: 0}
+    log = None          # kernel flag: 0 softmax, 1 log-softmax, None: numpy only
 
     def setup(self):
         int_attr(self, "axis", -1)
@@ -38,7 +53,22 @@ class _SoftmaxBase(Op):
             self.view = (int(np.prod(x.shape[:axis], dtype=np.int64)),
                          int(np.prod(x.shape[axis:], dtype=np.int64)))
             self.ax = 1
+        shape = self.view if self.view is not None else x.shape
+        self.geometry = (math.prod(shape[:self.ax]), int(shape[self.ax]),
+                         math.prod(shape[self.ax + 1:]))      # (outer, S, inner)
         return [TensorInfo(x.shape, x.dtype)]
+
+    def prepare(self, inputs, outputs):
+        self._native = _ks is not None and self.log is not None and \
+            inputs[0].dtype == F32 and outputs[0].size > 0
+
+    def bind(self, xs, ys, scratch=()):
+        x, y = xs[0], ys[0]
+        if getattr(self, "_native", False) and x.flags.c_contiguous and y.flags.c_contiguous:
+            outer, S, inner = self.geometry
+            return _ks.softmax_call(x.ctypes.data, y.ctypes.data, outer, S, inner, self.log,
+                                    self.n_threads, (x, y))
+        return super().bind(xs, ys, scratch)
 
     def compute(self, xs, ys, scratch=()):
         x = xs[0]
@@ -51,6 +81,8 @@ class _SoftmaxBase(Op):
 
 @register("Softmax", since_version=1)
 class Softmax(_SoftmaxBase):
+    log = 0
+
     @staticmethod
     def f(x, ax):
         e = np.exp(x - np.max(x, axis=ax, keepdims=True))
@@ -60,6 +92,8 @@ class Softmax(_SoftmaxBase):
 
 @register("LogSoftmax", since_version=1)
 class LogSoftmax(_SoftmaxBase):
+    log = 1
+
     @staticmethod
     def f(x, ax):
         s = x - np.max(x, axis=ax, keepdims=True)
