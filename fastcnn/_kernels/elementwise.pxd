@@ -35,6 +35,7 @@ cdef enum:
 cdef enum:
     OPERAND_FULL = 0        # same extent as the output
     OPERAND_CHANNEL = 1     # one value per channel c of the [outer, C, inner] view
+                            # (inner 1: a trailing-axes broadcast, y[o, c] = x[o, c] op v[c])
     OPERAND_SCALAR = 2      # one value
     OPERAND_LANES = 3       # [C, lanes]: channel c's vector, repeated along each row (NCHWc)
 
