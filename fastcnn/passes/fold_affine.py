@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._util import const, set_const, single_consumer
+from ._util import const
 
 
 def per_channel(c, m, rank):
@@ -27,12 +27,29 @@ def per_channel(c, m, rank):
 
 
 def run(graph) -> bool:
-    changed = False
-    for node in [n for n in graph.nodes if n.op_type in ("Mul", "Add")]:
-        if node not in graph.nodes or len(node.inputs) != 2:
+    """One sweep in graph order, linear in the graph's size: the producer / reader maps
+    and the used names are built once and kept up to date as Mul/Adds fold (rebuilding
+    them per Mul/Add took 0.66 s on a 1949-node graph), and the folded nodes leave the
+    node list at the end.  A chain Conv -> Mul -> Add folds both (the Conv then produces
+    the Mul's output, which the Add reads)."""
+    producers = graph.producers()
+    consumers = graph.consumers()
+    outputs = set(graph.output_names())
+    used = set(graph.initializers) | {v.name for v in graph.inputs} | set(producers)
+    removed = set()
+
+    def new_const(base, array):
+        name, k = base, 0
+        while name in used:
+            k += 1
+            name = f"{base}_{k}"
+        used.add(name)
+        graph.initializers[name] = np.ascontiguousarray(array)
+        return name
+
+    for node in graph.nodes:
+        if node.op_type not in ("Mul", "Add") or len(node.inputs) != 2:
             continue
-        producers = graph.producers()
-        consumers = graph.consumers()
         for k in (0, 1):
             conv = producers.get(node.inputs[k])
             c = const(graph, node.inputs[1 - k])
@@ -40,7 +57,9 @@ def run(graph) -> bool:
                 continue
             if any(a in conv.attrs for a in ("fastcnn_activation", "fastcnn_residual")):
                 continue
-            if single_consumer(graph, conv.outputs[0], consumers) is not node:
+            y = conv.outputs[0]
+            readers = consumers.get(y, [])
+            if y in outputs or len(readers) != 1 or readers[0] is not node:
                 continue
             w = const(graph, conv.inputs[1])
             if w is None or w.dtype != np.float32:
@@ -56,18 +75,23 @@ def run(graph) -> bool:
             b = b.astype(np.float64)
             if node.op_type == "Mul":
                 w2 = (w * vec.reshape((m,) + (1,) * (w.ndim - 1))).astype(np.float32)
-                conv.inputs[1] = set_const(graph, conv.inputs[1] + "_scaled", w2)
+                conv.inputs[1] = new_const(conv.inputs[1] + "_scaled", w2)
                 b = b * vec
             else:
                 b = b + vec
-            name = set_const(graph, (bname or conv.name + "_bias") + "_folded", b.astype(np.float32))
+            name = new_const((bname or conv.name + "_bias") + "_folded", b.astype(np.float32))
             if len(conv.inputs) > 2:
                 conv.inputs[2] = name
             else:
                 conv.inputs.append(name)
+            # the Conv now writes the Mul/Add's output; its old output is read by nobody
+            del producers[y]
+            consumers.pop(y, None)
             conv.outputs[0] = node.outputs[0]
+            producers[node.outputs[0]] = conv
             conv.attrs["fastcnn_fused"] = list(conv.attrs.get("fastcnn_fused", [conv.name])) + [node.name]
-            graph.nodes.remove(node)
-            changed = True
+            removed.add(id(node))
             break
-    return changed
+    if removed:
+        graph.nodes = [n for n in graph.nodes if id(n) not in removed]
+    return bool(removed)

@@ -332,3 +332,50 @@ def test_activation_fuses_into_standalone_bn(act, attrs, extra, dtype, nt):
     got = fastcnn.InferenceSession(m, num_threads=nt).run(None, {"x": x.astype(dtype)})
     for a, b in zip(got, ref):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def _affine_chain(n_blocks, c=4):
+    """n blocks Conv -> Mul(per-channel) -> Add(per-channel) -> Relu; block 1's Conv also
+    feeds a second reader and block 2's Mul reads a runtime value (neither folds); the
+    first block's weight name collides with a would-be folded name."""
+    inits, nodes, cur = {}, [], "x"
+    for k in range(n_blocks):
+        inits.update({f"w{k}": w(c, c, 1, 1), f"s{k}": w(c, 1, 1), f"t{k}": w(1, c, 1, 1)})
+        nodes += [helper.make_node("Conv", [cur, f"w{k}"], [f"c{k}"], name=f"conv{k}"),
+                  helper.make_node("Mul", [f"c{k}", "x" if k == 2 else f"s{k}"], [f"m{k}"],
+                                   name=f"mul{k}"),
+                  helper.make_node("Add", [f"t{k}", f"m{k}"], [f"a{k}"], name=f"add{k}"),
+                  helper.make_node("Relu", [f"a{k}"], [f"r{k}"], name=f"relu{k}")]
+        if k == 1:
+            nodes.append(helper.make_node("Neg", [f"c{k}"], ["side"], name="side"))
+        cur = f"r{k}"
+    inits["w0_scaled"] = w(3)           # a name the fold would pick: it must pick another
+    return make_model(nodes, [("x", F, [1, c, 5, 5])], [(cur, F, None), ("side", F, None)], inits)
+
+
+def test_fold_affine_long_chain_one_sweep(monkeypatch):
+    """Linear time: the producer / reader maps are built once per run (not per Mul/Add),
+    no fresh-name scans; every foldable pair folds, the rest stay; outputs unchanged."""
+    from fastcnn.ir.graph import Graph
+    m = _affine_chain(40)
+    g = import_model(m)
+    calls = {"producers": 0, "consumers": 0, "fresh_name": 0}
+    for name in calls:
+        orig = getattr(Graph, name)
+
+        def counted(self, *a, _orig=orig, _name=name, **k):
+            calls[_name] += 1
+            return _orig(self, *a, **k)
+        monkeypatch.setattr(Graph, name, counted)
+    assert fold_affine.run(g)
+    assert calls == {"producers": 1, "consumers": 1, "fresh_name": 0}, calls
+    monkeypatch.undo()
+    ops = [n.op_type for n in g.nodes]
+    # 38 blocks fold to Conv -> Relu; block 1 keeps Mul + Add (its Conv has two readers),
+    # block 2 keeps Mul (runtime operand) and its Add does not follow a Conv
+    assert ops.count("Conv") == 40 and ops.count("Mul") == 2 and ops.count("Add") == 2
+    conv0 = next(n for n in g.nodes if n.name == "conv0")
+    assert conv0.outputs == ["a0"] and conv0.attrs["fastcnn_fused"] == ["conv0", "mul0", "add0"]
+    assert conv0.inputs[1] != "w0_scaled" and g.initializers["w0_scaled"].shape == (3,)
+    assert not fold_affine.run(g)        # nothing left to fold
+    compare(m, {"x": w(1, 4, 5, 5)})
