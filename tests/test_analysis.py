@@ -457,3 +457,61 @@ def test_pad_slice_and_unknown_ops():
     assert field(n["sl"]) == ([3, 3], [1, 2], [-0.5, 1.5])
     assert n["my"]["output_shape"] is None and n["after"]["output_shape"] is None
     assert "shape_unknown" in kinds(s, "my")
+
+
+# -- channels-last inputs (tf2onnx: Transposes around every Conv) ---------------------------
+
+def _tf_style(nhwc):
+    """input -> Pad(H, W) -> [Transpose] -> Conv 3x3/s2 -> [Transpose] -> Mul(c) ->
+    Slice(W from 1) -> ReduceMean(H, W); NHWC with the Transposes of a tf2onnx export, or
+    the same computation in NCHW."""
+    rng = np.random.default_rng(0)
+    a = (1, 2) if nhwc else (2, 3)          # spatial axes of the activations
+    shape = [1, 11, 11, 2] if nhwc else [1, 2, 11, 11]
+    pads = [0, 0, 0, 0, 0, 0, 0, 0]
+    pads[a[0]], pads[a[1]] = 2, 1                      # begin pads H 2, W 1
+    inits = [numpy_helper.from_array(rng.standard_normal((4, 2, 3, 3)).astype(np.float32), "w"),
+             numpy_helper.from_array(rng.random(4 if nhwc else (4, 1, 1)).astype(np.float32), "c"),
+             numpy_helper.from_array(np.array(pads, np.int64), "pads"),
+             numpy_helper.from_array(np.array([1], np.int64), "st"),
+             numpy_helper.from_array(np.array([100], np.int64), "en"),
+             numpy_helper.from_array(np.array([a[1]], np.int64), "ax")]
+    nodes = [helper.make_node("Pad", ["x", "pads"], ["p"], name="pad")]
+    if nhwc:
+        nodes.append(helper.make_node("Transpose", ["p"], ["pt"], name="to_nchw", perm=[0, 3, 1, 2]))
+    nodes.append(helper.make_node("Conv", ["pt" if nhwc else "p", "w"], ["cv"], name="conv",
+                                  strides=[2, 2]))
+    if nhwc:
+        nodes.append(helper.make_node("Transpose", ["cv"], ["cvt"], name="to_nhwc", perm=[0, 2, 3, 1]))
+    nodes += [helper.make_node("Mul", ["cvt" if nhwc else "cv", "c"], ["m"], name="mul"),
+              helper.make_node("Slice", ["m", "st", "en", "ax"], ["s"], name="slice"),
+              helper.make_node("ReduceMean", ["s"], ["y"], name="gap", axes=list(a), keepdims=0)]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+
+
+def test_nhwc_input_fields_follow_the_transposes():
+    """A channels-last input read through a Pad, then Transposes to NCHW and back: the
+    fields are those of the NCHW equivalent at every node (not the bogus global field the
+    Transposes used to give, nor rf_exceeds_input warnings)."""
+    s_nhwc, s_nchw = summarize(_tf_style(True)), summarize(_tf_style(False))
+    assert s_nhwc["image"] == {"name": "x", "spatial": [11, 11]} == s_nchw["image"]
+    assert kinds(s_nhwc) == ["nhwc_input"] and kinds(s_nchw) == []
+    a, b = by_name(s_nhwc), by_name(s_nchw)
+    for name in ("pad", "conv", "mul", "slice", "gap"):
+        assert field(a[name]) == field(b[name]), name
+    assert field(a["conv"]) == ([3, 3], [2, 2], [-0.5, 0.5])       # begin pads 2, 1
+    assert field(a["slice"]) == ([3, 3], [2, 2], [-0.5, 2.5])      # W starts 1 feature in
+    assert field(a["to_nhwc"]) == field(a["conv"])
+
+
+def test_keras_nhwc_net_has_no_bogus_warnings():
+    from fastcnn import zoo
+    s = summarize(zoo.keras_nhwc_net())
+    assert s["image"]["spatial"] == [224, 224]
+    assert kinds(s) == ["nhwc_input"]
+    nodes = by_name(s)
+    assert field(nodes["stem"]) == ([3, 3], [2, 2], [1.5, 1.5])
+    head_r, head_j, _ = field(nodes["head"])
+    assert head_j == [8, 8] and head_r[0] == head_r[1] < 224

@@ -18,6 +18,14 @@ k_eff = d·(k − 1) + 1 and the *begin* pad p (auto_pad resolved for the shapes
 
     j_out = j·s,   r_out = r + (k_eff − 1)·j,   start_out = start + ((k_eff − 1)/2 − p)·j
 
+Transpose moves axes, not pixels: (r, j, start) are unchanged and the analysis tracks,
+per value, which tensor axes hold the image's spatial axes (2, 3, ... for an NCHW
+input; 1 .. r-2 for a channels-last one, found as an input that reaches a Transpose
+[0, r-1, 1, ..., r-2], directly or through a Pad / Cast / per-channel arithmetic, as
+tf2onnx exports it).  Pad, Slice, Reduce* and the pass-through rules use those axes,
+so the NHWC stretches between a tf2onnx model's Transpose pairs keep their fields;
+windows, resizes and DepthToSpace apply only where the spatial axes are at 2, 3, ...
+
 Pass-through ops (activations, BatchNormalization, normalizations whose
 statistics we ignore, Cast, Dropout, channel-only reshapes, ...) leave
 (r, j, start) unchanged.  Pad moves start by −p_begin·j; Slice on a spatial
@@ -320,27 +328,53 @@ def _resize_field(graph, node, f, x_shape, y_shape, infos):
     return out
 
 
-def _spatial(shape, n_axes):
+def _spatial(shape, n_axes, axes=None):
+    """Spatial sizes of a value of rank n_axes + 2 whose image axes sit at tensor axes
+    `axes` (default NCHW-style: 2, 3, ...), or None."""
     if shape is None or len(shape) != n_axes + 2:
         return None
-    return tuple(shape[2:])
+    if axes is None:
+        return tuple(shape[2:])
+    return tuple(shape[a] for a in axes)
+
+
+# layout-preserving ops an exporter puts between a channels-last input and its Transpose
+_NHWC_PREFIX_OPS = {"Pad", "Cast", "Identity", "Mul", "Add", "Sub", "Div", "Relu", "Clip"}
+
+
+def _to_nchw_transpose(consumers, name, r):
+    """The Transpose [0, r-1, 1, ..., r-2] that value `name` reaches through single-reader,
+    layout-preserving ops (tf2onnx: input -> Pad -> Transpose), or None."""
+    want = [0, r - 1] + list(range(1, r - 1))
+    for _ in range(8):
+        readers = consumers.get(name, [])
+        if len(readers) != 1:
+            return None
+        n = readers[0]
+        if n.op_type == "Transpose":
+            return n if list(n.attrs.get("perm", [])) == want else None
+        if n.op_type not in _NHWC_PREFIX_OPS or not n.outputs:
+            return None
+        name = n.outputs[0]
+    return None
 
 
 def find_image(graph, infos):
-    """(value name, spatial sizes, nhwc) of the image input, or (None, None, False)."""
+    """(input name, spatial sizes, the Transpose to NCHW of a channels-last input or None)
+    of the image input, or (None, None, None).  A channels-last input is one that reaches a
+    Transpose [0, r-1, 1, ..., r-2] (directly, or through a Pad / Cast / per-channel
+    arithmetic first, as tf2onnx exports it); its spatial axes are 1 .. r-2."""
     consumers = graph.consumers()
     for v in graph.inputs:
         info = infos.get(v.name)
         if info is None or len(info.shape) < 3:
             continue
         r = len(info.shape)
-        readers = consumers.get(v.name, [])
-        if len(readers) == 1 and readers[0].op_type == "Transpose":
-            perm = list(readers[0].attrs.get("perm", []))
-            if perm == [0, r - 1] + list(range(1, r - 1)):
-                return readers[0].outputs[0], tuple(info.shape[1:-1]), True
-        return v.name, tuple(info.shape[2:]), False
-    return None, None, False
+        t = _to_nchw_transpose(consumers, v.name, r)
+        if t is not None:
+            return v.name, tuple(info.shape[1:-1]), t
+        return v.name, tuple(info.shape[2:]), None
+    return None, None, None
 
 
 def propagate_fields(graph, infos, folded=()):
@@ -349,7 +383,7 @@ def propagate_fields(graph, infos, folded=()):
     Returns (fields: {value: Field}, warnings: [{"node", "kind", "message"}],
     image: (name, spatial sizes) or None).
     """
-    image, sizes, nhwc = find_image(graph, infos)
+    image, sizes, to_nchw = find_image(graph, infos)
     warnings: List[dict] = []
     fields: Dict[str, Field] = {}
     if image is None:
@@ -357,12 +391,17 @@ def propagate_fields(graph, infos, folded=()):
     S = len(sizes)
     fields[image] = Field.initial(S)
     img_frac = [Fraction(n) for n in sizes]
+    # Which tensor axes of each image-dependent value hold the image's spatial axes (in
+    # image order): 2, 3, ... unless Transposes moved them (a tf2onnx model runs NHWC
+    # between its Transpose pairs).  Windows and resizes need them at 2, 3, ...
+    canon = tuple(range(2, S + 2))
+    layout: Dict[str, Tuple[int, ...]] = {image: tuple(range(1, S + 1)) if to_nchw else canon}
 
     def warn(node, kind, message):
         warnings.append({"node": node.name, "kind": kind, "message": message})
 
-    if nhwc:
-        warn(graph.producers()[image], "nhwc_input",
+    if to_nchw is not None:
+        warn(to_nchw, "nhwc_input",
              f"the image input is channels-last; spatial axes taken as {list(sizes)}")
 
     for node in graph.nodes:
@@ -378,10 +417,26 @@ def propagate_fields(graph, infos, folded=()):
         x_info = infos.get(x_name) if x_name else None
         x_shape = x_info.shape if x_info is not None else None
         f_x = fields.get(x_name)
+        ax_x = layout.get(x_name, canon) if f_x is not None else \
+            layout.get(data[0][1], canon)
+        out_ax = ax_x
+        x_sp = _spatial(x_shape, S, ax_x)
         result: Optional[Field] = None
         others = [fields[i] for k, i in data if k != 0]
+        if f_x is not None and ax_x != canon and op not in ("Pad", "Slice", "Transpose") \
+                and op not in GLOBAL_OPS and op not in REDUCE_OPS:
+            f_x_win = None          # channels-last: no window / resize rule applies
+        else:
+            f_x_win = f_x
 
-        if op in WINDOW_OPS | {"SpaceToDepth"} and f_x is not None and _spatial(x_shape, S):
+        if op == "Transpose" and f_x is not None and x_shape is not None \
+                and len(x_shape) == S + 2:
+            perm = list(node.attrs.get("perm") or range(len(x_shape) - 1, -1, -1))
+            if sorted(perm) == list(range(len(x_shape))):
+                result = f_x.copy()           # moves axes, not pixels
+                out_ax = tuple(perm.index(a) for a in ax_x)
+                others = []
+        elif op in WINDOW_OPS | {"SpaceToDepth"} and f_x_win is not None and _spatial(x_shape, S):
             w_idx = 3 if op == "QLinearConv" else 1
             w_info = infos.get(node.inputs[w_idx]) if len(node.inputs) > w_idx and \
                 node.inputs[w_idx] else None
@@ -394,7 +449,7 @@ def propagate_fields(graph, infos, folded=()):
                 result = window_field(f_x, kernel, strides, dil, pb)
                 _lint_window(node, op, kernel, strides, dil, result, img_frac, sizes, warn)
                 others = [fields[i] for k, i in data if k not in (0, w_idx)]
-        elif op == "ConvTranspose" and f_x is not None and _spatial(x_shape, S) \
+        elif op == "ConvTranspose" and f_x_win is not None and _spatial(x_shape, S) \
                 and _spatial(y_shape, S):
             w_info = infos.get(node.inputs[1])
             k, s, d, pb = _convtranspose_params(node, x_shape, w_info.shape, y_shape)
@@ -409,11 +464,11 @@ def propagate_fields(graph, infos, folded=()):
                          f"Resize (nearest/linear) followed by a Conv")
                     break
             others = [fields[i] for kk, i in data if kk not in (0, 1)]
-        elif op in ("Resize", "Upsample") and f_x is not None and _spatial(x_shape, S) \
+        elif op in ("Resize", "Upsample") and f_x_win is not None and _spatial(x_shape, S) \
                 and _spatial(y_shape, S):
             result = _resize_field(graph, node, f_x, x_shape, y_shape, infos)
             others = []
-        elif op == "DepthToSpace" and f_x is not None and _spatial(x_shape, S):
+        elif op == "DepthToSpace" and f_x_win is not None and _spatial(x_shape, S):
             b = int(node.attrs["blocksize"])
             result = f_x.copy()
             for a in range(S):
@@ -421,7 +476,7 @@ def propagate_fields(graph, infos, folded=()):
                     result.j[a] = f_x.j[a] / b
                     result.start[a] = f_x.start[a] + (Fraction(1, 2 * b) - Fraction(1, 2)) * f_x.j[a]
             others = []
-        elif op == "Pad" and f_x is not None and _spatial(x_shape, S):
+        elif op == "Pad" and f_x is not None and x_sp:
             pads = node.attrs.get("pads")
             if len(node.inputs) > 1 and node.inputs[1]:
                 pi = infos.get(node.inputs[1])
@@ -433,22 +488,20 @@ def propagate_fields(graph, infos, folded=()):
                     and ai.value is not None else None
             result = f_x.copy()
             if pads is None or axes is None:
-                result = globalize(f_x, x_shape[2:])
+                result = globalize(f_x, x_sp)
             else:
                 for q, ax in enumerate(axes):
-                    a = ax - 2
+                    a = ax_x.index(ax) if ax in ax_x else -1
                     if 0 <= a < S and f_x.j[a] is not None:
                         result.start[a] = f_x.start[a] - pads[q] * f_x.j[a]
             others = []
-        elif op == "Slice" and f_x is not None and _spatial(x_shape, S) and len(node.inputs) >= 3:
-            result = _slice_field(node, f_x, x_shape, infos, S)
+        elif op == "Slice" and f_x is not None and x_sp and len(node.inputs) >= 3:
+            result = _slice_field(node, f_x, x_shape, infos, S, ax_x)
             others = []
-        elif op == "Transpose" and nhwc and node.outputs[0] == image:
-            continue
         elif op in GLOBAL_OPS and f_x is not None:
-            result = globalize(f_x, x_shape[2:] if _spatial(x_shape, S) else None)
+            result = globalize(f_x, x_sp)
             others = []
-        elif op in REDUCE_OPS and f_x is not None and _spatial(x_shape, S):
+        elif op in REDUCE_OPS and f_x is not None and x_sp:
             axes = node.attrs.get("axes")
             if axes is None and len(node.inputs) > 1 and node.inputs[1]:
                 ai = infos.get(node.inputs[1])
@@ -456,17 +509,18 @@ def propagate_fields(graph, infos, folded=()):
             if op in ("ArgMax", "ArgMin"):
                 axes = [node.attrs.get("axis", 0)]
             spatial_axes = None if axes is None else \
-                {int(ax) % len(x_shape) - 2 for ax in axes} - {-1, -2}
-            result = globalize(f_x, x_shape[2:], spatial_axes)
+                {ax_x.index(int(ax) % len(x_shape)) for ax in axes
+                 if int(ax) % len(x_shape) in ax_x}
+            result = globalize(f_x, x_sp, spatial_axes)
             others = []
 
         if result is None:
             # Generic: pass-through, merge, or global.
-            out_sp = _spatial(y_shape, S)
+            out_sp = _spatial(y_shape, S, out_ax)
             fs, in_sps = [], []
             for k, i in data:
                 src = infos.get(i)
-                in_sp = _spatial(src.shape if src is not None else None, S)
+                in_sp = _spatial(src.shape if src is not None else None, S, layout.get(i, canon))
                 in_sps.append(in_sp)
                 f = fields[i]
                 if out_sp is not None and in_sp is not None and in_sp != out_sp and \
@@ -495,9 +549,12 @@ def propagate_fields(graph, infos, folded=()):
             if bad:
                 _warn_jumps(node, [result] + others, bad, warn)
             result = merged
+        if y_shape is None or len(y_shape) != S + 2:
+            out_ax = canon          # (spatial structure gone: as before, axes 2, 3, ...)
         for o in node.outputs:
             if o:
                 fields[o] = result
+                layout[o] = out_ax
     return fields, warnings, (image, sizes)
 
 
@@ -508,13 +565,13 @@ def _warn_jumps(node, fs, bad, warn):
          f"their features are not aligned on one grid; the larger field is reported")
 
 
-def _slice_field(node, f, x_shape, infos, S):
+def _slice_field(node, f, x_shape, infos, S, ax_x):
     vals = []
     for k in range(1, 5):
         if len(node.inputs) > k and node.inputs[k]:
             info = infos.get(node.inputs[k])
             if info is None or info.value is None:
-                return globalize(f, x_shape[2:])
+                return globalize(f, [x_shape[a] for a in ax_x])
             vals.append([int(v) for v in np.asarray(info.value).ravel()])
         else:
             vals.append(None)
@@ -523,15 +580,16 @@ def _slice_field(node, f, x_shape, infos, S):
     axes = axes if axes is not None else list(range(len(starts)))
     steps = steps if steps is not None else [1] * len(starts)
     out = f.copy()
+    sizes = [x_shape[a] for a in ax_x]
     for st, en, ax, sp in zip(starts, ends, axes, steps):
-        a = ax % rank - 2
-        if a < 0 or a >= S or f.j[a] is None:
+        a = ax_x.index(ax % rank) if ax % rank in ax_x else -1
+        if a < 0 or f.j[a] is None:
             continue
-        first = range(*slice(st, en, sp).indices(x_shape[2 + a]))
+        first = range(*slice(st, en, sp).indices(sizes[a]))
         if len(first) == 0:
             continue
         if sp < 0:
-            return globalize(f, x_shape[2:])
+            return globalize(f, sizes)
         out.start[a] = f.start[a] + first[0] * f.j[a]
         out.j[a] = f.j[a] * sp
     return out
