@@ -19,7 +19,6 @@ unknown), the names of nodes folded to constants, and [(node, message)].
 """
 from __future__ import annotations
 
-from collections import deque
 from typing import Dict, List, Optional, Set, Tuple
 
 import numpy as np
@@ -27,6 +26,7 @@ import numpy as np
 from ..errors import FastCNNError, ShapeError, node_error
 from ..ops import lookup
 from ..ops.base import TensorInfo
+from ..ops.control import expand_ifs
 
 __all__ = ["infer_infos"]
 
@@ -41,17 +41,9 @@ def infer_infos(graph, input_shapes: Dict[str, Tuple[int, ...]]):
         infos[v.name] = TensorInfo(tuple(int(d) for d in input_shapes[v.name]), v.dtype)
     folded: Set[str] = set()
     notes: List[Tuple[object, str]] = []
-    pending = deque(graph.nodes)
-    while pending:
-        node = pending.popleft()
-        if node.op_type == "If" and node.domain == "" and infos.get(node.inputs[0]) is not None \
-                and infos[node.inputs[0]].is_const:
-            # like the planner: a condition known from the shapes selects the branch
-            nodes, inits = lookup("If", graph.opset(""))(node, graph.opset("")).inline(
-                infos[node.inputs[0]])
-            infos.update({k: TensorInfo.of(v) for k, v in inits.items()})
-            pending.extendleft(reversed(nodes))
-            continue
+    # like the planner: a condition known from the shapes selects the branch
+    make_if = lambda n: lookup("If", graph.opset(""))(n, graph.opset(""))  # noqa: E731
+    for node in expand_ifs(graph.nodes, infos, make_if, skip_unknown=True):
         ins = [infos.get(i) if i else None for i in node.inputs]
         if any(i and infos.get(i) is None for i in node.inputs):
             for o in node.outputs:

@@ -13,7 +13,8 @@ passes may rename the node's inputs, never the branches').
 """
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+from collections import deque
+from typing import Callable, Dict, Iterable, Iterator, List, Tuple
 
 import numpy as np
 
@@ -30,6 +31,27 @@ def branch_nodes(graph: Graph):
         for v in n.attrs.values():
             if isinstance(v, Graph):
                 yield from branch_nodes(v)
+
+
+def expand_ifs(nodes: Iterable[Node], infos: dict, make_if: Callable[[Node], "If"],
+               skip_unknown: bool = False) -> Iterator[Node]:
+    """`nodes` in order, each If replaced by its chosen branch's nodes (a branch may hold
+    Ifs of its own); the branch's initializers are added to `infos` as constants.  The
+    caller fills `infos` as it goes, so a condition computed by an earlier node is known
+    when its If comes up.  With `skip_unknown` (analysis) an If whose condition is not a
+    known constant is yielded as it is; otherwise If.inline raises, naming it (planner)."""
+    pending = deque(nodes)
+    while pending:
+        node = pending.popleft()
+        if node.op_type == "If" and node.domain == "":
+            cond = infos.get(node.inputs[0]) if node.inputs and node.inputs[0] else None
+            if not skip_unknown or (cond is not None and cond.is_const):
+                branch, inits = make_if(node).inline(cond)
+                for name, arr in inits.items():
+                    infos[name] = TensorInfo.of(arr)
+                pending.extendleft(reversed(branch))
+                continue
+        yield node
 
 
 @register("If", since_version=1)

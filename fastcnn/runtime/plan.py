@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections import deque
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -22,7 +21,7 @@ import numpy as np
 from .._kernels.executor import Program
 from ..errors import InvalidGraphError, ShapeError, UnsupportedOpError, node_error
 from ..ops import lookup, supported_ops
-from ..ops.control import branch_nodes
+from ..ops.control import branch_nodes, expand_ifs
 from ..ir.graph import Node
 from ..ops.base import TensorInfo
 from .layout import BLOCK, Reorder, agnostic_layouts, blocked_const, physical
@@ -82,20 +81,11 @@ class Plan:
         self._converted: Dict[Tuple[str, int], str] = {}
         consumed = {i for n in graph.nodes for i in n.inputs if i}
         self._edge_only = set(self.output_names) - consumed   # read by no node, only returned
-        pending = deque(graph.nodes)
-        while pending:
-            node = pending.popleft()
+        # shapes are known here, so an exporter's shape check (If) is a constant: the
+        # chosen branch's nodes are planned in its place (see ops/control.py)
+        for node in expand_ifs(graph.nodes, infos, lambda n: make_op(n, graph)):
             op = make_op(node, graph)
             op.n_threads = n_threads
-            if node.op_type == "If" and node.domain == "":
-                # shapes are known here, so an exporter's shape check is a constant: plan
-                # the chosen branch's nodes in its place (see ops/control.py)
-                cond = infos[node.inputs[0]] if node.inputs and node.inputs[0] else None
-                nodes, inits = op.inline(cond)
-                for name, arr in inits.items():
-                    infos[name] = TensorInfo.of(arr)
-                pending.extendleft(reversed(nodes))
-                continue
             ins = []
             for i in node.inputs:
                 ins.append(infos[i] if i else None)
