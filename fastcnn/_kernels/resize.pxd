@@ -31,11 +31,15 @@ cdef void bilinear2d_f32(
     int n_threads) noexcept nogil
 
 cdef void nearest2d_f32(
-    const float* x,             # IN  [P, H, W]
-    float* out,                 # OUT [P, OH, OW]
+    const float* x,             # IN  [P, H, W, lanes]
+    float* out,                 # OUT [P, OH, OW, lanes]
     Py_ssize_t P, Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW,
+    Py_ssize_t lanes,           # floats per element: 1, or the channel block
     const Py_ssize_t* iy,       # IN  [OH]
     const Py_ssize_t* ix,       # IN  [OW]
-    Py_ssize_t fx,              # ix[o] == o // fx for every o (fx > 0), else 0
+    Py_ssize_t fx,              # > 0: the column map is (fx, head, k0, nbody); 0: gather
+    Py_ssize_t head,            # ix[o] = 0 for o < head,
+    Py_ssize_t k0,              # k0 + (o - head) // fx for head <= o < head + nbody,
+    Py_ssize_t nbody,           # W - 1 after them
     Py_ssize_t rows_per_item,
     int n_threads) noexcept nogil

@@ -16,11 +16,15 @@ Design:
   blend written straight into the output.  Items are (plane, block of output
   rows); the row caches of all threads are one malloc made before the job (each
   thread uses its thread_index()'s pair of rows).
-* nearest2d_f32 -- nearest on the last two axes: an output row equal to the one
-  before it is a memcpy; otherwise a gather, with an unrolled duplicate loop when
-  the column map is o // f (integer upsampling, f = 2 and 3 specialized).  A x2
-  output of 32 MB or more (beyond L3) is written with streaming stores, every row from
-  the input.
+* nearest2d_f32 -- nearest on the last two axes, of plain planes [P, H, W] or of
+  channel-blocked ones [P, H, W, B] (elements of `lanes` = B floats).  When the column
+  map is an integer upsampling (o // f, or that shifted and clamped at the edges: the
+  (f, head, k0, nbody) of src/resize_nearest.h) every output row is written from its
+  input row by the ISA's rows function (f = 2, 3, 4 permute bodies; B-lane elements
+  stored f times); never a copy of the output row just written, which reads lines whose
+  stores are still in flight (1.3-1.7x slower).  Other column maps gather (a plain row
+  equal to the one before it is a memcpy).  A plain x2 output of 32 MB or more (beyond
+  L3) is written with streaming stores.
 Parallel axis: the items above, run by fastcnn's thread pool (parallel_for: guided
 claims, the caller works too, FTZ/DAZ set by the pool); below SERIAL_ELEMENTS output
 elements the calling thread does everything.  GIL released, and every
@@ -50,49 +54,47 @@ def _set_stream_bytes(Py_ssize_t n):
     _STREAM_BYTES = n
     return prev
 
-cdef extern from *:
-    """
-    /* dst[2i] = dst[2i+1] = src[i] for i < n: SSE2 (x86-64 baseline) unpacks, else scalar. */
-    #if defined(__SSE2__)
-    #include <emmintrin.h>
-    static inline void fastcnn_dup2(const float *src, float *dst, Py_ssize_t n) {
-        Py_ssize_t i = 0;
-        for (; i + 4 <= n; i += 4) {
-            __m128 v = _mm_loadu_ps(src + i);
-            _mm_storeu_ps(dst + 2 * i, _mm_unpacklo_ps(v, v));
-            _mm_storeu_ps(dst + 2 * i + 4, _mm_unpackhi_ps(v, v));
-        }
-        for (; i < n; i++) { dst[2 * i] = src[i]; dst[2 * i + 1] = src[i]; }
-    }
-    /* The same with streaming (non-temporal) stores, dst 16-byte aligned: for outputs far
-       larger than the caches a plain store first reads the line it overwrites (measured:
-       x2 nearest of 64x112x112 after the feed copy, 1.2 ms that way, 0.56 ms streaming). */
-    #define FASTCNN_HAVE_STREAM 1
-    static inline void fastcnn_dup2_stream(const float *src, float *dst, Py_ssize_t n) {
-        Py_ssize_t i = 0;
-        for (; i + 4 <= n; i += 4) {
-            __m128 v = _mm_loadu_ps(src + i);
-            _mm_stream_ps(dst + 2 * i, _mm_unpacklo_ps(v, v));
-            _mm_stream_ps(dst + 2 * i + 4, _mm_unpackhi_ps(v, v));
-        }
-        for (; i < n; i++) { dst[2 * i] = src[i]; dst[2 * i + 1] = src[i]; }
-    }
-    static inline void fastcnn_sfence(void) { _mm_sfence(); }
-    #else
-    #define FASTCNN_HAVE_STREAM 0
-    static inline void fastcnn_dup2(const float *src, float *dst, Py_ssize_t n) {
-        for (Py_ssize_t i = 0; i < n; i++) { dst[2 * i] = src[i]; dst[2 * i + 1] = src[i]; }
-    }
-    static inline void fastcnn_dup2_stream(const float *src, float *dst, Py_ssize_t n) {
-        fastcnn_dup2(src, dst, n);
-    }
-    static inline void fastcnn_sfence(void) { }
-    #endif
-    """
-    void fastcnn_dup2(const float* src, float* dst, Py_ssize_t n) noexcept nogil
-    void fastcnn_dup2_stream(const float* src, float* dst, Py_ssize_t n) noexcept nogil
-    void fastcnn_sfence() noexcept nogil
+cdef extern from "cpu.h" nogil:
+    int fastcnn_cpu_level()
+
+cdef extern from "resize_nearest.h" nogil:
+    ctypedef struct fc_nearest_geom_t:
+        long W, n, f, L, head, k0, nbody
+    ctypedef void (*fc_nearest_rows_fn)(const float* x, float* y, const Py_ssize_t* iy,
+                                        long r0, long r1, const fc_nearest_geom_t* g)
+    fc_nearest_rows_fn fc_nearest_pick_rows(int isa)
+    void fc_nearest_rows_stream(const float* x, float* y, const Py_ssize_t* iy, long r0,
+                                long r1, long W, long n)
     int FASTCNN_HAVE_STREAM
+
+cdef int _isa = fastcnn_cpu_level()
+cdef int _isa_hw = _isa
+_ISA_NAMES = {"scalar": -1, "portable": 0, "avx2": 1, "avx512": 2}
+
+
+def set_isa(name):
+    """Force the ISA of the nearest row functions: 'scalar' (the plain C loops),
+    'portable' (the x86-64 baseline: SSE2 bodies), 'avx2', 'avx512' (runs the AVX2 rows)
+    or 'auto'.  More than the CPU supports raises ValueError.  Returns the previous name."""
+    global _isa
+    prev = get_isa()
+    if name == "auto":
+        _isa = _isa_hw
+        return prev
+    if name not in _ISA_NAMES:
+        raise ValueError(f"unknown ISA {name!r}; expected one of {sorted(_ISA_NAMES)} or 'auto'")
+    if _ISA_NAMES[name] > _isa_hw:
+        raise ValueError(f"ISA {name!r} not supported by this CPU")
+    _isa = _ISA_NAMES[name]
+    return prev
+
+
+def get_isa():
+    """Name of the ISA the nearest row functions use."""
+    for k, v in _ISA_NAMES.items():
+        if v == _isa:
+            return k
+    return "portable"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -325,7 +327,10 @@ cdef struct _plane_job:
     const float* wx
     float* bufs                 # bilinear: 2*OW floats per thread, one block
     Py_ssize_t buf_stride       # floats between two threads' row caches (64-byte multiple)
-    bint stream
+    bint stream                 # nearest: x2 rows with streaming stores
+    Py_ssize_t lanes            # nearest: floats per element (1, or the channel block)
+    fc_nearest_rows_fn rows     # nearest: the ISA's rows function
+    fc_nearest_geom_t geom      # nearest: the column map when fx > 0
 
 
 cdef void _bilinear_job_item(void* ctx, long it) noexcept nogil:
@@ -359,71 +364,77 @@ cdef void bilinear2d_f32(const float* x, float* out, Py_ssize_t P, Py_ssize_t H,
 
 # ---------------------------------------------------------------------------------------------
 # nearest on the last two axes
-cdef void _nearest_item(const float* x, float* out, Py_ssize_t H, Py_ssize_t W, Py_ssize_t OH,
-                        Py_ssize_t OW, const Py_ssize_t* iy, const Py_ssize_t* ix, Py_ssize_t fx,
-                        Py_ssize_t rows_per_item, Py_ssize_t n_blocks,
-                        Py_ssize_t item, bint stream) noexcept nogil:
-    cdef Py_ssize_t p = item // n_blocks
-    cdef Py_ssize_t r0 = (item % n_blocks) * rows_per_item
-    cdef Py_ssize_t r1 = r0 + rows_per_item
-    cdef Py_ssize_t oy, o, n_full
+cdef void _nearest_item(const _plane_job* j, Py_ssize_t item) noexcept nogil:
+    cdef Py_ssize_t p = item // j.n_blocks
+    cdef Py_ssize_t r0 = (item % j.n_blocks) * j.rows_per_item
+    cdef Py_ssize_t r1 = r0 + j.rows_per_item
+    cdef Py_ssize_t L = j.lanes, OW = j.OW, row = j.OW * j.lanes, oy, o, l
+    cdef const Py_ssize_t* ix = j.ix
+    cdef const float* plane = j.x + p * j.H * j.W * L
+    cdef float* out = j.out + p * j.OH * row
     cdef const float* src
+    cdef const float* s
     cdef float* dst
-    cdef float v
-    if r1 > OH:
-        r1 = OH
-    if stream:
-        # a large x2 output: every row from the input (copying the row just written
-        # would fetch it back from memory)
-        for oy in range(r0, r1):
-            fastcnn_dup2_stream(x + (p * H + iy[oy]) * W, out + (p * OH + oy) * OW, OW // 2)
-        fastcnn_sfence()
+    cdef float* d
+    if r1 > j.OH:
+        r1 = j.OH
+    if j.stream:
+        # a large x2 output: streaming stores, every row from the input
+        fc_nearest_rows_stream(plane, out, j.iy, r0, r1, j.W, OW)
+        return
+    if j.fx > 0:
+        # integer factor: every row from its input row (not a copy of the output row
+        # just written, whose stores are still in flight)
+        j.rows(plane, out, j.iy, r0, r1, &j.geom)
         return
     for oy in range(r0, r1):
-        dst = out + (p * OH + oy) * OW
-        if oy > r0 and iy[oy] == iy[oy - 1]:
-            memcpy(dst, dst - OW, OW * sizeof(float))
-            continue
-        src = x + (p * H + iy[oy]) * W
-        if fx == 2:
-            n_full = OW // 2
-            fastcnn_dup2(src, dst, n_full)
-            for o in range(2 * n_full, OW):
-                dst[o] = src[ix[o]]
-        elif fx == 3:
-            n_full = OW // 3
-            for o in range(n_full):
-                v = src[o]
-                dst[3 * o] = v
-                dst[3 * o + 1] = v
-                dst[3 * o + 2] = v
-            for o in range(3 * n_full, OW):
-                dst[o] = src[ix[o]]
-        elif fx == 1:
-            memcpy(dst, src, OW * sizeof(float))
+        dst = out + oy * row
+        src = plane + j.iy[oy] * j.W * L
+        if L == 8:
+            for o in range(OW):
+                memcpy(dst + o * 8, src + ix[o] * 8, 8 * sizeof(float))
+        elif L > 1:
+            for o in range(OW):
+                s = src + ix[o] * L
+                d = dst + o * L
+                for l in range(L):
+                    d[l] = s[l]
+        elif oy > r0 and j.iy[oy] == j.iy[oy - 1]:
+            memcpy(dst, dst - row, row * sizeof(float))
         else:
             for o in range(OW):
                 dst[o] = src[ix[o]]
 
 
 cdef void _nearest_job_item(void* ctx, long it) noexcept nogil:
-    cdef _plane_job* j = <_plane_job*>ctx
-    _nearest_item(j.x, j.out, j.H, j.W, j.OH, j.OW, j.iy, j.ix, j.fx, j.rows_per_item,
-                  j.n_blocks, it, j.stream)
+    _nearest_item(<_plane_job*>ctx, it)
+
+
+cdef inline bint _streams(const float* out, Py_ssize_t P, Py_ssize_t OH, Py_ssize_t OW,
+                          Py_ssize_t lanes, Py_ssize_t fx, Py_ssize_t head, Py_ssize_t k0,
+                          Py_ssize_t nbody) noexcept nogil:
+    """Streaming stores: a plain x2 map (o // 2), 16-byte aligned rows, >= _STREAM_BYTES."""
+    return fx == 2 and head == 0 and k0 == 0 and nbody == OW and lanes == 1 and \
+        OW % 4 == 0 and (<uintptr_t> out) % 16 == 0 and FASTCNN_HAVE_STREAM and \
+        P * OH * OW * 4 >= _STREAM_BYTES
 
 
 cdef void nearest2d_f32(const float* x, float* out, Py_ssize_t P, Py_ssize_t H, Py_ssize_t W,
-                        Py_ssize_t OH, Py_ssize_t OW, const Py_ssize_t* iy, const Py_ssize_t* ix,
-                        Py_ssize_t fx, Py_ssize_t rows_per_item, int n_threads) noexcept nogil:
+                        Py_ssize_t OH, Py_ssize_t OW, Py_ssize_t lanes, const Py_ssize_t* iy,
+                        const Py_ssize_t* ix, Py_ssize_t fx, Py_ssize_t head, Py_ssize_t k0,
+                        Py_ssize_t nbody, Py_ssize_t rows_per_item,
+                        int n_threads) noexcept nogil:
     cdef _plane_job j
     cdef int nt = n_threads
-    j.stream = fx == 2 and OW % 4 == 0 and (<uintptr_t> out) % 16 == 0 and \
-        FASTCNN_HAVE_STREAM and P * OH * OW * 4 >= _STREAM_BYTES
-    if P * OH * OW < _SERIAL:
+    j.stream = _streams(out, P, OH, OW, lanes, fx, head, k0, nbody)
+    if P * OH * OW * lanes < _SERIAL:
         nt = 1
-    j.x, j.out, j.H, j.W, j.OH, j.OW = x, out, H, W, OH, OW
+    j.x, j.out, j.H, j.W, j.OH, j.OW, j.lanes = x, out, H, W, OH, OW, lanes
     j.iy, j.ix, j.fx, j.rows_per_item = iy, ix, fx, rows_per_item
     j.wy, j.wx, j.bufs, j.buf_stride = NULL, NULL, NULL, 0
+    j.rows = fc_nearest_pick_rows(_isa)
+    j.geom.W, j.geom.n, j.geom.f, j.geom.L = W, OW, fx, lanes
+    j.geom.head, j.geom.k0, j.geom.nbody = head, k0, nbody
     j.n_blocks = (OH + rows_per_item - 1) // rows_per_item
     parallel_for(nt, P * j.n_blocks, _nearest_job_item, &j)
 
@@ -481,25 +492,54 @@ def bilinear2d(const float[:, :, ::1] x, float[:, :, ::1] out, const Py_ssize_t[
 
 def nearest2d(const float[:, :, ::1] x, float[:, :, ::1] out, const Py_ssize_t[::1] iy,
               const Py_ssize_t[::1] ix, Py_ssize_t fx=0, Py_ssize_t rows_per_item=0,
-              int n_threads=1):
-    """out[P, OH, OW] = x[P, iy[oy], ix[ox]]; fx > 0 promises ix[o] == o // fx."""
-    cdef Py_ssize_t P = x.shape[0], H = x.shape[1], W = x.shape[2]
-    cdef Py_ssize_t OH = out.shape[1], OW = out.shape[2], o
+              int n_threads=1, Py_ssize_t lanes=1, Py_ssize_t head=0, Py_ssize_t k0=0,
+              Py_ssize_t nbody=-1):
+    """out[P, OH, OW] = x[P, iy[oy], ix[ox]].  fx > 0 promises the column map of
+    `column_map` (head, k0, nbody; nbody -1: OW - head); fx 0 gathers by ix.  With lanes
+    L > 1 the last axes are W*L and OW*L: elements of L floats (the channel-blocked layout
+    [N*C/B, H, W, B] viewed as [P, H, W*B])."""
+    cdef Py_ssize_t P = x.shape[0], H = x.shape[1], W, OH = out.shape[1], OW, o
+    if lanes < 1 or x.shape[2] % lanes or out.shape[2] % lanes:
+        raise ValueError("nearest2d: last extents not a multiple of lanes")
+    W, OW = x.shape[2] // lanes, out.shape[2] // lanes
     if out.shape[0] != P or iy.shape[0] != OH or ix.shape[0] != OW:
         raise ValueError("nearest2d: inconsistent extents")
+    if nbody < 0:
+        nbody = OW - head
     for o in range(OH):
         if not 0 <= iy[o] < H:
             raise ValueError("row index out of range")
     for o in range(OW):
-        if not 0 <= ix[o] < W or (fx > 0 and ix[o] != o // fx):
-            raise ValueError("column index out of range or not o // fx")
+        if not 0 <= ix[o] < W:
+            raise ValueError("column index out of range")
+    if fx > 0 and (head < 0 or nbody < 0 or head + nbody > OW or
+                   column_map(fx, head, k0, nbody, OW, W) != list(ix)):
+        raise ValueError("column map is not (fx, head, k0, nbody)")
     if out.size == 0:
         return
     if rows_per_item <= 0:
         rows_per_item = OH
     with nogil:
-        nearest2d_f32(&x[0, 0, 0], &out[0, 0, 0], P, H, W, OH, OW, &iy[0], &ix[0], fx,
-                      rows_per_item, n_threads)
+        nearest2d_f32(&x[0, 0, 0], &out[0, 0, 0], P, H, W, OH, OW, lanes, &iy[0], &ix[0], fx,
+                      head, k0, nbody, rows_per_item, n_threads)
+
+
+def nearest2d_streams(float[:, :, ::1] out, Py_ssize_t fx=2, Py_ssize_t lanes=1,
+                      Py_ssize_t head=0, Py_ssize_t k0=0, Py_ssize_t nbody=-1):
+    """Whether nearest2d writes `out` (with this column map) with streaming stores."""
+    cdef Py_ssize_t OW = out.shape[2] // lanes
+    if out.size == 0:
+        return False
+    return bool(_streams(&out[0, 0, 0], out.shape[0], out.shape[1], OW, lanes, fx, head, k0,
+                         OW - head if nbody < 0 else nbody))
+
+
+def column_map(Py_ssize_t f, Py_ssize_t head, Py_ssize_t k0, Py_ssize_t nbody, Py_ssize_t n,
+               Py_ssize_t W):
+    """The column map nearest2d's fx > 0 path writes: 0 for o < head, k0 + (o - head) // f
+    for the next nbody outputs, W - 1 after them (a list of n indices)."""
+    return [0 if o < head else (k0 + (o - head) // f if o < head + nbody else W - 1)
+            for o in range(n)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -525,7 +565,7 @@ ctypedef struct passes_args_t:
 ctypedef struct plane2d_args_t:
     const float* x
     float* out
-    Py_ssize_t P, H, W, OH, OW, fx, rows_per_item
+    Py_ssize_t P, H, W, OH, OW, fx, rows_per_item, lanes, head, k0, nbody
     const Py_ssize_t* iy
     const float* wy
     const Py_ssize_t* ix
@@ -550,8 +590,8 @@ cdef void _bilinear_step(void* p) noexcept nogil:
 
 cdef void _nearest_step(void* p) noexcept nogil:
     cdef plane2d_args_t* a = <plane2d_args_t*>p
-    nearest2d_f32(a.x, a.out, a.P, a.H, a.W, a.OH, a.OW, a.iy, a.ix, a.fx, a.rows_per_item,
-                  a.n_threads)
+    nearest2d_f32(a.x, a.out, a.P, a.H, a.W, a.OH, a.OW, a.lanes, a.iy, a.ix, a.fx, a.head,
+                  a.k0, a.nbody, a.rows_per_item, a.n_threads)
 
 
 def axis_passes_call(list passes, int n_threads, keep):
@@ -582,13 +622,19 @@ def axis_passes_call(list passes, int n_threads, keep):
 def plane2d_call(bint bilinear, uintptr_t x, uintptr_t out, Py_ssize_t P, Py_ssize_t H,
                  Py_ssize_t W, Py_ssize_t OH, Py_ssize_t OW, uintptr_t iy, uintptr_t wy,
                  uintptr_t ix, uintptr_t wx, Py_ssize_t fx, Py_ssize_t rows_per_item,
-                 int n_threads, keep):
-    """A native step running bilinear2d (bilinear) or nearest2d."""
+                 int n_threads, keep, Py_ssize_t lanes=1, Py_ssize_t head=0, Py_ssize_t k0=0,
+                 Py_ssize_t nbody=-1):
+    """A native step running bilinear2d (bilinear) or nearest2d (with `lanes` floats per
+    element, bilinear: 1 only; the column map (fx, head, k0, nbody) as nearest2d takes
+    it, unchecked)."""
+    if lanes < 1 or (bilinear and lanes != 1):
+        raise ValueError("plane2d_call: lanes")
     cdef plane2d_args_t* a = <plane2d_args_t*>malloc(sizeof(plane2d_args_t))
     if a == NULL:
         raise MemoryError()
     a.x, a.out = <const float*>x, <float*>out
     a.P, a.H, a.W, a.OH, a.OW, a.fx, a.rows_per_item = P, H, W, OH, OW, fx, rows_per_item
+    a.lanes, a.head, a.k0, a.nbody = lanes, head, k0, (OW - head if nbody < 0 else nbody)
     a.iy, a.wy = <const Py_ssize_t*>iy, <const float*>wy
     a.ix, a.wx = <const Py_ssize_t*>ix, <const float*>wx
     a.n_threads = n_threads

@@ -32,9 +32,10 @@ roi for tf_crop_and_resize) is skipped.
 Planning builds the per-axis tables once (`prepare`); `scales`, `sizes` and `roi`
 must be constants then.  float32 runs Cython kernels as native executor steps:
 nearest or linear on only the last two axes use one fused 2-D kernel
-(`nearest2d`, integer factors specialized; `bilinear2d` with a 2-row cache);
-anything else is one separable pass per resized axis (downscaling axes first)
-through arena scratch.  Other dtypes use numpy with the same tables (nearest is
+(`nearest2d`, integer factors specialized: `column_map_params`; `bilinear2d` with a
+2-row cache); nearest stays one fused pass in the channel-blocked layout too (B-lane
+elements); anything else is one separable pass per resized axis (downscaling axes
+first) through arena scratch.  Other dtypes use numpy with the same tables (nearest is
 an exact gather for every dtype; linear/cubic accumulate in float64 and cast back
 as the reference does: round and saturate for integers).
 """
@@ -179,6 +180,31 @@ def _saturate_cast(v, dtype):
     else:
         return v.astype(dtype)
     return np.clip(v, info.min, info.max).astype(dtype)
+
+
+def column_map_params(ix, n_in, max_factor=8):
+    """(f, head, k0, nbody) when the nearest column map `ix` (n outputs from n_in inputs)
+    is an integer upsampling: ix[o] = 0 for o < head, k0 + (o - head) // f for the next
+    nbody outputs, n_in - 1 after them; else None.  o // f (head 0, k0 0, nbody n) is what
+    asymmetric + floor and the half_pixel default give; the shifted maps (head > 0) are
+    e.g. tf_half_pixel_for_nn, or half_pixel with floor or ceil, clamped at the edges."""
+    ix = np.asarray(ix)
+    n = len(ix)
+    if n == 0 or n_in < 1:
+        return None
+    for f in range(1, max_factor + 1):
+        for s in range(-(f - 1), f):        # ix[o] = clip((o + s) // f, 0, n_in - 1)
+            head = (-s) % f
+            k0 = (head + s) // f
+            nbody = max(0, min(n - head, (n_in - k0) * f))
+            if head > n or k0 > n_in - 1:
+                continue
+            want = np.full(n, n_in - 1, np.intp)
+            want[:head] = 0
+            want[head:head + nbody] = k0 + np.arange(nbody) // f
+            if np.array_equal(want, ix):
+                return f, head, k0, nbody
+    return None
 
 
 class _Pass:
@@ -352,11 +378,21 @@ class _ResizeBase(Op):
         self.dtype = inputs[0].dtype
         self.kind = "copy"
         self.passes = []
+        self.lanes = 1
         if not tables or 0 in self.out_shape or 0 in self.in_shape:
             self.kind = "copy" if tables == {} else "empty"
             return
         r = len(shape)
         native = _k is not None and self.dtype == F32
+        last2 = r >= 2 and set(tables) <= {r - 2, r - 1} and \
+            all(t[2] is None or not t[2].any() for t in tables.values())
+        one_tap = all(t[0].shape[1] == 1 for t in tables.values())
+        if self.block and r >= 4 and last2 and self.mode == "nearest" and one_tap:
+            # physical [N, C/B, *spatial, B]: one fused pass with B-lane elements
+            self.kind = "nearest2d"
+            self.lanes = self.block
+            self._plane2d(tables)
+            return
         if self.block:       # physical [N, C/B, *spatial, B]: passes with B-lane elements
             phys = [shape[0], -(-shape[1] // self.block)] + shape[2:] + [self.block]
             order = sorted(tables, key=lambda a: (self.out_shape[a] / shape[a], a))
@@ -366,9 +402,6 @@ class _ResizeBase(Op):
                 phys[a] = self.out_shape[a]
             self.kind = "passes"
             return
-        last2 = r >= 2 and set(tables) <= {r - 2, r - 1} and \
-            all(t[2] is None or not t[2].any() for t in tables.values())
-        one_tap = all(t[0].shape[1] == 1 for t in tables.values())
         if native and last2 and self.mode == "nearest" and one_tap:
             self.kind = "nearest2d"
             self._plane2d(tables)
@@ -390,19 +423,20 @@ class _ResizeBase(Op):
         r = len(self.in_shape)
         H, W = self.in_shape[-2:]
         OH, OW = self.out_shape[-2:]
-        self.P = int(np.prod(self.in_shape[:-2], dtype=np.int64))
+        lead = list(self.in_shape[:-2])
+        if self.lanes > 1:          # [N, C/B, *spatial[:-2]] planes of [H, W, B]
+            lead[1] = -(-lead[1] // self.lanes)
+        self.P = int(np.prod(lead, dtype=np.int64))
+        self.fx, self.head, self.k0, self.nbody = 0, 0, 0, OW
         if self.mode == "nearest":
             iy = tables[r - 2][0][:, 0] if r - 2 in tables else np.arange(H)
             ix = tables[r - 1][0][:, 0] if r - 1 in tables else np.arange(W)
             self.iy = np.ascontiguousarray(iy, np.intp)
             self.ix = np.ascontiguousarray(ix, np.intp)
             self.wy = self.wx = np.zeros((1,), np.float32)
-            self.fx = 0
-            o = np.arange(OW)
-            for f in range(1, 9):
-                if np.array_equal(self.ix, o // f):
-                    self.fx = f
-                    break
+            cmap = column_map_params(self.ix, W)
+            if cmap is not None:
+                self.fx, self.head, self.k0, self.nbody = cmap
         else:
             self.iy = np.ascontiguousarray(tables[r - 2][0], np.intp)
             self.wy = np.ascontiguousarray(tables[r - 2][1], np.float32)
@@ -470,7 +504,8 @@ class _ResizeBase(Op):
                                    H, W, OH, OW, self.iy.ctypes.data, self.wy.ctypes.data,
                                    self.ix.ctypes.data, self.wx.ctypes.data, self.fx,
                                    self.rows_per_item, self.n_threads,
-                                   (x, y, self.iy, self.wy, self.ix, self.wx))
+                                   (x, y, self.iy, self.wy, self.ix, self.wx), self.lanes,
+                                   self.head, self.k0, self.nbody)
         bufs = [x] + [s.reshape(-1) for s in scratch] + [y]
         spec, keep = [], [x, y] + list(scratch)
         for k, p in enumerate(self.passes):
