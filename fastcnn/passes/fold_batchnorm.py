@@ -113,6 +113,7 @@ def run(graph) -> bool:
     changed = False
     producers = graph.producers()
     consumers = graph.consumers()
+    removed = set()
     for bn in [n for n in graph.nodes if n.op_type == "BatchNormalization"]:
         ss = _bn_scale_shift(graph, bn)
         if ss is None:
@@ -127,16 +128,37 @@ def run(graph) -> bool:
             continue
         if single_consumer(graph, prod.outputs[0], consumers) is not (chain[-1] if chain else bn):
             continue
+        old_inputs = list(prod.inputs)
         if not _fold(graph, prod, *ss, consumers=consumers):
             continue
-        # prod now writes what BN wrote; drop BN and the pass-through chain.
+        # prod now writes what BN wrote; drop BN and the pass-through chain.  The maps are
+        # updated in place (rebuilding both per BN made the pass quadratic in the nodes).
         out = bn.outputs[0]
-        for n in chain + [bn]:
-            graph.nodes.remove(n)
+        gone = chain + [bn]
+        for n in gone:
+            removed.add(id(n))
+            producers.pop(n.outputs[0], None)
+            for i in n.inputs:
+                _drop_reader(consumers, i, n)
+        for i in old_inputs:
+            _drop_reader(consumers, i, prod)
+        for i in prod.inputs:
+            if i:
+                consumers.setdefault(i, []).append(prod)
+        producers.pop(prod.outputs[0], None)
         prod.outputs[0] = out
+        producers[out] = prod
         prod.attrs["fastcnn_fused"] = list(prod.attrs.get("fastcnn_fused", [prod.name])) + \
             [n.name for n in chain] + [bn.name]
-        producers = graph.producers()
-        consumers = graph.consumers()
         changed = True
+    if removed:
+        graph.nodes[:] = [n for n in graph.nodes if id(n) not in removed]
     return changed
+
+
+def _drop_reader(consumers, value, node):
+    readers = consumers.get(value)
+    if readers:
+        readers[:] = [r for r in readers if r is not node]
+        if not readers:
+            del consumers[value]
