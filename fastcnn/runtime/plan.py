@@ -31,7 +31,10 @@ MAX_ELEMENTS = 1 << 34   # refuse any planned tensor above 16 Gi elements
 DIRECT_OUTPUT_BYTES = 1 << 19   # outputs this large are written in place, not copied out (at 774 KB
 #   the copy into a fresh array cost 18 us of a 144 us run; below ~256 KB rebinding a step
 #   for a caller who keeps every output costs more than the copy saves)
-DIRECT_INPUT_BYTES = 1 << 19    # feeds this large are read in place, not copied in (774 KB: 11 us)
+DIRECT_INPUT_BYTES = 1 << 17    # feeds this large are read in place, not copied in (a 301 KB
+#   feed: 37 -> 31 us per run when the same array is fed again, as benchmarks do; about even
+#   when every run brings a new array, which rebinds the readers; below ~128 KB that
+#   rebinding costs more than the copy)
 
 
 def make_op(node, graph):
