@@ -41,3 +41,22 @@ def test_direct_outputs_recycled_only_when_dropped():
     assert a.ctypes.data != b.ctypes.data
     np.testing.assert_array_equal(a, want(1))
     np.testing.assert_array_equal(b, want(2))
+
+
+def test_large_direct_outputs_are_fresh_mappings():
+    """From 4 MiB a direct output comes from its own mapping (advised for huge pages),
+    made straight on it: a view the caller keeps refers to the array itself, so the
+    recycling sees it; the array behaves like any other."""
+    import mmap
+
+    from fastcnn.runtime.plan import _output_like
+    small = _output_like(np.empty((3, 5), np.float32))
+    assert small.shape == (3, 5) and small.dtype == np.float32
+    big = _output_like(np.empty((1, 64, 128, 130), np.float32))
+    assert big.shape == (1, 64, 128, 130) and big.dtype == np.float32 and big.flags.writeable
+    assert big.flags.c_contiguous and big.ctypes.data % 4096 == 16
+    if hasattr(mmap, "MADV_HUGEPAGE"):
+        assert isinstance(big.base, mmap.mmap)
+        assert big[0, 3:5].base is big
+    big[...] = 2.5
+    assert float(big.sum()) == 2.5 * big.size
