@@ -58,7 +58,7 @@ cdef extern from "reorder.h" nogil:
     void fc_from_blocked(int isa, const float *xb, float *x, long S, long cc, long s0, long s1)
 
 cdef extern from "conv_nchwc.h" nogil:
-    int fc_conv_ocb_max(int isa)
+    int fc_conv_ocb_max(int isa, int lanes)
     void fc_conv_rect(int isa, const fc_conv_params *p, long n, long ocb0, long nocb,
                       long r0, long r1, long c0, long c1)
     int FC_MAX_ROWS, FC_RECT_ROWS, FC_RECT_COLS
@@ -295,7 +295,7 @@ cdef void conv_nchwc_exec(fc_conv_params *p, long N, int n_threads) noexcept nog
     """Run the prepared conv for N images.
     Work item = (n, g, oc-tile, rectangle of R output rows x a column segment)."""
     cdef int isa = _isa
-    cdef long ocbm = 8 if p.lanes == 16 else fc_conv_ocb_max(isa)
+    cdef long ocbm = fc_conv_ocb_max(isa, p.lanes)
     cdef long G = p.Mb // p.mbg
     cdef long n_oct = (p.mbg + ocbm - 1) // ocbm
     cdef long rows = p.od * p.oh
@@ -567,8 +567,7 @@ cdef object _fill_conv_params(fc_conv_params *p, xb, packed_w, bias, out_b, in_d
     if K == 1 and strides == [1, 1, 1] and pads_begin == [0, 0, 0] and in_dhw == out_dhw:
         p[0].id = p[0].ih = p[0].od = p[0].oh = 1
         p[0].iw = p[0].ow = S_in
-    p[0].cb_chunk = _chunk_for(8 if lanes == 16 else fc_conv_ocb_max(_isa), K, icb, cbg,
-                               _CHUNK_BYTES[0])
+    p[0].cb_chunk = _chunk_for(fc_conv_ocb_max(_isa, lanes), K, icb, cbg, _CHUNK_BYTES[0])
     return (xb, packed_w, bias, out_b, slope, residual)
 
 

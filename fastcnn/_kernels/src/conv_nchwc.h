@@ -96,13 +96,15 @@
 #undef FC_P_MAX
 #endif
 
-/* Output-channel blocks per work unit: the register tile's columns (x 2 with 16 lanes). */
-static inline int fc_conv_ocb_max(int isa) {
+/* Output-channel blocks per work unit: the register tile's columns, x 2 for weights packed
+ * in pairs (lanes 16: 4 zmm columns of 2 blocks). */
+static inline int fc_conv_ocb_max(int isa, int lanes) {
+    if (lanes == 16) return 8;
     return isa == FASTCNN_ISA_AVX512 ? 4 : (isa == FASTCNN_ISA_AVX2 ? FC_AVX2_OCB : 2);
 }
 
 /* Output rows [r0, r1) (flattened od*oh + oh) x columns [c0, c1) of image n
- * for output-channel blocks [ocb0, ocb0 + nocb) (nocb <= fc_conv_ocb_max(isa),
+ * for output-channel blocks [ocb0, ocb0 + nocb) (nocb <= fc_conv_ocb_max(isa, p->lanes),
  * all in one group). */
 static inline void fc_conv_rect(int isa, const fc_conv_params *p, long n, long ocb0, long nocb,
                                 long r0, long r1, long c0, long c1) {
