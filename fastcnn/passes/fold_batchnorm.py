@@ -32,6 +32,8 @@ def _bn_scale_shift(graph, bn):
     gamma, beta, mean, var = (const(graph, n) for n in bn.inputs[1:5])
     if any(v is None for v in (gamma, beta, mean, var)):
         return None
+    if any(v.ndim != 1 or v.shape != gamma.shape for v in (beta, mean, var)) or gamma.ndim != 1:
+        return None     # spatial=0 (opset < 9): parameters [C, H, W], not per channel
     if any(o for o in bn.outputs[1:]):
         return None
     if bn.attrs.get("training_mode", 0):
@@ -86,8 +88,8 @@ def _fold(graph, prod, s, shift, consumers=None):
         trans_b = int(prod.attrs.get("transB", 0))
         if w.ndim != 2 or (w.shape[0] if trans_b else w.shape[1]) != m:
             return False
-        if bias_name and b.size not in (1, m):
-            return False
+        if bias_name and (b.size not in (1, m) or (b.ndim == 2 and b.shape[0] != 1)):
+            return False    # C [M, 1] (or [M, N]) varies along the rows, not per column
         w2 = _scale(w, s32.reshape(m, 1) if trans_b else s32.reshape(1, m), own)
         if bias_name:
             if b.size not in (1, m):
