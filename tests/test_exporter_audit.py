@@ -37,11 +37,24 @@ def bn_spatial0():
     return g.model({"x": ([2, 3, 5, 6], T.FLOAT)}, [y], 7), [{"x": f32(RNG, 2, 3, 5, 6)}]
 
 
+def minus_one_dims():
+    """Graph input dims written as dim_value -1 (old paddle2onnx, keras2onnx: a framework's
+    batch -1 handed to onnx.helper): onnxruntime takes them as unknown; fastcnn refused the
+    model ("declares negative dims")."""
+    g = G(3)
+    c = g.op("Conv", ["x", g.w(4, 3, 3, 3), g.w(4)], pads=[1, 1, 1, 1])
+    y = g.op("Gemm", [g.op("Flatten", [g.op("GlobalAveragePool", [c])]), g.w(5, 4), g.w(5)],
+             transB=1)
+    m = g.model({"x": ([-1, 3, -1, -1], T.FLOAT)}, [y], 11)
+    return m, [{"x": f32(RNG, 1, 3, 8, 8)}, {"x": f32(RNG, 3, 3, 5, 7)}]
+
+
 CASES = {
     "gemm_c_Mx1_bn": lambda: gemm_c_rows_then_bn((4, 1)),
     "gemm_c_1xN_bn": lambda: gemm_c_rows_then_bn((1, 4)),
     "gemm_c_MxN_bn": lambda: gemm_c_rows_then_bn((4, 4)),
     "bn_spatial0_after_conv": bn_spatial0,
+    "input_dims_minus_one": minus_one_dims,
 }
 
 

@@ -270,8 +270,12 @@ def _value_info(v) -> ValueInfo:
         return ValueInfo(v.name, dtype, None)
     dims = []
     for d in tt.shape.dim:
-        if d.HasField("dim_value"):
+        # dim_value -1 means "unknown": converters that hand a framework's batch -1 to
+        # onnx.helper write it, and onnxruntime reads it so (other negatives stay errors)
+        if d.HasField("dim_value") and d.dim_value != -1:
             dims.append(int(d.dim_value))
+        elif d.HasField("dim_value"):
+            dims.append(None)
         elif d.HasField("dim_param") and d.dim_param:
             dims.append(d.dim_param)
         else:
