@@ -15,6 +15,7 @@ from typing import Optional, Union
 
 import numpy as np
 import onnx
+import onnx.inliner
 from onnx import AttributeProto, TensorProto, numpy_helper
 
 from ..errors import InvalidGraphError, ModelLoadError
@@ -402,6 +403,57 @@ def _import_subgraph(g, base_dir, opsets, depth) -> Graph:
     return sub
 
 
+MAX_INLINED_NODES = 1 << 20
+
+
+def _inlined_size(proto) -> int:
+    """How many nodes the main graph has once every local function call is expanded
+    (a function calling another twice, nested, grows exponentially); recursion is
+    left for the inliner to report."""
+    funcs = {(f.domain, f.name): f for f in proto.functions}
+    memo, active = {}, set()
+
+    def size(nodes):
+        total = 0
+        for n in nodes:
+            key = (n.domain, n.op_type)
+            if key in funcs and key not in active:
+                if key not in memo:
+                    active.add(key)
+                    memo[key] = size(funcs[key].node)
+                    active.discard(key)
+                total += memo[key]
+            else:
+                total += 1
+            if total > MAX_INLINED_NODES:
+                return total
+        return total
+
+    return size(proto.graph.node)
+
+
+def _inline_local_functions(proto) -> "onnx.GraphProto":
+    """The main graph's nodes with calls of the model's local functions (FunctionProto:
+    the dynamo exporter's and export_modules_as_functions' modules) expanded by onnx's
+    inliner, as a GraphProto holding nodes only (initializers are not copied)."""
+    n = _inlined_size(proto)
+    if n > MAX_INLINED_NODES:
+        raise InvalidGraphError(f"the model's local functions expand to more than "
+                                f"{MAX_INLINED_NODES} nodes")
+    skeleton = onnx.ModelProto()
+    skeleton.ir_version = proto.ir_version
+    skeleton.opset_import.extend(proto.opset_import)
+    skeleton.functions.extend(proto.functions)
+    skeleton.graph.node.extend(proto.graph.node)
+    skeleton.graph.input.extend(proto.graph.input)
+    skeleton.graph.output.extend(proto.graph.output)
+    try:
+        inlined = onnx.inliner.inline_local_functions(skeleton)
+    except Exception as e:
+        raise InvalidGraphError(f"the model's local functions could not be inlined: {e}") from None
+    return inlined.graph
+
+
 def import_model(model) -> Graph:
     """Load an ONNX model (path, bytes or ModelProto) into a `Graph`."""
     proto, base_dir, raws = read_model(model)
@@ -430,7 +482,8 @@ def import_model(model) -> Graph:
     for st in g.sparse_initializer:
         raise InvalidGraphError(f"sparse initializer '{st.values.name}' is not supported")
 
-    nodes = _import_nodes(g, base_dir, opsets, inits, depth=0)
+    node_graph = _inline_local_functions(proto) if len(proto.functions) else g
+    nodes = _import_nodes(node_graph, base_dir, opsets, inits, depth=0)
 
     init_names = set(inits)
     inputs = [_value_info(v) for v in g.input if v.name not in init_names]
