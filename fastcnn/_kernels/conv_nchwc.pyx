@@ -135,7 +135,7 @@ cdef void _reorder(const float *src, float *dst, long N, long C, long S, int n_t
     j.src, j.dst, j.C, j.S, j.to_blocked = src, dst, C, S, to_blocked
     j.Cb = (C + BLOCK - 1) // BLOCK
     j.nch = (S + _REORDER_SCH - 1) // _REORDER_SCH
-    parallel_for(n_threads if N * C * S > 32768 else 1, N * j.Cb * j.nch, _reorder_item, &j)
+    parallel_for(n_threads if N * C * S > 8192 else 1, N * j.Cb * j.nch, _reorder_item, &j)
 
 
 cdef void reorder_to_blocked_c(const float *x, float *xb, long N, long C, long S,

@@ -15,6 +15,7 @@ cdef extern from "threadpool.h" nogil:
     ctypedef struct fc_pool_t:
         long spin_ns
         int n_workers
+        int home
     fc_pool_t fc_pool
 
 
@@ -41,6 +42,19 @@ def set_spin_us(long us):
 
 def spin_us():
     return fc_pool.spin_ns // 1000
+
+
+def set_schedule(name):
+    """How threads share a job's items: "home" (default; thread t owns the t-th of nt
+    equal ranges and steals from the others' ends when done, so consecutive steps that
+    split their data the same way find it in the same core's cache) or "guided" (one
+    shared counter, chunks of what is left / 2nt).  FASTCNN_SCHEDULE sets the default.
+    Returns the previous name."""
+    if name not in ("home", "guided"):
+        raise ValueError(f"schedule must be 'home' or 'guided', got {name!r}")
+    prev = "home" if fc_pool.home else "guided"
+    fc_pool.home = 1 if name == "home" else 0
+    return prev
 
 
 def n_workers():

@@ -71,6 +71,10 @@ class Op:
     inplace = {}
     #: output 0 is a reshaped view of input 0 (no data movement: Reshape, Flatten, ...)
     is_view = False
+    #: bind() costs well under a microsecond (a native step that checks little), so the
+    #: planner lets it read a graph input or write a graph output in place from a
+    #: smaller size on (rebinding it to each run's arrays costs less than a copy)
+    cheap_bind = False
     #: outputs computed at plan time from input shapes alone (Shape, Size)
     shape_only = False
     #: elementwise op that computes correctly on channel-blocked buffers when all

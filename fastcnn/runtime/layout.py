@@ -64,6 +64,8 @@ def agnostic_layouts(op: Op, inputs, outputs, block: int):
 class Reorder(Op):
     """Internal step: plain NCHW <-> blocked.  Not an ONNX op."""
 
+    cheap_bind = True
+
     def __init__(self, node, to_block: int, n_threads: int):
         self.to_block = to_block
         super().__init__(node, 0)

@@ -36,6 +36,9 @@ DIRECT_INPUT_BYTES = 1 << 17    # feeds this large are read in place, not copied
 #   feed: 37 -> 31 us per run when the same array is fed again, as benchmarks do; about even
 #   when every run brings a new array, which rebinds the readers; below ~128 KB that
 #   rebinding costs more than the copy)
+DIRECT_CHEAP_BYTES = 1 << 15    # the same, for steps whose bind is cheap (Op.cheap_bind: the
+#   edge reorders, rebound in 0.5 us): a 113 KB NCHW output of a blocked depthwise layer,
+#   2 threads: the copy out read half of it from the other core's cache (9 -> x us)
 
 
 def make_op(node, graph):
@@ -274,11 +277,12 @@ class Plan:
         self.direct_outputs = {}                 # output index -> step index
         for k, v in enumerate(self.output_values):
             if v in const or v in self.input_names or v in read or \
-                    self.output_values.count(v) != 1 or members[storage[v]] != [v] or \
-                    nbytes(v) < DIRECT_OUTPUT_BYTES:
+                    self.output_values.count(v) != 1 or members[storage[v]] != [v]:
                 continue
             writers = [s for s, st in enumerate(self.steps) if v in st.outputs]
-            if len(writers) == 1 and not self.steps[writers[0]].op.is_view:
+            if len(writers) == 1 and not self.steps[writers[0]].op.is_view and \
+                    nbytes(v) >= (DIRECT_CHEAP_BYTES if self.steps[writers[0]].op.cheap_bind
+                                  else DIRECT_OUTPUT_BYTES):
                 self.direct_outputs[k] = writers[0]
 
         # Large feeds read only by steps that neither alias nor write their buffer are read
@@ -286,8 +290,9 @@ class Plan:
         self.direct_inputs = {}                  # input index -> [step index, ...]
         for k, v in enumerate(self.input_names):
             readers = [s for s, st in enumerate(self.steps) if v in st.inputs]
+            cheap = all(self.steps[s].op.cheap_bind for s in readers)
             if v in self.output_values or members[storage[v]] != [v] or not readers or \
-                    nbytes(v) < DIRECT_INPUT_BYTES or \
+                    nbytes(v) < (DIRECT_CHEAP_BYTES if cheap else DIRECT_INPUT_BYTES) or \
                     any(self.steps[s].op.is_view or v in self.steps[s].outputs for s in readers):
                 continue
             self.direct_inputs[k] = readers

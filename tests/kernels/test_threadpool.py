@@ -83,3 +83,19 @@ def test_spin_setting():
     finally:
         tp.set_spin_us(prev)
     assert tp.spin_us() == prev
+
+
+@pytest.mark.parametrize("schedule", ["home", "guided"])
+@pytest.mark.parametrize("n_threads", [2, 3])
+def test_schedules(schedule, n_threads):
+    """Both ways of sharing items (home ranges with stealing, one guided counter) run
+    every item once; the setting is validated and restored."""
+    prev = tp.set_schedule(schedule)
+    try:
+        for n in (1, 2, 3, 7, 64, 1001, (1 << 20) + 3):      # the last: over a range word
+            per = 50 if n < 5000 else 1
+            np.testing.assert_array_equal(tp._selftest(n_threads, n, per), expected(n, per))
+    finally:
+        tp.set_schedule(prev)
+    with pytest.raises(ValueError):
+        tp.set_schedule("static")

@@ -34,7 +34,7 @@ typedef void (*fc_task_fn)(void *ctx, long item);
 
 #if defined(_WIN32)
 /* no pthreads: every job runs on the calling thread */
-static struct { long spin_ns; int n_workers; } fc_pool = {0, 0};
+static struct { long spin_ns; int n_workers; int home; } fc_pool = {0, 0, 0};
 static int fc_pool_thread_index(void) { return 0; }
 static void fc_pool_init(void) {}
 static void fc_parallel_for(int nt, long n, fc_task_fn fn, void *ctx) {
@@ -82,11 +82,21 @@ static struct {
     int sleepers;
     int n_workers;
     long spin_ns;
+    int home;               /* 1: claims from home ranges (fc_pool_work_home), 0: guided */
     pthread_mutex_t run_mu; /* held by the thread whose job is running */
     pthread_mutex_t mu;     /* sleeping, thread creation */
     pthread_cond_t cv;
-} fc_pool = {0, 0, 0, 0, -1, 0, 0, 0, 0, 200000L,
+} fc_pool = {0, 0, 0, 0, -1, 0, 0, 0, 0, 200000L, 1,
              PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
+
+/* Home ranges: thread t of a job owns items [t*n/nt, (t+1)*n/nt).  One word per range,
+ * in its own cache line: generation (low 24 bits) << 40 | next << 20 | end.  The owner
+ * claims from the front, a thread whose range is empty steals from the back of
+ * another's, each claim half of what is left (at least one item). */
+#define FC_HOME_BITS 20
+#define FC_HOME_MAX (1L << FC_HOME_BITS)
+#define FC_HOME_MASK ((uint64_t)FC_HOME_MAX - 1u)
+static struct { uint64_t w; char pad[56]; } fc_home[FC_POOL_MAX + 1] __attribute__((aligned(64)));
 
 /* Index of the calling thread within the running job, in [0, nt): the caller is 0,
  * worker w is w + 1 (only workers w < nt - 1 join a job).  For per-thread scratch
@@ -124,6 +134,39 @@ static void fc_pool_work(uint32_t gen, fc_task_fn fn, void *ctx, long n, int nt)
             cur = __atomic_load_n(&fc_pool.word, __ATOMIC_ACQUIRE);
         }
     }
+}
+
+static inline uint64_t fc_home_word(uint32_t gen, long next, long end) {
+    return ((uint64_t)(gen & 0xffffffu) << (2 * FC_HOME_BITS)) | ((uint64_t)next << FC_HOME_BITS)
+           | (uint64_t)end;
+}
+
+/* Claim from range r until it is empty (own: from the front; else from the back). */
+static void fc_home_drain(int r, int own, uint32_t gen, fc_task_fn fn, void *ctx) {
+    uint64_t cur = __atomic_load_n(&fc_home[r].w, __ATOMIC_ACQUIRE);
+    for (;;) {
+        if ((uint32_t)(cur >> (2 * FC_HOME_BITS)) != (gen & 0xffffffu))
+            return;                                         /* a newer job's range */
+        long next = (long)((cur >> FC_HOME_BITS) & FC_HOME_MASK), end = (long)(cur & FC_HOME_MASK);
+        if (next >= end)
+            return;
+        long chunk = (end - next + 1) / 2, first = own ? next : end - chunk;
+        uint64_t want = own ? fc_home_word(gen, next + chunk, end) : fc_home_word(gen, next, end - chunk);
+        if (!__atomic_compare_exchange_n(&fc_home[r].w, &cur, want, 1, __ATOMIC_ACQ_REL,
+                                         __ATOMIC_ACQUIRE))
+            continue;
+        for (long i = first; i < first + chunk; i++)
+            fn(ctx, i);
+        __atomic_fetch_add(&fc_pool.done, chunk, __ATOMIC_RELEASE);
+        cur = __atomic_load_n(&fc_home[r].w, __ATOMIC_ACQUIRE);
+    }
+}
+
+/* Thread `me`'s share of job `gen`: its own range, then the others' leftovers. */
+static void fc_pool_work_home(int me, uint32_t gen, fc_task_fn fn, void *ctx, int nt) {
+    fc_home_drain(me, 1, gen, fn, ctx);
+    for (int k = 1; k < nt; k++)
+        fc_home_drain((me + k) % nt, 0, gen, fn, ctx);
 }
 
 static void *fc_pool_worker(void *arg) {
@@ -164,7 +207,10 @@ static void *fc_pool_worker(void *arg) {
             if (cc >= 0 && sched_getcpu() == cc)
                 fc_pool_move_off(cc);
 #endif
-            fc_pool_work(gen, fn, ctx, n, nt);
+            if (n < 0)
+                fc_pool_work_home(w + 1, gen, fn, ctx, nt);
+            else
+                fc_pool_work(gen, fn, ctx, n, nt);
         }
         spin_from = fc_pool_now_ns();
         spins = 0;
@@ -223,15 +269,22 @@ static void fc_parallel_for(int nt, long n, fc_task_fn fn, void *ctx) {
         fc_pool_serial(fn, ctx, n);
         return;
     }
+    uint32_t gen = (uint32_t)(__atomic_load_n(&fc_pool.word, __ATOMIC_ACQUIRE) >> 32) + 1;
+    /* home ranges when asked for and the items fit a range word; the job's n is then
+     * published as -1 (the workers look at the ranges only) */
+    int home = __atomic_load_n(&fc_pool.home, __ATOMIC_RELAXED) && n <= FC_HOME_MAX;
+    if (home)
+        for (int t = 0; t < nt; t++)
+            __atomic_store_n(&fc_home[t].w, fc_home_word(gen, t * n / nt, (t + 1) * n / nt),
+                             __ATOMIC_RELAXED);
     __atomic_store_n(&fc_pool.fn, fn, __ATOMIC_RELAXED);
     __atomic_store_n(&fc_pool.ctx, ctx, __ATOMIC_RELAXED);
-    __atomic_store_n(&fc_pool.n, n, __ATOMIC_RELAXED);
+    __atomic_store_n(&fc_pool.n, home ? -1L : n, __ATOMIC_RELAXED);
     __atomic_store_n(&fc_pool.nt, nt, __ATOMIC_RELAXED);
     __atomic_store_n(&fc_pool.done, 0, __ATOMIC_RELAXED);
 #if FC_POOL_AFFINITY
     __atomic_store_n(&fc_pool.caller_cpu, sched_getcpu(), __ATOMIC_RELAXED);
 #endif
-    uint32_t gen = (uint32_t)(__atomic_load_n(&fc_pool.word, __ATOMIC_ACQUIRE) >> 32) + 1;
     __atomic_store_n(&fc_pool.word, (uint64_t)gen << 32, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&fc_pool.sleepers, __ATOMIC_SEQ_CST) > 0) {
         pthread_mutex_lock(&fc_pool.mu);
@@ -239,7 +292,10 @@ static void fc_parallel_for(int nt, long n, fc_task_fn fn, void *ctx) {
         pthread_mutex_unlock(&fc_pool.mu);
     }
     unsigned int ftz = fastcnn_ftz_enter();
-    fc_pool_work(gen, fn, ctx, n, nt);
+    if (home)
+        fc_pool_work_home(0, gen, fn, ctx, nt);
+    else
+        fc_pool_work(gen, fn, ctx, n, nt);
     /* only items that a worker is running are left: wait for them (yielding now and
      * then, in case that worker waits for this CPU) */
     unsigned spins = 0;
@@ -262,6 +318,9 @@ static void fc_pool_atfork_child(void) {
 }
 
 static void fc_pool_init(void) {
+    const char *h = getenv("FASTCNN_SCHEDULE");
+    if (h && *h)
+        fc_pool.home = h[0] != 'g';      /* "guided" or "home" */
     const char *s = getenv("FASTCNN_SPIN_US");
     if (s && *s) {
         long us = atol(s);
