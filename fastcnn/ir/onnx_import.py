@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+import mmap
 import os
 import sys
 from typing import Optional, Union
@@ -19,6 +20,7 @@ import onnx.inliner
 from onnx import AttributeProto, TensorProto, numpy_helper
 
 from ..errors import InvalidGraphError, ModelLoadError
+from . import onnx_arity as _arity
 from .graph import Graph, Node, ValueInfo
 
 MAX_TENSOR_BYTES = 8 << 30   # refuse single tensors above 8 GiB
@@ -111,6 +113,21 @@ def _split_raw_data(data: bytes):
     return b"".join(out), raws
 
 
+def _file_bytes(path: str):
+    """The file's contents: a read-only mapping of it (its pages are the page cache's, so
+    the initializers are copied once, straight into their arrays, instead of read into a
+    bytes object first: ResNet-18's 47 MB file took ~24 ms to read in a fresh process),
+    or its bytes where it cannot be mapped.  Nothing keeps the mapping once the model is
+    imported: every array is a copy."""
+    with open(path, "rb") as f:
+        try:
+            if os.fstat(f.fileno()).st_size > 0:
+                return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):
+            pass
+        return f.read()
+
+
 def read_model(model: Union[str, os.PathLike, bytes, onnx.ModelProto]):
     """Return (ModelProto, base_dir or None, raws) without touching external data; raws, when
     not None, holds the raw_data of each graph initializer, left out of the ModelProto."""
@@ -123,8 +140,7 @@ def read_model(model: Union[str, os.PathLike, bytes, onnx.ModelProto]):
         path = os.fspath(model)
         if not os.path.isfile(path):
             raise ModelLoadError(f"model file '{path}' does not exist")
-        with open(path, "rb") as f:
-            data = f.read()
+        data = _file_bytes(path)
         base = os.path.dirname(os.path.abspath(path))
         where = f"'{path}'"
     else:
@@ -143,7 +159,7 @@ def read_model(model: Union[str, os.PathLike, bytes, onnx.ModelProto]):
         proto = onnx.ModelProto()
     try:
         if raws is None:
-            proto.ParseFromString(data)
+            proto.ParseFromString(data if isinstance(data, bytes) else bytes(data))
     except Exception as e:
         raise ModelLoadError(f"{where} is not a valid ONNX model (corrupt or truncated?): {e}") from None
     if not proto.HasField("graph") or (not proto.graph.node and not proto.graph.output):
@@ -298,13 +314,35 @@ def _constant_value(node: Node) -> np.ndarray:
                             f"(has {sorted(a)})")
 
 
+class _Arity:
+    __slots__ = ("since_version", "min_input", "max_input", "max_output")
+
+    def __init__(self, since_version, min_input, max_input, max_output):
+        self.since_version, self.min_input = since_version, min_input
+        self.max_input, self.max_output = max_input, max_output
+
+
 @functools.lru_cache(maxsize=None)
 def _schema(op_type: str, opset: int, domain: str):
-    """onnx's schema of an op at an opset, or None (looked up once: 0.08 ms a call)."""
+    """The input/output counts of an op's schema at an opset, or None (unknown op or
+    version).  From our own table (onnx_arity.py): the first onnx.defs.get_schema call
+    builds onnx's whole schema registry, ~10 ms of a fresh process's first session; onnx
+    is asked only for opsets newer than the table."""
+    if domain == "" and opset <= _arity.OPSET:
+        versions = _arity.OPS.get(op_type)
+        if versions is None:
+            return None
+        found = None
+        for v in versions:
+            if v[0] > opset:
+                break
+            found = v
+        return None if found is None else _Arity(*found)
     try:
-        return onnx.defs.get_schema(op_type, opset, domain)
+        s = onnx.defs.get_schema(op_type, opset, domain)
     except Exception:
         return None
+    return _Arity(s.since_version, s.min_input, s.max_input, s.max_output)
 
 
 def _check_arity(n, name: str, domain: str, opsets) -> None:

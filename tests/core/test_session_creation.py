@@ -1,0 +1,43 @@
+"""Session creation reads model files through a read-only mapping: the session keeps
+nothing of it, so rewriting or truncating the file afterwards changes nothing."""
+import numpy as np
+import pytest
+from onnx import helper
+
+import fastcnn
+from fastcnn.errors import ModelLoadError
+
+from conftest import F, make_model
+
+
+def _model(rng):
+    w = rng.standard_normal((16, 8, 3, 3)).astype(np.float32)
+    return make_model([helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])],
+                      [("x", F, [1, 8, 10, 10])], [("y", F, None)], {"w": w})
+
+
+def test_file_rewritten_after_creation(tmp_path, rng):
+    m = _model(rng)
+    path = tmp_path / "m.onnx"
+    path.write_bytes(m.SerializeToString())
+    sess = fastcnn.InferenceSession(str(path), num_threads=1)
+    x = rng.standard_normal((1, 8, 10, 10)).astype(np.float32)
+    (y0,) = sess.run(None, {"x": x})
+    path.write_bytes(b"\0" * 10)          # truncated and rewritten in place
+    (y1,) = sess.run(None, {"x": x})
+    np.testing.assert_array_equal(y0, y1)
+    (y2,) = fastcnn.InferenceSession(m.SerializeToString(), num_threads=1).run(None, {"x": x})
+    np.testing.assert_array_equal(y0, y2)
+    for w in sess.graph.initializers.values():   # copies, not views of the mapping
+        assert w.base is None or not hasattr(w.base, "madvise")
+
+
+def test_empty_and_corrupt_files(tmp_path, rng):
+    p = tmp_path / "empty.onnx"
+    p.write_bytes(b"")
+    with pytest.raises(ModelLoadError, match="empty"):
+        fastcnn.InferenceSession(str(p))
+    data = _model(rng).SerializeToString()
+    p.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelLoadError):
+        fastcnn.InferenceSession(str(p))
