@@ -41,3 +41,16 @@ def test_empty_and_corrupt_files(tmp_path, rng):
     p.write_bytes(data[: len(data) // 2])
     with pytest.raises(ModelLoadError):
         fastcnn.InferenceSession(str(p))
+
+
+@pytest.mark.parametrize("k,n", [(512, 1000), (7, 16), (3, 5), (1, 33), (0, 4), (64, 48)])
+@pytest.mark.parametrize("trans", [False, True])
+def test_pack_b_matches_kernel_packing(k, n, trans, rng):
+    """Gemm/MatMul pack a constant B in Python, straight from the (transposed) weight; the
+    panels must be those of the kernel module's own pack_b."""
+    from fastcnn.ops import matmul
+    if matmul._G is None:
+        pytest.skip("kernels not built")
+    b = rng.standard_normal((n, k) if trans else (k, n)).astype(np.float32)
+    view = b.T if trans else b
+    np.testing.assert_array_equal(matmul._pack_b(view), matmul._G.pack_b(np.ascontiguousarray(view)))
