@@ -15,9 +15,7 @@ import sys
 from typing import Optional, Union
 
 import numpy as np
-import onnx
-import onnx.inliner
-from onnx import AttributeProto, TensorProto, numpy_helper
+from .onnx_proto import AttributeProto, ModelProto, TensorProto
 
 from ..errors import InvalidGraphError, ModelLoadError
 from . import onnx_arity as _arity
@@ -26,9 +24,34 @@ from .graph import Graph, Node, ValueInfo
 MAX_TENSOR_BYTES = 8 << 30   # refuse single tensors above 8 GiB
 
 
+def _onnx():
+    """onnx itself, imported only where a model needs it (external data aside: functions
+    to inline, non-raw tensor data, opsets newer than our table, unusual dtypes): importing
+    it costs ~0.6 s with numpy 2.4 and ml_dtypes 0.7 (see onnx_proto.py)."""
+    import onnx
+    import onnx.defs
+    import onnx.helper
+    import onnx.inliner
+    import onnx.numpy_helper
+    return onnx
+
+
+_NP_DTYPES = {TensorProto.FLOAT: np.float32, TensorProto.UINT8: np.uint8,
+              TensorProto.INT8: np.int8, TensorProto.UINT16: np.uint16,
+              TensorProto.INT16: np.int16, TensorProto.INT32: np.int32,
+              TensorProto.INT64: np.int64, TensorProto.STRING: np.object_,
+              TensorProto.BOOL: np.bool_, TensorProto.FLOAT16: np.float16,
+              TensorProto.DOUBLE: np.float64, TensorProto.UINT32: np.uint32,
+              TensorProto.UINT64: np.uint64, TensorProto.COMPLEX64: np.complex64,
+              TensorProto.COMPLEX128: np.complex128}
+
+
 def np_dtype(elem_type: int) -> np.dtype:
+    t = _NP_DTYPES.get(elem_type)
+    if t is not None:
+        return np.dtype(t)
     try:
-        return np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type))
+        return np.dtype(_onnx().helper.tensor_dtype_to_np_dtype(elem_type))
     except Exception:
         raise InvalidGraphError(f"unsupported ONNX element type {elem_type}") from None
 
@@ -128,10 +151,10 @@ def _file_bytes(path: str):
         return f.read()
 
 
-def read_model(model: Union[str, os.PathLike, bytes, onnx.ModelProto]):
+def read_model(model: Union[str, os.PathLike, bytes, ModelProto]):
     """Return (ModelProto, base_dir or None, raws) without touching external data; raws, when
     not None, holds the raw_data of each graph initializer, left out of the ModelProto."""
-    if isinstance(model, onnx.ModelProto):
+    if isinstance(model, ModelProto):
         return model, None, None
     if isinstance(model, (bytes, bytearray, memoryview)):
         data, base = bytes(model), None
@@ -147,7 +170,7 @@ def read_model(model: Union[str, os.PathLike, bytes, onnx.ModelProto]):
         raise TypeError(f"model must be a path, bytes or onnx.ModelProto, not {type(model).__name__}")
     if not data:
         raise ModelLoadError(f"{where} is empty, not an ONNX model")
-    proto = onnx.ModelProto()
+    proto = ModelProto()
     raws = None
     try:
         skeleton, raws = _split_raw_data(data)
@@ -156,7 +179,7 @@ def read_model(model: Union[str, os.PathLike, bytes, onnx.ModelProto]):
             raise _WireError
     except Exception:           # not what we expected: let protobuf parse (and judge) it all
         raws = None
-        proto = onnx.ModelProto()
+        proto = ModelProto()
     try:
         if raws is None:
             proto.ParseFromString(data if isinstance(data, bytes) else bytes(data))
@@ -245,7 +268,7 @@ def tensor_to_array(t: TensorProto, base_dir: Optional[str] = None, raw=None) ->
             # the common case, without numpy_helper's extra copies
             return np.frombuffer(raw, dtype).reshape(dims).copy()
     try:
-        arr = numpy_helper.to_array(t)
+        arr = _onnx().numpy_helper.to_array(t)
     except Exception as e:
         raise InvalidGraphError(f"tensor '{t.name}' cannot be decoded: {e}") from None
     if arr.size != count:
@@ -339,7 +362,7 @@ def _schema(op_type: str, opset: int, domain: str):
             found = v
         return None if found is None else _Arity(*found)
     try:
-        s = onnx.defs.get_schema(op_type, opset, domain)
+        s = _onnx().defs.get_schema(op_type, opset, domain)
     except Exception:
         return None
     return _Arity(s.since_version, s.min_input, s.max_input, s.max_output)
@@ -470,7 +493,7 @@ def _inlined_size(proto) -> int:
     return size(proto.graph.node)
 
 
-def _inline_local_functions(proto) -> "onnx.GraphProto":
+def _inline_local_functions(proto):
     """The main graph's nodes with calls of the model's local functions (FunctionProto:
     the dynamo exporter's and export_modules_as_functions' modules) expanded by onnx's
     inliner, as a GraphProto holding nodes only (initializers are not copied)."""
@@ -478,7 +501,8 @@ def _inline_local_functions(proto) -> "onnx.GraphProto":
     if n > MAX_INLINED_NODES:
         raise InvalidGraphError(f"the model's local functions expand to more than "
                                 f"{MAX_INLINED_NODES} nodes")
-    skeleton = onnx.ModelProto()
+    onnx = _onnx()
+    skeleton = ModelProto()
     skeleton.ir_version = proto.ir_version
     skeleton.opset_import.extend(proto.opset_import)
     skeleton.functions.extend(proto.functions)
@@ -486,7 +510,7 @@ def _inline_local_functions(proto) -> "onnx.GraphProto":
     skeleton.graph.input.extend(proto.graph.input)
     skeleton.graph.output.extend(proto.graph.output)
     try:
-        inlined = onnx.inliner.inline_local_functions(skeleton)
+        inlined = onnx.inliner.inline_local_functions(skeleton)   # (onnx = _onnx())
     except Exception as e:
         raise InvalidGraphError(f"the model's local functions could not be inlined: {e}") from None
     return inlined.graph
@@ -496,7 +520,6 @@ def import_model(model) -> Graph:
     """Load an ONNX model (path, bytes or ModelProto) into a `Graph`."""
     proto, base_dir, raws = read_model(model)
     g = proto.graph
-    known = onnx.defs.onnx_opset_version()
     opsets = {}
     for o in proto.opset_import:
         dom = "" if o.domain in ("", "ai.onnx") else o.domain
@@ -506,7 +529,8 @@ def import_model(model) -> Graph:
             opsets[""] = 1
         else:
             raise ModelLoadError("the model imports no default ONNX opset (opset_import is empty)")
-    if opsets[""] > known:
+    known = _arity.OPSET       # (onnx's own newest opset only asked for above that)
+    if opsets[""] > known and opsets[""] > (known := _onnx().defs.onnx_opset_version()):
         raise ModelLoadError(f"the model needs ONNX opset {opsets['']}, newer than the newest "
                              f"this onnx package knows ({known}); upgrade onnx")
     if opsets[""] < 1:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import onnx
+
+from ..ir.onnx_proto import TensorProto
 
 from .attrs import flag_attr, float_attr, int_attr, ints_attr
 from .base import Op, TensorInfo, broadcast_shape, optional
@@ -532,12 +533,12 @@ class NonZero(Op):
                               .reshape(len(x.shape), -1))]
 
 
-_CASTABLE = {onnx.TensorProto.FLOAT: np.float32, onnx.TensorProto.DOUBLE: np.float64,
-             onnx.TensorProto.FLOAT16: np.float16, onnx.TensorProto.INT8: np.int8,
-             onnx.TensorProto.INT16: np.int16, onnx.TensorProto.INT32: np.int32,
-             onnx.TensorProto.INT64: np.int64, onnx.TensorProto.UINT8: np.uint8,
-             onnx.TensorProto.UINT16: np.uint16, onnx.TensorProto.UINT32: np.uint32,
-             onnx.TensorProto.UINT64: np.uint64, onnx.TensorProto.BOOL: np.bool_}
+_CASTABLE = {TensorProto.FLOAT: np.float32, TensorProto.DOUBLE: np.float64,
+             TensorProto.FLOAT16: np.float16, TensorProto.INT8: np.int8,
+             TensorProto.INT16: np.int16, TensorProto.INT32: np.int32,
+             TensorProto.INT64: np.int64, TensorProto.UINT8: np.uint8,
+             TensorProto.UINT16: np.uint16, TensorProto.UINT32: np.uint32,
+             TensorProto.UINT64: np.uint64, TensorProto.BOOL: np.bool_}
 
 
 def _cast(x, dt):
@@ -556,7 +557,7 @@ class Cast(Op):
     def setup(self):
         to = self.attr("to")
         if isinstance(to, str):
-            to = getattr(onnx.TensorProto, to.upper(), None)
+            to = getattr(TensorProto, to.upper(), None)
         if not isinstance(to, int) or to not in _CASTABLE:
             raise self.error(f"cast to ONNX type {to} is not supported")
         self.to = np.dtype(_CASTABLE[to])

@@ -54,3 +54,28 @@ def test_pack_b_matches_kernel_packing(k, n, trans, rng):
     b = rng.standard_normal((n, k) if trans else (k, n)).astype(np.float32)
     view = b.T if trans else b
     np.testing.assert_array_equal(matmul._pack_b(view), matmul._G.pack_b(np.ascontiguousarray(view)))
+
+
+def test_fresh_process_does_not_import_onnx(tmp_path, rng):
+    """`import fastcnn` and a session from a file load onnx's protobuf module only, not
+    onnx (0.6 s of import with ml_dtypes); a later `import onnx` shares its classes."""
+    import subprocess
+    import sys
+    path = tmp_path / "m.onnx"
+    path.write_bytes(_model(rng).SerializeToString())
+    code = f"""
+import sys, numpy as np, fastcnn
+s = fastcnn.InferenceSession({str(path)!r}, num_threads=1)
+(y,) = s.run(None, {{"x": np.ones((1, 8, 10, 10), np.float32)}})
+assert "onnx" not in sys.modules, "onnx imported"
+import onnx
+from fastcnn.ir import onnx_proto
+assert onnx.onnx_ml_pb2 is onnx_proto.pb and onnx.ModelProto is onnx_proto.ModelProto
+m = onnx.load({str(path)!r})
+assert onnx.numpy_helper.to_array(m.graph.initializer[0]).shape == (16, 8, 3, 3)
+(y2,) = fastcnn.InferenceSession(m, num_threads=1).run(None, {{"x": np.ones((1, 8, 10, 10), np.float32)}})
+assert (y == y2).all()
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
