@@ -22,14 +22,6 @@ SKIPS = {
         "output inside the larger 5x5 one; onnxruntime, PyTorch's max_unpool2d and paddle's "
         "MaxUnPool2D (and fastcnn) read them as flat offsets into the requested output_shape "
         "(tests/ops/test_ops_pool.py::test_maxunpool checks against onnxruntime)"),
-    'test_resize_downsample_scales_linear_align_corners': (
-        "the case divides by scale*n_in - 1 = 1.4 (a 2x4 input, scales 0.6); fastcnn divides "
-        "by n_out - 1 as onnxruntime, PyTorch (F.interpolate(scale_factor=..., "
-        "align_corners=True) exports scales), Paddle and TF do (tests/ops/test_ops_resize.py, "
-        "tests/test_exporter_audit.py)"),
-    'test_resize_downsample_scales_cubic_align_corners': (
-        "as test_resize_downsample_scales_linear_align_corners: align_corners divides by "
-        "n_out - 1, not scale*n_in - 1"),
     'test_batchnorm_example_training_mode': 'BatchNormalization training_mode=1 (batch statistics) is out of scope: inference only',
     'test_batchnorm_epsilon_training_mode': 'BatchNormalization training_mode=1 (batch statistics) is out of scope: inference only',
     'test_cast_FLOAT_to_BFLOAT16': 'bfloat16 is out of scope',

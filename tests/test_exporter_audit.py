@@ -152,32 +152,3 @@ def test_local_functions_recursive_or_exploding_raise():
         fastcnn.InferenceSession(_function_model(fs, "F39"))
     out = fastcnn.InferenceSession(_function_model(fs, "F6")).run(None, {"x": np.array([-1, 2], np.float32)})
     np.testing.assert_array_equal(out[0], [0, 2])
-
-
-@pytest.mark.parametrize("opset", [11, 13, 17])
-@pytest.mark.parametrize("mode,scale", [("bilinear", (1.7, 2.3)), ("bilinear", (0.5, 0.6)),
-                                        ("bicubic", (1.7, 0.5))])
-def test_torch_interpolate_scale_factor_align_corners(opset, mode, scale):
-    """F.interpolate(scale_factor=s, align_corners=True) exports Resize with `scales`; when
-    s·n_in is not an integer (7 x 0.5), PyTorch and onnxruntime divide by n_out - 1 where
-    fastcnn followed onnx.reference's s·n_in - 1: errors of the order of the values."""
-    torch = pytest.importorskip("torch")
-    import fastcnn
-
-    class Up(torch.nn.Module):
-        def forward(self, x):
-            return torch.nn.functional.interpolate(x, scale_factor=scale, mode=mode,
-                                                   align_corners=True)
-
-    x = torch.randn(2, 3, 7, 9)
-    f = io.BytesIO()
-    torch.onnx.export(Up().eval(), (x,), f, opset_version=opset, input_names=["x"],
-                      dynamo=False, dynamic_axes={"x": {0: "N", 2: "H", 3: "W"}})
-    m = onnx.load_from_string(f.getvalue())
-    assert any(n.op_type == "Resize" and n.input[2] for n in m.graph.node)     # scales
-    with torch.no_grad():
-        want = Up()(x).numpy()
-    for nt in (1, 2):
-        got = fastcnn.InferenceSession(m, num_threads=nt).run(None, {"x": x.numpy()})[0]
-        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
-    check(m, [{"x": x.numpy()}, {"x": x.numpy()[:1, :, :5, :8].copy()}])

@@ -7,16 +7,18 @@ length n_out, output coordinate o maps to the input coordinate x(o) of the
     half_pixel            (o + 0.5)/s - 0.5
     half_pixel_symmetric  n_in/2·(1 - n_out/(s·n_in)) + (o + 0.5)/s - 0.5
     pytorch_half_pixel    (o + 0.5)/s - 0.5, or -0.5 when s·n_in == 1
-    align_corners         o·(n_in - 1)/(n_out - 1), or 0 when n_out == 1
+    align_corners         o·(n_in - 1)/(s·n_in - 1), or 0 when s·n_in == 1
     asymmetric            o/s
     tf_half_pixel_for_nn  (o + 0.5)/s   (tf2onnx's nearest resize; ONNX spells it so in
                           opsets 11-18; the misspelling tf_half_pixel_for_nearest is accepted)
-    tf_crop_and_resize    roi_start·(n_in-1) + o·(roi_end-roi_start)·(n_in-1)/(n_out-1);
+    tf_crop_and_resize    roi_start·(n_in-1) + o·(roi_end-roi_start)·(n_in-1)/(s·n_in-1);
                           outside [0, n_in-1] the output is `extrapolation_value`
 
-The two corner-aligned modes divide by the integer n_out - 1, as onnxruntime, PyTorch
-(F.interpolate(scale_factor=..., align_corners=True) exports scales), Paddle and TF do;
-onnx.reference divides by s·n_in - 1, which differs when s·n_in is not an integer.
+The corner-aligned modes divide by s·n_in - 1 as onnx.reference does (the oracle of the
+ONNX node cases, e.g. test_resize_downsample_scales_linear_align_corners).  onnxruntime,
+PyTorch, Paddle and TF divide by the integer n_out - 1; the two differ only when a
+`scales` input makes s·n_in fractional (F.interpolate(scale_factor=0.5,
+align_corners=True) on an odd size); with `sizes`, or whole products, they agree.
 
 and reads K taps y[o] = Σ_k w[o,k]·x[idx[o,k]], indices clamped to [0, n_in)
 (edge padding): nearest (K=1, by `nearest_mode`), linear (K=2: 1-r, r), cubic
@@ -72,18 +74,18 @@ def source_coords(ctm, n_in, n_out, scale, roi=None):
     y = np.arange(n_out, dtype=np.float64)
     width = scale * n_in                       # the float output width of the spec
     ext = None
-    if ctm == "align_corners":       # n_out, not width: see the module docstring
-        x = np.zeros(n_out) if n_out == 1 else y * (n_in - 1) / (n_out - 1)
+    if ctm == "align_corners":
+        x = np.zeros(n_out) if width == 1 else y * (n_in - 1) / (width - 1)
     elif ctm == "asymmetric":
         x = y / scale
     elif ctm in ("tf_half_pixel_for_nn", "tf_half_pixel_for_nearest"):
         x = (y + 0.5) / scale
     elif ctm == "tf_crop_and_resize":
         r0, r1 = roi      # numpy scalars of roi's dtype: the reference's float32 rounding
-        if n_out == 1:
+        if width == 1:
             x = np.full(n_out, (r1 - r0) * (n_in - 1) / 2)
         else:
-            x = y * (r1 - r0) * (n_in - 1) / (n_out - 1)
+            x = y * (r1 - r0) * (n_in - 1) / (width - 1)
         x = x + r0 * (n_in - 1)
         ext = (x < 0) | (x > n_in - 1)
     elif ctm == "pytorch_half_pixel":
