@@ -2,9 +2,10 @@
 """The process's one thread pool (src/threadpool.h has the design).
 
 Kernels cimport `parallel_for(n_threads, n_items, fn, ctx)`: fn(ctx, i) runs once for
-every item, on the calling thread and up to n_threads - 1 pool workers, which claim
-items in guided chunks (a worker that another process keeps off its CPU costs the job
-nothing unless it holds an item).  Workers spin `spin_us` microseconds after each job,
+every item, on the calling thread and up to n_threads - 1 pool workers, each of which
+works through its own range of the items and then steals from the others' (a worker
+that another process keeps off its CPU costs the job nothing unless it holds an item;
+set_schedule("guided") claims guided chunks from one counter instead).  Workers spin `spin_us` microseconds after each job,
 then sleep; FASTCNN_SPIN_US sets the default (200)."""
 
 cdef extern from "threadpool.h" nogil:

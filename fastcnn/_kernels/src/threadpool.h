@@ -4,9 +4,13 @@
  * module's cimported `parallel_for`.
  *
  * A job is (fn, ctx, n items, nt threads).  The caller publishes it and then works
- * on it too; workers 0 .. nt-2 join in.  Items are claimed with a CAS
- * on one 64-bit word (generation << 32 | next item; guided chunks, see
- * fc_pool_work), so a worker that shows up late
+ * on it too; workers 0 .. nt-2 join in.  By default (fc_pool.home) thread t owns the
+ * t-th of nt equal item ranges and claims from it with a CAS on the range's word
+ * (generation, next, end), then steals from the others' ends (fc_pool_work_home), so
+ * steps that split their data alike keep it in one core's cache; otherwise, and for
+ * jobs over 2^20 items, items are claimed with a CAS on one 64-bit word
+ * (generation << 32 | next item; guided chunks, see fc_pool_work).  Either way a
+ * worker that shows up late
  * (descheduled by another process) finds nothing left and costs the job nothing,
  * and a worker that is still looking at an old job can never claim an item of the
  * new one.  There is no team barrier: the caller waits only for items that are
