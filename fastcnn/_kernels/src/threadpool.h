@@ -10,10 +10,10 @@
  * steps that split their data alike keep it in one core's cache; otherwise, and for
  * jobs over 2^20 items, items are claimed with a CAS on one 64-bit word
  * (generation << 32 | next item; guided chunks, see fc_pool_work).  Either way a
- * worker that shows up late
- * (descheduled by another process) finds nothing left and costs the job nothing,
- * and a worker that is still looking at an old job can never claim an item of the
- * new one.  There is no team barrier: the caller waits only for items that are
+ * worker that shows up late (descheduled by another process) finds nothing left and
+ * costs the job nothing, and a worker that is still looking at an old job cannot claim
+ * an item of the new one (home ranges compare the generation mod 2^24: a worker would
+ * have to stall across 16M jobs and meet an identical range word).  There is no team barrier: the caller waits only for items that are
  * actually in progress.  (OpenMP's fork/join waits for every team member to arrive,
  * a scheduler quantum whenever one of them is descheduled.)
  *
