@@ -71,20 +71,15 @@ cdef int _isa = _hw_isa
 _ISA_NAMES = {0: "portable", 1: "avx2", 2: "avx512"}
 
 
+from fastcnn._kernels.isa import choose as choose_isa
+
+
 def set_isa(name):
     """Force an ISA ("portable", "avx2", "avx512") or "auto"; for tests/benchmarks.
     Returns the previous name.  Asking for more than the CPU has raises."""
     global _isa
     prev = _ISA_NAMES[_isa]
-    if name == "auto":
-        _isa = _hw_isa
-        return prev
-    inv = {v: k for k, v in _ISA_NAMES.items()}
-    if name not in inv:
-        raise ValueError("unknown isa %r" % (name,))
-    if inv[name] > _hw_isa:
-        raise ValueError("isa %r not supported by this CPU (%s)" % (name, _ISA_NAMES[_hw_isa]))
-    _isa = inv[name]
+    _isa = choose_isa(name, {v: k for k, v in _ISA_NAMES.items()}, _hw_isa)
     return prev
 
 

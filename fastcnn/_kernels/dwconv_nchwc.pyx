@@ -86,6 +86,9 @@ cdef int _isa_hw = _isa
 _ISA_NAMES = {"portable": 0, "avx2": 1, "avx512": 2}
 
 
+from fastcnn._kernels.isa import choose as choose_isa
+
+
 def set_isa(name):
     """Force the micro-kernel ISA: 'portable', 'avx2', or 'auto' (best available).
 
@@ -94,15 +97,7 @@ def set_isa(name):
     previous ISA name."""
     global _isa
     prev = get_isa()
-    if name == "auto":
-        _isa = _isa_hw
-        return prev
-    if name not in _ISA_NAMES:
-        raise ValueError(f"unknown ISA {name!r}; expected one of {sorted(_ISA_NAMES)} or 'auto'")
-    lvl = _ISA_NAMES[name]
-    if lvl > _isa_hw:
-        raise ValueError(f"ISA {name!r} not supported by this CPU")
-    _isa = lvl
+    _isa = choose_isa(name, _ISA_NAMES, _isa_hw)
     return prev
 
 

@@ -53,16 +53,14 @@ cdef int _hw_isa = fastcnn_cpu_level()
 cdef int _isa = _hw_isa
 
 
+from fastcnn._kernels.isa import choose as choose_isa
+
+
 def set_isa(name):
     """Force the dispatched ISA ('portable', 'avx2', 'avx512'; tests); returns the previous."""
     global _isa
     prev = _ISA_NAMES[_isa]
-    inv = {v: k for k, v in _ISA_NAMES.items()}
-    if name not in inv:
-        raise ValueError("unknown isa %r" % (name,))
-    if inv[name] > _hw_isa:
-        raise ValueError("isa %r not supported by this CPU (%s)" % (name, _ISA_NAMES[_hw_isa]))
-    _isa = inv[name]
+    _isa = choose_isa(name, {v: k for k, v in _ISA_NAMES.items()}, _hw_isa)
     return prev
 
 

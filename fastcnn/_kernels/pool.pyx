@@ -73,20 +73,16 @@ cdef int _sep = 1
 _ISA_NAMES = {"portable": 0, "avx2": 1, "avx512": 2}
 
 
+from fastcnn._kernels.isa import choose as choose_isa
+
+
 def set_isa(name):
     """Force the SIMD row functions' ISA: 'portable', 'avx2', 'avx512' (runs the AVX2 rows:
     the block is 8 lanes) or 'auto'.  More than the CPU supports raises ValueError.
     Returns the previous name."""
     global _isa
     prev = get_isa()
-    if name == "auto":
-        _isa = _isa_hw
-        return prev
-    if name not in _ISA_NAMES:
-        raise ValueError(f"unknown ISA {name!r}; expected one of {sorted(_ISA_NAMES)} or 'auto'")
-    if _ISA_NAMES[name] > _isa_hw:
-        raise ValueError(f"ISA {name!r} not supported by this CPU")
-    _isa = _ISA_NAMES[name]
+    _isa = choose_isa(name, _ISA_NAMES, _isa_hw)
     return prev
 
 

@@ -72,20 +72,16 @@ cdef int _isa_hw = _isa
 _ISA_NAMES = {"scalar": -1, "portable": 0, "avx2": 1, "avx512": 2}
 
 
+from fastcnn._kernels.isa import choose as choose_isa
+
+
 def set_isa(name):
     """Force the ISA of the nearest row functions: 'scalar' (the plain C loops),
     'portable' (the x86-64 baseline: SSE2 bodies), 'avx2', 'avx512' (runs the AVX2 rows)
     or 'auto'.  More than the CPU supports raises ValueError.  Returns the previous name."""
     global _isa
     prev = get_isa()
-    if name == "auto":
-        _isa = _isa_hw
-        return prev
-    if name not in _ISA_NAMES:
-        raise ValueError(f"unknown ISA {name!r}; expected one of {sorted(_ISA_NAMES)} or 'auto'")
-    if _ISA_NAMES[name] > _isa_hw:
-        raise ValueError(f"ISA {name!r} not supported by this CPU")
-    _isa = _ISA_NAMES[name]
+    _isa = choose_isa(name, _ISA_NAMES, _isa_hw)
     return prev
 
 

@@ -23,23 +23,6 @@ except ImportError:   # no compiled kernels: numpy (BLAS) everywhere
     _G = None
 
 F32 = np.dtype(np.float32)
-NR = 16     # columns per panel of the packed SGEMM's B (gemm.pyx's NR)
-
-
-def _pack_b(b):
-    """_G.pack_b(b) for a [K, N] float32 array or view (Gemm's transB weight as b.T): the
-    [ceil(N/NR), K, NR] panels written in one pass, with no contiguous copy of the
-    transposed weight and no zero-padded intermediate.  A fresh process's first session
-    spent 5 ms (ResNet-18's 1000x512 fc) to 9 ms (MobileNetV2's 1000x1280) in the three
-    fresh arrays of the old way."""
-    k, n = b.shape
-    full, nb = n // NR, -(-n // NR)
-    out = np.empty((nb, k, NR), F32)
-    out[:full] = b[:, :full * NR].reshape(k, full, NR).transpose(1, 0, 2)
-    if full < nb:
-        out[full] = 0
-        out[full, :, :n - full * NR] = b[:, full * NR:]
-    return out
 
 
 def _packed_gemm_step(a, pb, y, bias, bias_axis, accumulate, c_full, n_threads):
@@ -116,7 +99,7 @@ class Gemm(Op):
                     full = self._c
             elif c is not None and c.value is None and self.beta != 0.0:
                 return          # runtime C: numpy path
-            self._packed = (_pack_b(self._b), bias, axis, full)
+            self._packed = (_G.pack_b(self._b), bias, axis, full)
 
     def compute(self, xs, ys, scratch=()):
         a = xs[0].T if self.transA else xs[0]
@@ -178,7 +161,7 @@ class MatMul(Op):
         self._pb = None
         if _G is not None and b.value is not None and len(b.shape) == 2 and len(a.shape) >= 2 \
                 and a.dtype == F32 and b.dtype == F32 and y.size:
-            self._pb = _pack_b(b.value)
+            self._pb = _G.pack_b(b.value)
 
     def compute(self, xs, ys, scratch=()):
         if xs[0].ndim >= 2 and xs[1].ndim >= 2:

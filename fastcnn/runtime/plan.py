@@ -37,8 +37,10 @@ DIRECT_INPUT_BYTES = 1 << 17    # feeds this large are read in place, not copied
 #   when every run brings a new array, which rebinds the readers; below ~128 KB that
 #   rebinding costs more than the copy)
 DIRECT_CHEAP_BYTES = 1 << 15    # the same, for steps whose bind is cheap (Op.cheap_bind: the
-#   edge reorders, rebound in 0.5 us): a 113 KB NCHW output of a blocked depthwise layer,
-#   2 threads: the copy out read half of it from the other core's cache (9 -> x us)
+#   edge reorders, rebound in 0.5 us).  A lone depthwise 5x5 576@7 (113 KB in and out) at
+#   2 threads copied its feed in and its output out, the copy out reading half of it from
+#   the other core's cache: about 7 us of a 31 us run (with the static-shape fast path in
+#   session.run and parallel reorders: 31.2 -> 20.9 us)
 
 
 def make_op(node, graph):

@@ -46,14 +46,19 @@ def test_empty_and_corrupt_files(tmp_path, rng):
 @pytest.mark.parametrize("k,n", [(512, 1000), (7, 16), (3, 5), (1, 33), (0, 4), (64, 48)])
 @pytest.mark.parametrize("trans", [False, True])
 def test_pack_b_matches_kernel_packing(k, n, trans, rng):
-    """Gemm/MatMul pack a constant B in Python, straight from the (transposed) weight; the
-    panels must be those of the kernel module's own pack_b."""
+    """gemm.pack_b packs a constant B straight from the (transposed) weight view Gemm and
+    MatMul hand it: the zero-padded [ceil(N/16), K, 16] panels, as from a contiguous copy."""
     from fastcnn.ops import matmul
     if matmul._G is None:
         pytest.skip("kernels not built")
     b = rng.standard_normal((n, k) if trans else (k, n)).astype(np.float32)
     view = b.T if trans else b
-    np.testing.assert_array_equal(matmul._pack_b(view), matmul._G.pack_b(np.ascontiguousarray(view)))
+    nb = -(-n // 16)
+    padded = np.zeros((k, nb * 16), np.float32)
+    padded[:, :n] = view
+    want = padded.reshape(k, nb, 16).transpose(1, 0, 2)
+    np.testing.assert_array_equal(matmul._G.pack_b(view), want)
+    np.testing.assert_array_equal(matmul._G.pack_b(b, trans=trans), want)
 
 
 def test_fresh_process_does_not_import_onnx(tmp_path, rng):
