@@ -14,7 +14,8 @@ vector with zero spatial strides.
   parallel      all N*Mb*D*H rows, run by fastcnn's thread pool (parallel_for);
                 small outputs serial
   plain out     optionally y is plain NCHW: each phase row's 8 lanes go to 8 channel rows
-                (the reorder out of the blocked layout fused in, for graph outputs)
+                (the reorder out of the blocked layout fused in, for graph outputs; for
+                sw <= 2 through 8x8 transposes, src/interleave_plain.h)
   memory        no allocation; GIL released; a `Call` runs it from the executor
 
 `seq_call` chains several native steps (the phase convolutions, then the
@@ -27,8 +28,38 @@ from libc.string cimport memcpy
 from fastcnn._kernels.executor cimport Call, call_fn, make_c_call
 from fastcnn._kernels.threadpool cimport parallel_for
 
+from fastcnn._kernels.isa import choose as choose_isa
+
 DEF BLOCK = 8
 DEF SERIAL_FLOATS = 65536
+
+cdef extern from "cpu.h" nogil:
+    int fastcnn_cpu_level()
+
+cdef extern from "interleave_plain.h" nogil:
+    void fc_il_plain_row(int isa, const float *const *src, const long *sstep, const long *qw,
+                         long sw, float *dst, long cs, long nl)
+
+cdef int _isa = fastcnn_cpu_level()
+cdef int _isa_hw = _isa
+_ISA_NAMES = {"portable": 0, "avx2": 1, "avx512": 2}
+
+
+def set_isa(name):
+    """Force the plain interleave's ISA: 'portable', 'avx2', 'avx512' (runs the AVX2 rows)
+    or 'auto'.  More than the CPU supports raises ValueError.  Returns the previous name."""
+    global _isa
+    prev = get_isa()
+    _isa = choose_isa(name, _ISA_NAMES, _isa_hw)
+    return prev
+
+
+def get_isa():
+    """Name of the ISA the plain interleave uses."""
+    for k, v in _ISA_NAMES.items():
+        if v == _isa:
+            return k
+    return "portable"
 
 cdef struct phase_t:
     const float *src
@@ -90,8 +121,21 @@ cdef inline void _row_plain(interleave_args *a, long n, long mb, long z, long yy
     cdef const phase_t *p
     cdef const float *src
     cdef float *dst
+    cdef const float *srcs[2]
+    cdef long steps[2]
+    cdef long qws[2]
     if nl > BLOCK:
         nl = BLOCK
+    if sw <= 2:
+        for rw in range(sw):
+            p = &a.ph[((z % a.sd) * a.sh + yy % a.sh) * sw + rw]
+            srcs[rw] = p.src + n * p.sn + mb * p.smb + qz * p.sd + qy * p.sh
+            steps[rw] = p.sw
+            qws[rw] = p.qw
+        fc_il_plain_row(_isa, srcs, steps, qws, sw,
+                        a.y + ((n * a.M + mb * BLOCK) * a.od + z) * a.oh * ow + yy * ow,
+                        a.od * a.oh * ow, nl)
+        return
     for rw in range(sw):
         p = &a.ph[((z % a.sd) * a.sh + yy % a.sh) * sw + rw]
         src = p.src + n * p.sn + mb * p.smb + qz * p.sd + qy * p.sh

@@ -7,7 +7,7 @@ import pytest
 
 from fastcnn._kernels.isa import choose
 
-MODULES = ["conv_nchwc", "dwconv_nchwc", "gemm", "local_conv", "pool", "resize"]
+MODULES = ["conv_nchwc", "deconv", "dwconv_nchwc", "gemm", "local_conv", "pool", "resize"]
 
 
 def test_choose():

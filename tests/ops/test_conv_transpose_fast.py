@@ -248,22 +248,31 @@ def test_axis_phases():
     assert axis_phases(5, 11, 3, 2, 2, 0) == [(6, (2, 1, 0), 2, 1), (5, (), 0, 1)]
 
 
-def test_interleave_kernel():
-    rng = np.random.default_rng(12)
-    N, Mb, out, s = 2, 3, (1, 5, 7), (1, 2, 3)
-    y = np.full((N, Mb, 35, 8), np.nan, np.float32)
+def _interleave_case(out, s, const_phase, seed=12):
+    """Random phase buffers for output (1, H, W) with strides (1, sh, sw), one of them
+    (const_phase, a (rh, rw) pair or None) a constant, and the blocked result."""
+    rng = np.random.default_rng(seed)
+    N, Mb = 2, 3
     phases, full = [], np.empty((N, Mb) + out + (8,), np.float32)
     const = rng.standard_normal(Mb * 8).astype(np.float32)
-    for rh in range(2):
-        for rw in range(3):
-            ext = (1, len(range(rh, 5, 2)), len(range(rw, 7, 3)))
-            if (rh, rw) == (1, 2):
+    for rh in range(s[1]):
+        for rw in range(s[2]):
+            ext = (1, len(range(rh, out[1], s[1])), len(range(rw, out[2], s[2])))
+            if (rh, rw) == const_phase:
                 phases.append((const, ext))
-                full[:, :, :, rh::2, rw::3] = const.reshape(1, Mb, 1, 1, 1, 8)
+                full[:, :, :, rh::s[1], rw::s[2]] = const.reshape(1, Mb, 1, 1, 1, 8)
                 continue
             buf = rng.standard_normal((N, Mb, int(np.prod(ext)), 8)).astype(np.float32)
             phases.append((buf, ext))
-            full[:, :, :, rh::2, rw::3] = buf.reshape((N, Mb) + ext + (8,))
+            full[:, :, :, rh::s[1], rw::s[2]] = buf.reshape((N, Mb) + ext + (8,))
+    return phases, full
+
+
+def test_interleave_kernel():
+    out, s = (1, 5, 7), (1, 2, 3)
+    phases, full = _interleave_case(out, s, (1, 2))
+    N, Mb = full.shape[:2]
+    y = np.full((N, Mb, 35, 8), np.nan, np.float32)
     kdc.interleave(y, phases, out, s, 2)
     np.testing.assert_array_equal(y.reshape(full.shape), full)
     M = Mb * 8 - 3                               # plain NCHW out, a partial last block
@@ -276,6 +285,28 @@ def test_interleave_kernel():
     with pytest.raises(ValueError, match="phases"):
         kdc.interleave(y, phases[:3], out, s)
     assert kdc.seq_call([lambda: None]) is None
+
+
+@pytest.mark.parametrize("isa", ["portable", "auto"])
+@pytest.mark.parametrize("sw, W, const_phase", [
+    (1, 7, None), (1, 19, None), (2, 16, None), (2, 35, None), (2, 34, (0, 1)),
+    (2, 33, (1, 0)), (3, 29, None)])
+def test_interleave_plain_rows(isa, sw, W, const_phase):
+    """The plain-output rows (8x8 transposes for sw <= 2, src/interleave_plain.h): every
+    width around the 8-pixel steps, odd widths (phase 1 a pixel shorter), constant
+    phases and a partial last channel block, at both ISAs."""
+    out, s = (1, 5, W), (1, 2, sw)
+    phases, full = _interleave_case(out, s, const_phase, seed=W)
+    N, Mb = full.shape[:2]
+    M = Mb * 8 - 5
+    prev = kdc.set_isa(isa)
+    try:
+        yp = np.full((N, M) + out, np.nan, np.float32)
+        kdc.interleave(yp, phases, out, s, 2, plain_channels=M)
+    finally:
+        kdc.set_isa(prev)
+    plain = np.moveaxis(full, -1, 2).reshape((N, Mb * 8) + out)[:, :M]
+    np.testing.assert_array_equal(yp, plain)
 
 
 def test_huge_kernel_takes_the_generic_path():
