@@ -18,6 +18,7 @@ cdef extern from "conv_nchwc.h" nogil:
         long id, ih, iw, od, oh, ow, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw
         long K, cb_chunk
         fastcnn_act_t act
+        int wide              # AVX-512, 16 lanes: tiles of <= 2 zmm columns run 12 pixels
 
 # Run a prepared convolution over the batch (N images), n_threads OpenMP threads.
 cdef void conv_nchwc_exec(fc_conv_params *p, long N, int n_threads) noexcept nogil

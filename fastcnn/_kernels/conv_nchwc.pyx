@@ -32,7 +32,8 @@ Design:
            avx512 (AVX-512VL, still 8-wide ymm, 32 registers): 4 x 6; with blocked
            input the weights are packed in pairs of oc blocks ([.., 8, 16], lanes 16)
            and one zmm holds two blocks of a pixel: 8 blocks x 6 pixels, twice the
-           work per tile for the same per-tile costs (1x1 16->64 at 55x55: 95 -> 83 us);
+           work per tile for the same per-tile costs (1x1 16->64 at 55x55: 95 -> 83 us),
+           and tiles of at most 4 blocks (32 channels) run 4 x 12 (_set_wide);
            portable plain C: 2 x 4.  Inner loops: kernel row, kw, input
            channel block, 8 channels (unrolled); the FMA is pinned to its
            in-place 231 form (see conv_nchwc_tile.h).
@@ -291,6 +292,7 @@ cdef void conv_nchwc_exec(fc_conv_params *p, long N, int n_threads) noexcept nog
     Work item = (n, g, oc-tile, rectangle of R output rows x a column segment)."""
     cdef int isa = _isa
     cdef long ocbm = fc_conv_ocb_max(isa, p.lanes)
+    p.wide = _wide
     cdef long G = p.Mb // p.mbg
     cdef long n_oct = (p.mbg + ocbm - 1) // ocbm
     cdef long rows = p.od * p.oh
@@ -408,6 +410,16 @@ cdef long _chunk_for(long ocbm, long K, long icb, long cbg, long chunk_bytes) no
 
 
 _CHUNK_BYTES = [131072]
+cdef int _wide = 1
+
+
+def _set_wide(bint on):
+    """Tuning knob (A/B): with weights packed in pairs (16 lanes), tiles of at most two
+    zmm columns run 12 pixels (default on) instead of 6.  Returns the previous setting."""
+    global _wide
+    prev = bool(_wide)
+    _wide = on
+    return prev
 cdef long _SEG = 96
 cdef long _RECT_PX = 224
 

@@ -442,12 +442,15 @@ def test_conv_random(data):
 ])
 @pytest.mark.parametrize("n_threads", [1, 2])
 @pytest.mark.parametrize("plain", [False, True])
-def test_conv_forced_16_lanes(case, n_threads, plain, monkeypatch):
-    """The pair-packed zmm tile on shapes the automatic choice leaves to 8 lanes."""
+@pytest.mark.parametrize("wide", [True, False])
+def test_conv_forced_16_lanes(case, n_threads, plain, wide, monkeypatch):
+    """The pair-packed zmm tile on shapes the automatic choice leaves to 8 lanes, with
+    tiles of at most 4 blocks run 12 pixels wide (_set_wide) or 6."""
     C, M, H, W, k, s, pad, g, act, res = case
     real = cn.pack_conv_weights
     monkeypatch.setattr(cn, "pack_conv_weights",
                         lambda w, group=1, blocked_input=True: real(w, group, blocked_input, 16))
+    prev_wide = cn._set_wide(wide)
     prev = cn._set_chunk_bytes(4096)      # several input-channel chunks: accumulate into y
     try:
         rng = np.random.default_rng(C * M)
@@ -462,4 +465,5 @@ def test_conv_forced_16_lanes(case, n_threads, plain, monkeypatch):
                             residual=res, n_threads=n_threads, plain=plain, rng=rng)
     finally:
         cn._set_chunk_bytes(prev)
+        cn._set_wide(prev_wide)
     check(got, exp)

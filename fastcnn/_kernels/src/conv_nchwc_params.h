@@ -28,6 +28,7 @@ typedef struct {
     long K;                /* kd*kh*kw */
     long cb_chunk;         /* input channel blocks accumulated per pass over a row */
     fastcnn_act_t act;
+    int wide;              /* AVX-512, 16 lanes: tiles of <= 2 zmm columns run 12 pixels */
 } fc_conv_params;
 
 #endif

@@ -8,7 +8,7 @@
  *                 channel blocks of a pixel (planes 2o and 2o+1 of the tile) and the weights
  *                 are packed in pairs, [pairs, cbg, K, 8, 16] -- twice the work per tile
  *                 for the same per-tile costs (setup, epilogue, pipeline fill)
- *   FC_P_MAX      output pixels in the register tile
+ *   FC_P_MAX      output pixels in the register tile (at most 12)
  *
  * Register tile: acc[OCB][P] 8-float vectors.  Per input channel: OCB weight
  * vectors are loaded, then for each pixel one input scalar is broadcast and
@@ -92,17 +92,17 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fc_conv_tile)(
     const long cstride = s_in * 8;    /* floats per input channel block (blocked) */
     long cb, r, kw, ic;
 
-    _Pragma("GCC unroll 8")
+    _Pragma("GCC unroll 12")
     for (q = 0; q < P; q++) xq[q] = xo[q];
     if (first) {
         _Pragma("GCC unroll 8")
         for (o = 0; o < OCB; o++)
-            _Pragma("GCC unroll 8")
+            _Pragma("GCC unroll 12")
             for (q = 0; q < P; q++) acc[o][q] = VZERO();
     } else {
         _Pragma("GCC unroll 8")
         for (o = 0; o < OCB; o++)
-            _Pragma("GCC unroll 8")
+            _Pragma("GCC unroll 12")
             for (q = 0; q < P; q++) acc[o][q] = YLOAD(yt, o, yo[q], HI_OK(o));
     }
     /* taps outer, input-channel blocks inner: moving to the next block or tap
@@ -112,7 +112,7 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fc_conv_tile)(
         const long woff = cb0 * wcb + (rowk[r] + kw0) * wk;
         const long xback = kstep - (cb1 - cb0) * cstride, wback = wk - (cb1 - cb0) * wcb;
         const float *xs[FC_P_MAX], *ws[FC_OCB_MAX];
-        _Pragma("GCC unroll 8")
+        _Pragma("GCC unroll 12")
         for (q = 0; q < P; q++) xs[q] = xg + (xq[q] + xoff);
         _Pragma("GCC unroll 8")
         for (o = 0; o < OCB; o++) ws[o] = wt + o * wocb + woff;
@@ -121,7 +121,7 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fc_conv_tile)(
             VT wv[FC_OCB_MAX];                                                    \
             _Pragma("GCC unroll 8")                                               \
             for (o = 0; o < OCB; o++) wv[o] = VLOAD(ws[o] + (IC) * FC_LANES);     \
-            _Pragma("GCC unroll 8")                                               \
+            _Pragma("GCC unroll 12")                                               \
             for (q = 0; q < P; q++) {                                             \
                 VT b = VBCAST(xs[q] + (IC) * ics);                                \
                 _Pragma("GCC unroll 8")                                           \
@@ -143,12 +143,12 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fc_conv_tile)(
                     for (ic = 0; ic < 8; ic++) FC_TILE_IC_BODY(ic);
                     _Pragma("GCC unroll 8")
                     for (o = 0; o < OCB; o++) ws[o] += wcb;
-                    _Pragma("GCC unroll 8")
+                    _Pragma("GCC unroll 12")
                     for (q = 0; q < P; q++) xs[q] += cstride;
                 }
                 _Pragma("GCC unroll 8")
                 for (o = 0; o < OCB; o++) ws[o] += wback;
-                _Pragma("GCC unroll 8")
+                _Pragma("GCC unroll 12")
                 for (q = 0; q < P; q++) xs[q] += xback;
             }
         } else {
@@ -161,7 +161,7 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fc_conv_tile)(
                     FC_TILE_IC_BODY(2);
                     _Pragma("GCC unroll 8")
                     for (o = 0; o < OCB; o++) ws[o] += wk;
-                    _Pragma("GCC unroll 8")
+                    _Pragma("GCC unroll 12")
                     for (q = 0; q < P; q++) xs[q] += kstep;
                 }
             } else {
@@ -169,7 +169,7 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fc_conv_tile)(
                     for (ic = 0; ic < icn; ic++) FC_TILE_IC_BODY(ic);
                     _Pragma("GCC unroll 8")
                     for (o = 0; o < OCB; o++) ws[o] += wk;
-                    _Pragma("GCC unroll 8")
+                    _Pragma("GCC unroll 12")
                     for (q = 0; q < P; q++) xs[q] += kstep;
                 }
             }
@@ -180,7 +180,7 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fc_conv_tile)(
     if (!last) {
         _Pragma("GCC unroll 8")
         for (o = 0; o < OCB; o++)
-            _Pragma("GCC unroll 8")
+            _Pragma("GCC unroll 12")
             for (q = 0; q < P; q++) YSTORE(yt, o, yo[q], HI_OK(o), acc[o][q]);
         return;
     }
@@ -190,7 +190,7 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fc_conv_tile)(
         _Pragma("GCC unroll 8")                                                       \
         for (o = 0; o < OCB; o++) {                                                   \
             const VT bv = bptr[o] ? VLOAD(bptr[o]) : VZERO();                         \
-            _Pragma("GCC unroll 8")                                                   \
+            _Pragma("GCC unroll 12")                                                   \
             for (q = 0; q < P; q++) {                                                 \
                 VT v = VADD(acc[o][q], bv);                                           \
                 if (rt) v = VADD(v, YLOAD(rt, o, yo[q], HI_OK(o)));                   \
@@ -234,7 +234,7 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fc_conv_tile)(
     /* transcendental kinds: applied by fc_conv_rect over whole row spans (fc_act_span) */
     if ((oc0 + nblk * 8) > p->M) {   /* zero the padding lanes of a partial block */
         for (o = 0; o < nblk; o++)
-            _Pragma("GCC unroll 8")
+            _Pragma("GCC unroll 12")
             for (q = 0; q < P; q++) {
                 float *yy = yt + o * ys + yo[q];
                 int l;
@@ -257,6 +257,12 @@ FC_ALWAYS_INLINE FC_TGT void FC_SUF(fc_conv_tile)(
     case 4: if (FC_P_MAX >= 4) FC_TILE_CASE(OCB_, 4, BLK_); break;         \
     case 5: if (FC_P_MAX >= 5) FC_TILE_CASE(OCB_, 5, BLK_); break;         \
     case 6: if (FC_P_MAX >= 6) FC_TILE_CASE(OCB_, 6, BLK_); break;         \
+    case 7: if (FC_P_MAX >= 7) FC_TILE_CASE(OCB_, 7, BLK_); break;         \
+    case 8: if (FC_P_MAX >= 8) FC_TILE_CASE(OCB_, 8, BLK_); break;         \
+    case 9: if (FC_P_MAX >= 9) FC_TILE_CASE(OCB_, 9, BLK_); break;         \
+    case 10: if (FC_P_MAX >= 10) FC_TILE_CASE(OCB_, 10, BLK_); break;        \
+    case 11: if (FC_P_MAX >= 11) FC_TILE_CASE(OCB_, 11, BLK_); break;        \
+    case 12: if (FC_P_MAX >= 12) FC_TILE_CASE(OCB_, 12, BLK_); break;        \
     default: break;                                                        \
     }
 
