@@ -20,11 +20,15 @@ import os
 import sys
 import tempfile
 
+import numpy as np
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 from fastcnn import benchmark as B  # noqa: E402
 from fastcnn import zoo  # noqa: E402
+
+STATS_PROCESSES = 5   # fresh processes per runtime and model for --session-stats
 
 START, END = "<!-- bench-table:start -->", "<!-- bench-table:end -->"
 
@@ -61,11 +65,20 @@ def measure(models, threads, batches, seconds, warmup, session_stats=False, log=
                 path = os.path.join(d, name + ".onnx")
                 import onnx
                 onnx.save(zoo.get(name), path)
-                for rt in ("fastcnn", "onnxruntime"):
-                    try:
-                        s = B.session_stats(path, rt, 1, zoo.input_shapes(name))
-                    except RuntimeError as e:
-                        s = {"error": str(e)}
+                # medians of STATS_PROCESSES fresh processes per runtime, interleaved:
+                # one process's creation swings 2-3x with the host (page faults, huge-page
+                # compaction of the large weight arrays)
+                got = {"fastcnn": [], "onnxruntime": []}
+                err = {}
+                for _ in range(STATS_PROCESSES):
+                    for rt in got:
+                        try:
+                            got[rt].append(B.session_stats(path, rt, 1, zoo.input_shapes(name)))
+                        except RuntimeError as e:
+                            err[rt] = {"error": str(e)}
+                for rt, runs in got.items():
+                    s = err.get(rt) or {k: float(np.median([r[k] for r in runs]))
+                                        for k in runs[0]}
                     stats.append({"model": name, "runtime": rt, **s})
     return rows, stats, machine
 
