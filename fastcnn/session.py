@@ -85,7 +85,7 @@ class InferenceSession:
         if graph_optimization_level not in LEVELS:
             raise ValueError(f"graph_optimization_level must be one of {LEVELS}")
         self.num_threads = threads.resolve(num_threads)
-        self.graph_optimization_level = graph_optimization_level
+        self._graph_optimization_level = graph_optimization_level
         graph = import_model(model)
         _check_declared_inputs(graph)
         check_supported(graph)
@@ -94,7 +94,7 @@ class InferenceSession:
         from .passes import optimize
         optimize(graph, graph_optimization_level)
         check_supported(graph)
-        self.graph = graph
+        self._graph = graph
         self._inputs = [NodeArg(v.name, list(v.shape) if v.shape is not None else None,
                                 _ORT_TYPE.get(v.dtype, f"tensor({v.dtype.name})"), v.dtype)
                         for v in graph.inputs]
@@ -115,9 +115,10 @@ class InferenceSession:
         # batch 1 when only the leading (batch) dims are symbolic, so the first run is as
         # fast as the others; packed weights are shared by the plans of other batch sizes.
         guess = _first_shapes(self._inputs)
+        self._consumed: List[tuple] = []   # weights packed over their own memory
         if guess is not None:
             try:
-                self._plan(guess)
+                self._plan(guess, consume=True)
             except Exception:
                 if all(guess[a.name] == tuple(a.shape) for a in self._inputs):
                     raise          # the model's own static shapes do not plan: an error
@@ -133,17 +134,51 @@ class InferenceSession:
 
     def optimized_graph(self):
         """The graph after the optimization passes (a `fastcnn.ir.Graph`)."""
-        return self.graph
+        with self._lock:
+            self._restore_weights()
+        return self._graph
+
+    graph = property(optimized_graph)
+
+    def _restore_weights(self):
+        """Put back the real values of the weights the first plan packed over their own
+        memory (see _plan): before another plan or optimized_graph() reads the graph.
+        Unpacking is exact (a permutation); the packed arrays stay shared with later plans."""
+        if not self._consumed:
+            return
+        from .ops import conv_fast
+        for name, packed, shape in self._consumed:
+            old = self._graph.initializers[name]
+            new = np.ascontiguousarray(packed.transpose(0, 4, 1, 3, 2)).reshape(shape)
+            conv_fast.adopt_packed(new, old)
+            self._graph.initializers[name] = new
+        self._consumed = []
 
     # -- running ----------------------------------------------------------------------
-    def _plan(self, shapes: Dict[str, tuple]) -> Plan:
+    def _plan(self, shapes: Dict[str, tuple], consume: bool = False) -> Plan:
+        """The plan for these input shapes, made on first use.  The first (consume, at
+        creation) lets the dense conv kernels pack the weights one node alone reads over
+        their own memory (conv_fast.consuming): first-touched pages were most of ResNet-18's
+        session creation, and the originals are not kept twice.  The graph's copies then
+        hold packed values until _restore_weights() unpacks them, before any other plan."""
         key = tuple(shapes[a.name] for a in self._inputs)
         with self._lock:
             plan = self._plans.get(key)
             if plan is not None:
                 self._plans.move_to_end(key)
                 return plan
-        plan = Plan(self.graph, shapes, self.num_threads)
+            self._restore_weights()
+        if consume:
+            from .ops import conv_fast
+            exclusive = self._graph.exclusive_initializers()
+            with conv_fast.consuming([self._graph.initializers[n] for n in exclusive]) as done:
+                plan = Plan(self._graph, shapes, self.num_threads)
+            where = {id(a): n for n, a in self._graph.initializers.items()}
+            for w, packed in done:
+                w.flags.writeable = False
+                self._consumed.append((where[id(w)], packed, w.shape))
+        else:
+            plan = Plan(self._graph, shapes, self.num_threads)
         with self._lock:
             self._plans[key] = plan
             while len(self._plans) > MAX_CACHED_PLANS:

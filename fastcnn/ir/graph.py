@@ -41,6 +41,11 @@ class Node:
         return f"Node({self.op_type} '{self.name}': {self.inputs} -> {self.outputs})"
 
 
+def _memory_owner(a):
+    """The object that owns an array's memory (numpy collapses view chains onto it)."""
+    return a if not isinstance(a, np.ndarray) or a.base is None else a.base
+
+
 @dataclass
 class Graph:
     nodes: List[Node]
@@ -69,6 +74,34 @@ class Graph:
 
     def output_names(self):
         return [v.name for v in self.outputs]
+
+    def exclusive_initializers(self, consumers: Optional[Dict[str, List[Node]]] = None
+                               ) -> Dict[str, Node]:
+        """{name: node} of the initializers that node alone reads and that may be
+        overwritten: writable arrays in memory no other initializer shares (the importer's
+        copies; a view of another initializer's memory never is), neither graph inputs nor
+        outputs, and not read by subgraphs (If branches)."""
+        if consumers is None:
+            consumers = self.consumers()
+        owners: Dict[int, int] = {}
+        for a in self.initializers.values():
+            o = _memory_owner(a)
+            owners[id(o)] = owners.get(id(o), 0) + 1
+        blocked = set(self.output_names()) | {v.name for v in self.inputs}
+        for n in self.nodes:
+            for v in n.attrs.values():
+                if isinstance(v, Graph):
+                    blocked.update(v.captures)
+        out = {}
+        for name, a in self.initializers.items():
+            users = consumers.get(name, [])
+            if name in blocked or len(users) != 1 or not isinstance(a, np.ndarray) or \
+                    not a.flags.writeable:
+                continue
+            o = _memory_owner(a)
+            if isinstance(o, np.ndarray) and o.flags.owndata and owners[id(o)] == 1:
+                out[name] = users[0]
+        return out
 
     def toposort(self) -> None:
         """Order nodes so every input is produced before use; raise on cycles or undefined inputs."""

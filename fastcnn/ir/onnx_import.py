@@ -234,6 +234,23 @@ def _external_bytes(t: TensorProto, base_dir: Optional[str]) -> bytes:
     return data
 
 
+ALIGN = 64
+
+
+def _copy_aligned(flat: np.ndarray, dims) -> np.ndarray:
+    """A copy of `flat` shaped `dims` whose data starts on a cache line (numpy's own start
+    16 bytes in): the conv kernels may then pack a weight in its own memory
+    (conv_nchwc.pack_conv_weights_inplace) instead of into fresh pages."""
+    n = flat.size
+    if n * flat.itemsize < 4096:
+        return flat.reshape(dims).copy()
+    raw = np.empty(n * flat.itemsize + ALIGN, np.uint8)
+    skip = -raw.ctypes.data % ALIGN
+    out = raw[skip:skip + n * flat.itemsize].view(flat.dtype).reshape(dims)
+    out.reshape(-1)[...] = flat
+    return out
+
+
 def tensor_to_array(t: TensorProto, base_dir: Optional[str] = None, raw=None) -> np.ndarray:
     """TensorProto → numpy, validating that stored data matches the declared dims.  `raw`:
     the tensor's raw_data when read_model kept it out of the message."""
@@ -249,7 +266,7 @@ def tensor_to_array(t: TensorProto, base_dir: Optional[str] = None, raw=None) ->
             raise InvalidGraphError(f"tensor '{t.name}' has raw_data and external or string data")
         if dtype.kind in "fiub" and dtype.itemsize in (1, 2, 4, 8) and \
                 sys.byteorder == "little" and len(raw) == count * dtype.itemsize:
-            return np.frombuffer(raw, dtype).reshape(dims).copy()    # one copy, straight in
+            return _copy_aligned(np.frombuffer(raw, dtype), dims)    # one copy, straight in
         t = TensorProto.FromString(t.SerializeToString())     # (small: its data is not in it)
         t.raw_data = bytes(raw)                               # the general path judges it
     if t.data_location == TensorProto.EXTERNAL:
@@ -266,7 +283,7 @@ def tensor_to_array(t: TensorProto, base_dir: Optional[str] = None, raw=None) ->
                 f"{len(raw)} bytes")
         if dtype.kind in "fiub" and dtype.itemsize in (1, 2, 4, 8) and sys.byteorder == "little":
             # the common case, without numpy_helper's extra copies
-            return np.frombuffer(raw, dtype).reshape(dims).copy()
+            return _copy_aligned(np.frombuffer(raw, dtype), dims)
     try:
         arr = _onnx().numpy_helper.to_array(t)
     except Exception as e:

@@ -18,6 +18,8 @@ the fused epilogue y = act(conv + bias + Z):
 """
 from __future__ import annotations
 
+import contextlib
+import threading
 import weakref
 
 import numpy as np
@@ -37,6 +39,37 @@ SMALL_C = 4          # first layers with at most this many input channels read p
 # weight array's identity and how it is packed, dropped when the array is freed.
 _PACKED: dict = {}
 
+# Weights the session lets the dense kernel pack over their own memory (thread-local: the
+# set of id()s of arrays nothing else will read, see `consuming`), and those it did.
+_CONSUME = threading.local()
+
+
+@contextlib.contextmanager
+def consuming(arrays):
+    """Within the block, dense NCHWc convs whose weight is one of `arrays` pack it in
+    place (conv_nchwc.pack_conv_weights_inplace: no fresh 45 MB for ResNet-18) when its
+    layout allows.  The caller promises nothing reads those arrays afterwards -- the
+    session, for the weights one node alone reads in its first plan -- until it unpacks
+    them (Session._restore_weights).  Yields the list
+    of (array, its packed view) actually overwritten."""
+    prev = getattr(_CONSUME, "ids", None), getattr(_CONSUME, "done", None)
+    _CONSUME.ids, _CONSUME.done = {id(a): a for a in arrays}, []
+    try:
+        yield _CONSUME.done
+    finally:
+        _CONSUME.ids, _CONSUME.done = prev
+
+
+def _pack_dense(w, group, blocked, lanes):
+    ids = getattr(_CONSUME, "ids", None)
+    if blocked and ids and ids.get(id(w)) is w:
+        out = _kc.pack_conv_weights_inplace(w, group, lanes)
+        if out is not None:
+            del ids[id(w)]
+            _CONSUME.done.append((w, out))
+            return out
+    return _kc.pack_conv_weights(w, group, blocked, lanes)
+
 
 def _packed(pack, w, *how):
     key = (id(w), pack, how)
@@ -44,12 +77,24 @@ def _packed(pack, w, *how):
     if hit is not None and hit[0]() is w:
         return hit[1]
     out = pack(w, *how)
-    try:
-        ref = weakref.ref(w, lambda _, k=key: _PACKED.pop(k, None))
-    except TypeError:      # not weak-referenceable: no sharing
-        return out
-    _PACKED[key] = (ref, out)
+    _remember(key, w, out)
     return out
+
+
+def _remember(key, w, out):
+    try:
+        ref = weakref.ref(w, lambda _, k=key, d=_PACKED: d.pop(k, None))
+    except TypeError:      # not weak-referenceable: no sharing
+        return
+    _PACKED[key] = (ref, out)
+
+
+def adopt_packed(new, old):
+    """`new` (old's values back, see Session._restore_weights) shares what `old` was
+    packed into: plans of other batch sizes reuse the first plan's packing."""
+    for (i, pack, how), (ref, out) in list(_PACKED.items()):
+        if i == id(old) and ref() is old:
+            _remember((id(new), pack, how), new, out)
 
 
 def _dhw(v, fill):
@@ -103,8 +148,20 @@ class NchwcDirect(_Blocked):
             self.name = "conv_nchwc_plain_in"
             self.in_layout = 0
         blocked, group = not plain_input, p.geom.group
-        lanes = _kc.pack_lanes(blocked, p.geom.c_out, group)    # per ISA: part of the cache key
-        self.packed = _packed(_kc.pack_conv_weights, p.weight, group, blocked, lanes)
+        self.lanes = _kc.pack_lanes(blocked, p.geom.c_out, group)  # per ISA: in the cache key
+        self.blocked_in = blocked
+        self._weight = p.weight
+        self._packed_w = None
+
+    @property
+    def packed(self):
+        """The packed weights, made at the first bind: once the planner's choice is final
+        (a weight packed in place, see `consuming`, must not be needed by another path)."""
+        if self._packed_w is None:
+            self._packed_w = _packed(_pack_dense, self._weight, self.geom.group,
+                                     self.blocked_in, self.lanes)
+            self._weight = None
+        return self._packed_w
 
     def bind(self, x, w, b, z, y, scratch):
         xb, yb, zb = self._views(x, y, z)

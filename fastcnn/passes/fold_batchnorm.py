@@ -44,13 +44,10 @@ def _bn_scale_shift(graph, bn):
     return s, shift
 
 
-def _owned(graph, name, node, consumers) -> bool:
-    """Whether the initializer `name` may be scaled in place: a writable array of its own,
-    read by `node` alone (not a graph input or output)."""
-    w = graph.initializers.get(name)
-    return w is not None and w.flags.writeable and w.flags.owndata and \
-        consumers.get(name, []) == [node] and name not in graph.output_names() and \
-        all(v.name != name for v in graph.inputs)
+def _owned(graph, name, node, exclusive) -> bool:
+    """Whether the initializer `name` may be scaled in place: `node` alone reads it and
+    no other initializer shares its memory (Graph.exclusive_initializers)."""
+    return exclusive is not None and exclusive.get(name) is node
 
 
 def _scale(w, factor, in_place):
@@ -61,12 +58,12 @@ def _scale(w, factor, in_place):
     return w * factor
 
 
-def _fold(graph, prod, s, shift, consumers=None):
+def _fold(graph, prod, s, shift, exclusive=None):
     """Rewrite `prod`'s weights/bias; return False if its form is not foldable."""
     w = const(graph, prod.inputs[1]) if len(prod.inputs) > 1 else None
     if w is None or w.dtype != np.float32:
         return False
-    own = consumers is not None and _owned(graph, prod.inputs[1], prod, consumers)
+    own = _owned(graph, prod.inputs[1], prod, exclusive)
     m = s.shape[0]
     s32 = s.astype(np.float32)      # weights scale in float32 (as exported models are)
     bias_name = prod.inputs[2] if len(prod.inputs) > 2 else ""
@@ -115,6 +112,7 @@ def run(graph) -> bool:
     changed = False
     producers = graph.producers()
     consumers = graph.consumers()
+    exclusive = graph.exclusive_initializers(consumers)
     removed = set()
     for bn in [n for n in graph.nodes if n.op_type == "BatchNormalization"]:
         ss = _bn_scale_shift(graph, bn)
@@ -131,7 +129,7 @@ def run(graph) -> bool:
         if single_consumer(graph, prod.outputs[0], consumers) is not (chain[-1] if chain else bn):
             continue
         old_inputs = list(prod.inputs)
-        if not _fold(graph, prod, *ss, consumers=consumers):
+        if not _fold(graph, prod, *ss, exclusive=exclusive):
             continue
         # prod now writes what BN wrote; drop BN and the pass-through chain.  The maps are
         # updated in place (rebuilding both per BN made the pass quadratic in the nodes).
