@@ -28,7 +28,7 @@ from libc.string cimport memcpy
 from fastcnn._kernels.executor cimport Call, call_fn, make_c_call
 from fastcnn._kernels.threadpool cimport parallel_for
 
-from fastcnn._kernels.isa import choose as choose_isa
+from fastcnn._kernels.isa import choose as choose_isa, name_of
 
 DEF BLOCK = 8
 DEF SERIAL_FLOATS = 65536
@@ -56,10 +56,7 @@ def set_isa(name):
 
 def get_isa():
     """Name of the ISA the plain interleave uses."""
-    for k, v in _ISA_NAMES.items():
-        if v == _isa:
-            return k
-    return "portable"
+    return name_of(_isa, _ISA_NAMES)
 
 cdef struct phase_t:
     const float *src

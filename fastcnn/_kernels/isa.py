@@ -12,3 +12,11 @@ def choose(name, levels, hw):
     if levels[name] > hw:
         raise ValueError(f"ISA {name!r} not supported by this CPU")
     return levels[name]
+
+
+def name_of(level, levels):
+    """The name of `level` in `levels` ({name: level}), the inverse `get_isa` reports."""
+    for k, v in levels.items():
+        if v == level:
+            return k
+    return "portable"
